@@ -1,0 +1,1 @@
+"""Datasets for graph collaborative filtering (installed as ``gnn.data``)."""

@@ -1,0 +1,1 @@
+"""Sparse kernels for graph collaborative filtering (installed as ``gnn.kernels``)."""

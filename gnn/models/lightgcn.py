@@ -1,0 +1,54 @@
+"""LightGCN (He et al., SIGIR 2020, https://arxiv.org/abs/2002.02126)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gnn.graph import Adjacency
+from gnn.kernels import csr_spmm
+from gnn.models.base import GraphRecommender
+
+
+def spmm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
+    """``Â x`` through the library's kernel, telling it how to run the backward."""
+    return csr_spmm(adj.rowptr, adj.col, adj.val, x, symmetric=adj.symmetric,
+                    transpose=adj.transpose)
+
+
+class LightGCN(GraphRecommender):
+    r"""LightGCN: linear propagation, layer mean.
+
+    .. math::
+        E^{k+1} = \hat A E^k, \qquad e^* = \frac{1}{K+1} \sum_{k=0}^{K} E^k
+
+    Args:
+        adj: the training adjacency (symmetric normalisation, as in the paper).
+        dim: embedding size (default 64).
+        num_layers: ``K``, the number of propagation steps (default 3).
+        init_std: standard deviation of the normal initialisation of ``E^0`` (default 0.1).
+    """
+
+    def __init__(self, adj: Adjacency, dim: int = 64, num_layers: int = 3, init_std: float = 0.1):
+        super().__init__(adj)
+        if num_layers < 0:
+            raise ValueError(f"LightGCN(): num_layers must be >= 0, but got {num_layers}")
+        self.dim, self.num_layers, self.init_std = dim, num_layers, init_std
+        self.user_embedding = nn.Embedding(self.n_users, dim)
+        self.item_embedding = nn.Embedding(self.n_items, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
+        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+
+    def propagate(self, adj: Adjacency):
+        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+        total = x
+        for _ in range(self.num_layers):
+            x = spmm(adj, x)
+            total = total + x
+        final = total / (self.num_layers + 1)
+        return final[: self.n_users], final[self.n_users:]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dim={self.dim}, num_layers={self.num_layers}"

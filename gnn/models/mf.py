@@ -1,0 +1,35 @@
+"""Matrix factorisation trained with BPR (Rendle et al., UAI 2009): the honest baseline."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gnn.graph import Adjacency
+from gnn.models.base import GraphRecommender
+
+
+class MF(GraphRecommender):
+    r"""MF-BPR: :math:`\hat y_{ui} = \langle e_u, e_i \rangle` with :math:`e^* = E^0`.
+
+    Args:
+        adj: the training adjacency (used only to exclude seen items in ``recommend``).
+        dim: embedding size (default 64).
+        init_std: standard deviation of the normal initialisation (default 0.1).
+    """
+
+    def __init__(self, adj: Adjacency, dim: int = 64, init_std: float = 0.1):
+        super().__init__(adj)
+        self.dim, self.init_std = dim, init_std
+        self.user_embedding = nn.Embedding(self.n_users, dim)
+        self.item_embedding = nn.Embedding(self.n_items, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
+        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+
+    def propagate(self, adj: Adjacency):
+        return self.user_embedding.weight, self.item_embedding.weight
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dim={self.dim}"

@@ -1,0 +1,131 @@
+r"""Top-K ranking metrics on a dense score matrix: the reference (oracle) implementation.
+
+For every user ``u`` with at least one test item, all items are ranked by score, the user's
+training items are excluded, and the first ``K`` items of what remains form the list. With
+``T_u`` the set of distinct test items, ``rel_r = [item at rank r ∈ T_u]`` and
+``hits = Σ_{r≤K} rel_r``:
+
+.. math::
+
+    \mathrm{recall@K} = \frac{hits}{|T_u|},\quad
+    \mathrm{precision@K} = \frac{hits}{K},\quad
+    \mathrm{hit@K} = [hits > 0],\quad
+    \mathrm{NDCG@K} = \frac{\sum_{r\le K} rel_r / \log_2(r+1)}
+                           {\sum_{r\le \min(K, |T_u|)} 1/\log_2(r+1)}
+
+averaged over the evaluated users. The ideal DCG depends on ``|T_u|`` only, never on the hits
+found in the list (building it from the hits would inflate NDCG).
+
+Conventions shared with :func:`gnn.evaluate.evaluate_ranking`:
+
+* **Ties**: items with equal scores are ranked by ascending item id (a stable sort of the
+  scores in descending order). The result is therefore a deterministic function of the scores.
+* **Short lists**: if fewer than ``K`` items remain after exclusion, the list is shorter; the
+  denominators stay ``K`` (precision) and ``min(K, |T_u|)`` (IDCG). A user whose items are all
+  excluded is still evaluated and scores 0 everywhere.
+* A test item that is also excluded (e.g. present in training) cannot be hit but still counts
+  in ``|T_u|``; duplicate test items count once.
+* Scores must be finite: NaN or ±inf raises ``ValueError`` (never NaN metrics).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from gnn.csr import check_csr
+
+__all__ = ["ranking_metrics", "normalize_ks", "metric_names"]
+
+
+def normalize_ks(ks) -> tuple[int, ...]:
+    """``ks`` as a non-empty tuple of positive ints (an int ``k`` means ``(k,)``); duplicates dropped."""
+    if isinstance(ks, (int, np.integer)):
+        ks = (ks,)
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        raise ValueError(f"ks must be an int or a sequence of ints, but got {ks!r}") from None
+    if not ks:
+        raise ValueError("ks must not be empty")
+    out = []
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"every K in ks must be a positive int, but got {k!r}")
+        if int(k) not in out:
+            out.append(int(k))
+    return tuple(out)
+
+
+def metric_names(ks: Iterable[int]) -> list[str]:
+    """Keys of the result dict, in order: recall, precision, ndcg, hit for each K."""
+    return [f"{m}@{k}" for k in ks for m in ("recall", "precision", "ndcg", "hit")]
+
+
+def ranking_metrics(scores, train_indptr, train_indices, test_indptr, test_indices,
+                    ks=(20,)) -> dict:
+    """Full-ranking recall / precision / NDCG / hit rate at each K of ``ks`` (see module doc).
+
+    Args:
+        scores: dense ``(n_users, n_items)`` tensor or ndarray of finite scores.
+        train_indptr, train_indices: CSR of each user's excluded (training) items.
+        test_indptr, test_indices: CSR of each user's test items; users with none are skipped.
+        ks: an int or a sequence of positive ints (default ``(20,)``).
+
+    Returns:
+        ``{"recall@K", "precision@K", "ndcg@K", "hit@K"}`` (floats) for every K, plus
+        ``"n_users_evaluated"`` (int).
+
+    Raises:
+        ValueError: bad shapes or CSR, non-finite scores, or no user with a test item.
+    """
+    ks = normalize_ks(ks)
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().cpu().numpy()
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_users, n_items), but got shape {scores.shape}")
+    if not (np.issubdtype(scores.dtype, np.floating) or np.issubdtype(scores.dtype, np.integer)):
+        raise ValueError(f"scores must be real numbers, but got dtype {scores.dtype}")
+    n_users, n_items = scores.shape
+    scores = scores.astype(np.float64)  # exact for float16/32 and small ints: order and ties kept
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf; ranking metrics need finite scores")
+    tr_ptr, tr_idx = check_csr(train_indptr, train_indices, n_users, n_items, "train")
+    te_ptr, te_idx = check_csr(test_indptr, test_indices, n_users, n_items, "test")
+
+    def dense_mask(ptr, idx):
+        mask = np.zeros((n_users, n_items), dtype=bool)
+        mask[np.repeat(np.arange(n_users), np.diff(ptr)), idx] = True
+        return mask
+
+    is_test = dense_mask(te_ptr, te_idx)
+    n_test = is_test.sum(axis=1)
+    users = np.flatnonzero(n_test > 0)
+    if users.size == 0:
+        raise ValueError("no user has a test item: nothing to evaluate")
+    excluded = dense_mask(tr_ptr, tr_idx)[users]
+
+    # Sort key: excluded items last (+inf), the rest by descending score; the stable sort keeps
+    # ascending item id among equal keys (the tie rule).
+    key = np.where(excluded, np.inf, -scores[users])
+    kmax = min(max(ks), n_items)
+    order = np.argsort(key, axis=1, kind="stable")[:, :kmax]
+    in_list = np.take_along_axis(key, order, axis=1) < np.inf
+    rel = (np.take_along_axis(is_test[users], order, axis=1) & in_list).astype(np.float64)
+
+    n_test = n_test[users]
+    discount = 1.0 / np.log2(np.arange(2, max(ks) + 2, dtype=np.float64))  # rank r -> 1/log2(r+1)
+    ideal = np.cumsum(discount)
+    out = {}
+    for k in ks:
+        hits = rel[:, :k].sum(axis=1)
+        dcg = rel[:, :k] @ discount[:min(k, kmax)]
+        idcg = ideal[np.minimum(k, n_test) - 1]
+        out[f"recall@{k}"] = float(np.mean(hits / n_test))
+        out[f"precision@{k}"] = float(np.mean(hits / k))
+        out[f"ndcg@{k}"] = float(np.mean(dcg / idcg))
+        out[f"hit@{k}"] = float(np.mean(hits > 0))
+    out["n_users_evaluated"] = int(users.size)
+    return out

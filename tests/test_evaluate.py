@@ -189,3 +189,20 @@ def test_memory_is_chunked(monkeypatch):
     monkeypatch.undo()
     blocks = [shape for shape in shapes if len(shape) == 2]  # score blocks (B, n_items)
     assert blocks and all(rows <= 6 and cols == ie.shape[0] for rows, cols in blocks)
+
+
+def test_raw_csr_with_duplicates_and_unsorted_rows():
+    # test rows given unsorted and with repeats count each distinct item once in |T_u|
+    ue, ie, csr = random_embedding_case(9)
+    tp, ti = csr["test"]
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(len(tp) - 1), np.diff(tp))
+    dup = rng.random(ti.size) < 0.5
+    rows2, items2 = np.concatenate([rows, rows[dup]]), np.concatenate([ti, ti[dup]])
+    order = np.lexsort((-items2, rows2))  # by user, items descending inside each row
+    raw = (np.concatenate(([0], np.cumsum(np.bincount(rows2, minlength=len(tp) - 1)))), items2[order])
+    assert raw[1].size > ti.size
+    want = evaluate_ranking(ue, ie, tp, ti, exclude=[csr["train"]], ks=(2, 6))
+    got = evaluate_ranking(ue, ie, *raw, exclude=[csr["train"]], ks=(2, 6), chunk_size=5)
+    assert_metrics_close(got, want)
+    assert_metrics_close(ranking_metrics((ue @ ie.T).numpy(), *csr["train"], *raw, ks=(2, 6)), want)

@@ -54,10 +54,14 @@ def transpose_values(val, transpose):
     return rowptr_t, col_t, val.index_select(0, perm_t)
 
 
-def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop):
-    """(out, S): out = LeakyReLU((S + [self_loop] e) W1 + (S * e) W2 + b), S = A e (e's dtype)."""
+def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, spmm_fn=spmm):
+    """(out, S): out = LeakyReLU((S + [self_loop] e) W1 + (S * e) W2 + b), S = A e (e's dtype).
+
+    ``spmm_fn`` lets the Triton backend reuse this composition (with its own SpMM) for feature
+    sizes its fused kernel does not take.
+    """
     acc = _acc_dtype(val, e)
-    s = spmm(rowptr, col, val, e, out_dtype=acc)
+    s = spmm_fn(rowptr, col, val, e, out_dtype=acc)
     ef = e.to(acc)
     u1 = s + ef if self_loop else s
     u2 = s * ef
@@ -67,7 +71,7 @@ def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop):
 
 
 def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
-                  negative_slope, self_loop):
+                  negative_slope, self_loop, spmm_fn=spmm):
     """(de, dw1, dw2, db) of ngcf_forward, given S (or an empty S: recompute it as A e).
 
     dZ = grad * LeakyReLU'(Z)   (Z > 0  <=>  out > 0 for negative_slope >= 0)
@@ -77,7 +81,7 @@ def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1,
     """
     acc = _acc_dtype(val_t, e)
     if s.numel() != e.numel():  # S was not saved: recompute it
-        s = spmm(rowptr, col, val, e, out_dtype=e.dtype)
+        s = spmm_fn(rowptr, col, val, e, out_dtype=e.dtype)
     g, o = grad.to(acc), out.to(acc)
     dz = torch.where(o > 0, g, g * negative_slope)
     sf, ef = s.to(acc), e.to(acc)
@@ -88,7 +92,7 @@ def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1,
     de_local = du2 * sf
     if self_loop:
         de_local = de_local + du1
-    de = spmm(rowptr_t, col_t, val_t, ds, out_dtype=e.dtype, add=de_local)
+    de = spmm_fn(rowptr_t, col_t, val_t, ds, out_dtype=e.dtype, add=de_local)
     u1 = sf + ef if self_loop else sf
     dw1 = (u1.t() @ dz).to(w1.dtype)
     dw2 = ((sf * ef).t() @ dz).to(w2.dtype)

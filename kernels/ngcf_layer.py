@@ -1,0 +1,315 @@
+"""Fused NGCF layer in Triton: forward and backward (DESIGN.md §2, §4).
+
+    S = A e,   out = LeakyReLU((S + [self_loop] e) W1 + (S * e) W2 + b)
+
+Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows. The rows of a block own a
+contiguous range of nonzeros [rowptr[r0], rowptr[r0 + BLOCK_M]); the program walks it in
+chunks of BLOCK_K, gathers the [BLOCK_K, d_in] rows of e and segment-reduces them into the
+[BLOCK_M, d_in] tile S with one tensor-core product per chunk: ``S += A_chunk @ X_chunk``, where
+``A_chunk[m, k] = val[k]`` if nonzero k belongs to row m, else 0 (``_block_s``). All loads of a
+chunk are independent (good memory-level parallelism, no per-row serial loop), every row
+of the block shares the chunk, and no per-edge message or S ever goes to memory. Then
+``[S + e | S * e] @ [W1; W2] + b`` and the LeakyReLU are applied to the tile in registers, with
+W1/W2 tiles loaded on chip for ``tl.dot``, looping over BLOCK_N columns of the output.
+Precision: fp32 products use ``input_precision="tf32x3"`` (~fp32 accuracy on tensor cores);
+bf16/fp16 features are multiplied in their dtype with ``val`` split into hi + lo parts, so the
+edge weights keep ~16 bits; accumulation is fp32 throughout.
+
+Load balance: rows longer than T (see spmm.py) are summed beforehand by the SpMM segment
+kernels into a compact [n_long, d_in] buffer that the block reads; the chunk walk skips their
+nonzeros. So a hub row never stalls a block.
+
+Backward, ``_ngcf_bwd_kernel`` (persistent: P programs, each takes blocks p, p+P, ...):
+
+    dZ = grad * LeakyReLU'(Z)                 (Z > 0  <=>  out > 0 since slope >= 0)
+    dU1 = dZ W1^T,  dU2 = dZ W2^T             (tl.dot, on chip)
+    dS = dU1 + dU2 * e                        -> written (fp32), then de += A^T dS by SpMM
+    de_local = [self_loop] dU1 + dU2 * S      -> written (fp32), the SpMM's add operand
+    dW1 += (S + [self_loop] e)^T dZ,  dW2 += (S * e)^T dZ,  db += sum_rows dZ
+                                              -> per-program partials, summed after (no atomics)
+
+The A^T SpMM reuses the same CSR when A is symmetric (the caller passes rowptr_t = rowptr ...).
+S saved vs recomputed: saving S costs one N x d_in write in the forward and one read in the
+backward; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on Gowalla), i.e. several
+times more traffic, so S is **saved by default**; ``GNN_NGCF_RECOMPUTE_S=1`` recomputes it to
+save N x d_in of memory. To be confirmed by measurement on the GPU (scripts/gpu_check.sh times
+both). Fused path for d_in, d_out <= 128; larger layers use the Triton SpMM + torch matmuls.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from . import reference
+from .spmm import DEFAULT_LONG_THRESHOLD, kernel_for, long_rows, spmm_long_rows, spmm_triton
+
+FUSED_MAX_DIM = 128
+
+
+@triton.jit
+def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
+             r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
+             HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr):
+    """S[rows] = (A e)[rows] as a [BLOCK_M, BLOCK_DIN] fp32 tile (0 outside the masks)."""
+    lo = tl.load(rowptr_ptr + rows, mask=mask_m, other=0).to(tl.int64)       # [BLOCK_M]
+    hi = tl.load(rowptr_ptr + rows + 1, mask=mask_m, other=0).to(tl.int64)   # [BLOCK_M]
+    blk_lo = tl.load(rowptr_ptr + r0).to(tl.int64)
+    blk_hi = tl.load(rowptr_ptr + tl.minimum(r0 + BLOCK_M, n)).to(tl.int64)
+    lo_s = lo
+    hi_s = hi
+    if HAS_LONG:
+        is_long = (hi - lo) > long_threshold
+        lo_s = tl.where(is_long, 0, lo)  # long rows match no nonzero of the chunk walk
+        hi_s = tl.where(is_long, 0, hi)
+    s = tl.zeros([BLOCK_M, BLOCK_DIN], dtype=tl.float32)
+    k = blk_lo
+    while k < blk_hi:
+        if HAS_LONG:  # jump over the nonzeros of a long row that k falls into
+            k = tl.maximum(k, tl.max(tl.where(is_long & (lo <= k) & (k < hi), hi, 0), axis=0))
+        offs_k = k + tl.arange(0, BLOCK_K)                                   # [BLOCK_K]
+        mask_k = offs_k < blk_hi
+        c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
+        v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
+        x = tl.load(e_ptr + c[:, None] * d_in + offs_i[None, :],
+                    mask=mask_k[:, None] & mask_i[None, :], other=0.0)         # [BLOCK_K, BLOCK_DIN]
+        in_row = (lo_s[:, None] <= offs_k[None, :]) & (offs_k[None, :] < hi_s[:, None])
+        a = tl.where(in_row, v[None, :], 0.0)                                # [BLOCK_M, BLOCK_K]
+        if LOWP:
+            a_hi = a.to(x.dtype)
+            a_lo = (a - a_hi.to(tl.float32)).to(x.dtype)
+            s = tl.dot(a_hi, x, s)
+            s = tl.dot(a_lo, x, s)
+        else:
+            s = tl.dot(a, x, s, input_precision=PREC)
+        k += BLOCK_K
+    if HAS_LONG:
+        mask_l = mask_m & is_long
+        pos = tl.load(long_pos_ptr + rows, mask=mask_l, other=0).to(tl.int64)
+        s_l = tl.load(s_long_ptr + pos[:, None] * d_in + offs_i[None, :],
+                      mask=mask_l[:, None] & mask_i[None, :], other=0.0)
+        s = tl.where(mask_l[:, None], s_l.to(tl.float32), s)
+    return s
+
+
+@triton.jit
+def _ngcf_fwd_kernel(
+    rowptr_ptr, col_ptr, val_ptr, e_ptr,        # CSR (N+1), (nnz), (nnz); e (N, d_in)
+    w1_ptr, w2_ptr, b_ptr,                      # (d_in, d_out), (d_in, d_out), (d_out)
+    s_long_ptr, long_pos_ptr,                   # (n_long, d_in) fp32, (N) int32
+    out_ptr, s_ptr,                             # (N, d_out), (N, d_in) if SAVE_S
+    n, d_in, d_out, long_threshold, negative_slope,
+    HAS_BIAS: tl.constexpr, SELF_LOOP: tl.constexpr, SAVE_S: tl.constexpr,
+    HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    r0 = tl.program_id(0).to(tl.int64) * BLOCK_M
+    rows = r0 + tl.arange(0, BLOCK_M)
+    mask_m = rows < n
+    offs_i = tl.arange(0, BLOCK_DIN)
+    mask_i = offs_i < d_in
+    mask_mi = mask_m[:, None] & mask_i[None, :]
+    s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
+                 r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
+                 HAS_LONG, LOWP, PREC, BLOCK_M, BLOCK_K, BLOCK_DIN)
+    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+    if SAVE_S:
+        tl.store(s_ptr + rows[:, None] * d_in + offs_i[None, :], s.to(s_ptr.dtype.element_ty), mask=mask_mi)
+    u1 = s
+    if SELF_LOOP:
+        u1 = s + e
+    u2 = s * e
+    u1 = u1.to(w1_ptr.dtype.element_ty)  # [BLOCK_M, BLOCK_DIN]
+    u2 = u2.to(w1_ptr.dtype.element_ty)
+    for n0 in range(0, d_out, BLOCK_N):
+        offs_n = n0 + tl.arange(0, BLOCK_N)
+        mask_n = offs_n < d_out
+        w_off = offs_i[:, None] * d_out + offs_n[None, :]
+        w_mask = mask_i[:, None] & mask_n[None, :]
+        w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BLOCK_DIN, BLOCK_N]
+        w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
+        z = tl.dot(u1, w1, input_precision=PREC)
+        z = tl.dot(u2, w2, z, input_precision=PREC)           # [BLOCK_M, BLOCK_N] fp32
+        if HAS_BIAS:
+            z += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
+        o = tl.where(z > 0, z, z * negative_slope)
+        tl.store(out_ptr + rows[:, None] * d_out + offs_n[None, :], o.to(out_ptr.dtype.element_ty),
+                 mask=mask_m[:, None] & mask_n[None, :])
+
+
+@triton.jit
+def _ngcf_bwd_kernel(
+    grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,  # (N, d_out) x2, (N, d_in) x2, (d_in, d_out) x2
+    rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr,  # only read if RECOMPUTE
+    ds_ptr, de_ptr,                             # (N, d_in) fp32 outputs: dS and de_local
+    dw1_ptr, dw2_ptr, db_ptr,                   # (P, d_in, d_out), (P, d_in, d_out), (P, d_out) fp32
+    n, d_in, d_out, long_threshold, negative_slope, n_blocks,
+    SELF_LOOP: tl.constexpr, RECOMPUTE: tl.constexpr, HAS_LONG: tl.constexpr,
+    LOWP: tl.constexpr, PREC: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_DOUT: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    n_prog = tl.num_programs(0)
+    offs_i = tl.arange(0, BLOCK_DIN)
+    mask_i = offs_i < d_in
+    offs_o = tl.arange(0, BLOCK_DOUT)
+    mask_o = offs_o < d_out
+    w_off = offs_i[:, None] * d_out + offs_o[None, :]
+    w_mask = mask_i[:, None] & mask_o[None, :]
+    acc_w1 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
+    acc_w2 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
+    acc_b = tl.zeros([BLOCK_DOUT], dtype=tl.float32)
+    for blk in range(pid, n_blocks, n_prog):
+        r0 = tl.cast(blk, tl.int64) * BLOCK_M
+        rows = r0 + tl.arange(0, BLOCK_M)
+        mask_m = rows < n
+        mask_mi = mask_m[:, None] & mask_i[None, :]
+        mask_mo = mask_m[:, None] & mask_o[None, :]
+        if RECOMPUTE:
+            s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
+                         r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
+                         HAS_LONG, LOWP, PREC, BLOCK_M, BLOCK_K, BLOCK_DIN)
+        else:
+            s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+        e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+        g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
+        o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
+        dz = tl.where(o > 0, g, g * negative_slope)                       # [BLOCK_M, BLOCK_DOUT]
+        dzc = dz.to(w1_ptr.dtype.element_ty)
+        w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]
+        w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
+        du1 = tl.dot(dzc, tl.trans(w1), input_precision=PREC)             # [BLOCK_M, BLOCK_DIN]
+        du2 = tl.dot(dzc, tl.trans(w2), input_precision=PREC)
+        ds = du1 + du2 * e
+        de = du2 * s
+        u1 = s
+        if SELF_LOOP:
+            de += du1
+            u1 = s + e
+        u2 = s * e
+        tl.store(ds_ptr + rows[:, None] * d_in + offs_i[None, :], ds, mask=mask_mi)
+        tl.store(de_ptr + rows[:, None] * d_in + offs_i[None, :], de, mask=mask_mi)
+        acc_w1 = tl.dot(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, input_precision=PREC)
+        acc_w2 = tl.dot(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, input_precision=PREC)
+        acc_b += tl.sum(dz, axis=0)
+    part = pid.to(tl.int64) * d_in * d_out
+    tl.store(dw1_ptr + part + w_off, acc_w1, mask=w_mask)
+    tl.store(dw2_ptr + part + w_off, acc_w2, mask=w_mask)
+    tl.store(db_ptr + pid.to(tl.int64) * d_out + offs_o, acc_b, mask=mask_o)
+
+
+# ----------------------------------------------------------------------------- host side
+
+
+def fused_supported(d_in: int, d_out: int) -> bool:
+    return 1 <= d_in <= FUSED_MAX_DIM and 1 <= d_out <= FUSED_MAX_DIM
+
+
+def ngcf_config(e: torch.Tensor, d_in: int, d_out: int, block_m=None):
+    """Meta-parameters. Heuristic defaults, to be tuned on the GPU."""
+    block_din = max(16, triton.next_power_of_2(d_in))
+    block_dout = max(16, triton.next_power_of_2(d_out))
+    return dict(
+        BLOCK_M=block_m or (32 if block_din <= 64 else 16),
+        BLOCK_K=32,
+        BLOCK_DIN=block_din,
+        BLOCK_DOUT=block_dout,
+        BLOCK_N=min(block_dout, 64),
+        LOWP=e.dtype != torch.float32,
+        PREC="tf32x3",
+        num_warps=4 if block_din * block_dout <= 64 * 64 else 8,
+    )
+
+
+def _long_s(rowptr, col, val, e, threshold):
+    """(sched, s_long, pos): S of the long rows in a compact (n_long, d_in) fp32 buffer."""
+    sched = long_rows(rowptr, threshold)
+    if sched.n_long == 0:
+        return sched, e, rowptr  # unused pointers
+    s_long = torch.empty(sched.n_long, e.shape[1], dtype=torch.float32, device=e.device)
+    spmm_long_rows(rowptr, col, val, e, sched, s_long, compact=True)
+    return sched, s_long, sched.pos
+
+
+def _spmm_for(threshold):
+    def fn(rowptr, col, val, x, out_dtype=None, add=None):
+        return spmm_triton(rowptr, col, val, x, add=add, out_dtype=out_dtype,
+                           long_threshold=threshold)
+    return fn
+
+
+def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
+                        *, long_threshold=DEFAULT_LONG_THRESHOLD, block_m=None):
+    """(out, S or an empty tensor). Inputs already checked (checks.py)."""
+    n, d_in = e.shape
+    d_out = w1.shape[1]
+    if not fused_supported(d_in, d_out) or n == 0:
+        out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
+                                        self_loop, spmm_fn=_spmm_for(long_threshold))
+        return out, s
+    cfg = ngcf_config(e, d_in, d_out, block_m)
+    sched, s_long, pos = _long_s(rowptr, col, val, e, long_threshold)
+    out = torch.empty(n, d_out, dtype=e.dtype, device=e.device)
+    s = torch.empty(n if save_s else 0, d_in, dtype=e.dtype, device=e.device)
+    grid = (triton.cdiv(n, cfg["BLOCK_M"]),)
+    kernel_for(_ngcf_fwd_kernel, e.device)[grid](
+        rowptr, col, val, e, w1, w2, bias if bias is not None else w1, s_long, pos,
+        out, s if save_s else out,
+        n, d_in, d_out, long_threshold, float(negative_slope),
+        HAS_BIAS=bias is not None, SELF_LOOP=bool(self_loop), SAVE_S=bool(save_s),
+        HAS_LONG=sched.n_long > 0, LOWP=cfg["LOWP"], PREC=cfg["PREC"],
+        BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
+        BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"])
+    return out, s
+
+
+def _n_programs(device, n_blocks):
+    if device.type == "cuda":
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
+        return max(1, min(n_blocks, 2 * sms))
+    return max(1, min(n_blocks, 3))  # interpreter: still several blocks per program
+
+
+def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
+                         negative_slope, self_loop, *, long_threshold=DEFAULT_LONG_THRESHOLD,
+                         block_m=None, n_programs=None):
+    """(de, dw1, dw2, db); S empty means recompute it. Inputs already checked."""
+    n, d_in = e.shape
+    d_out = w1.shape[1]
+    if not fused_supported(d_in, d_out) or n == 0:
+        return reference.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
+                                       e, w1, w2, negative_slope, self_loop,
+                                       spmm_fn=_spmm_for(long_threshold))
+    cfg = ngcf_config(e, d_in, d_out, block_m)
+    recompute = s.numel() != e.numel()
+    if recompute:
+        sched, s_long, pos = _long_s(rowptr, col, val, e, long_threshold)
+        has_long = sched.n_long > 0
+    else:
+        s_long, pos, has_long = e, rowptr, False
+    n_blocks = triton.cdiv(n, cfg["BLOCK_M"])
+    p = n_programs or _n_programs(e.device, n_blocks)
+    f32 = dict(dtype=torch.float32, device=e.device)
+    ds = torch.empty(n, d_in, **f32)
+    de_acc = torch.empty(n, d_in, **f32)
+    dw1_p = torch.empty(p, d_in, d_out, **f32)
+    dw2_p = torch.empty(p, d_in, d_out, **f32)
+    db_p = torch.empty(p, d_out, **f32)
+    kernel_for(_ngcf_bwd_kernel, e.device)[(p,)](
+        grad, out, s if not recompute else e, e, w1, w2,
+        rowptr, col, val, s_long, pos,
+        ds, de_acc, dw1_p, dw2_p, db_p,
+        n, d_in, d_out, long_threshold, float(negative_slope), n_blocks,
+        SELF_LOOP=bool(self_loop), RECOMPUTE=recompute, HAS_LONG=has_long,
+        LOWP=cfg["LOWP"], PREC=cfg["PREC"],
+        BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
+        BLOCK_DOUT=cfg["BLOCK_DOUT"], num_warps=cfg["num_warps"])
+    # de = de_local + A^T dS (in place over de_local when e is fp32)
+    de = spmm_triton(rowptr_t, col_t, val_t, ds, add=de_acc, out_dtype=e.dtype,
+                     out=de_acc if e.dtype == torch.float32 else None,
+                     long_threshold=long_threshold)
+    dw1 = dw1_p.sum(0).to(w1.dtype)
+    dw2 = dw2_p.sum(0).to(w2.dtype)
+    db = db_p.sum(0).to(w1.dtype)
+    return de, dw1, dw2, db

@@ -3,7 +3,8 @@ r"""Full-ranking evaluation from embeddings, in user chunks (CPU or CUDA).
 ``scores = user_emb[chunk] @ item_emb.T`` is formed for ``chunk_size`` users at a time, so memory
 is ``O(chunk_size · n_items)`` whatever the number of users. Excluded items (training items, and
 validation items when testing) are set to ``-inf`` with one vectorised scatter per chunk, one
-``topk`` with the largest K serves every K, and per-user metrics are summed on the device.
+``topk`` with the largest K serves every K, test membership of the top-K items is a binary search
+over sorted ``(user, item)`` keys, and per-user metrics are summed on the device.
 
 The metrics, the tie rule (equal scores: lower item id first) and the edge-case conventions are
 exactly those of the oracle :func:`gnn.metrics.ranking_metrics`; see its module docstring.
@@ -115,9 +116,12 @@ def evaluate_ranking(user_emb, item_emb, test_indptr, test_indices, exclude=(), 
     if eval_users.size == 0:
         raise ValueError("no user to evaluate: none of the requested users has a test item")
 
-    te_ptr, te_idx = _dedup_csr(te_ptr, te_idx)                # so that |T_u| = row length
+    # Test items as sorted unique keys u·n_items + i (membership by binary search, no mask),
+    # deduplicated so that |T_u| = distinct test items.
+    te_ptr, te_idx = _dedup_csr(te_ptr, te_idx)
     te_cnt = _to_device(np.diff(te_ptr), device)
-    te_ptr, te_idx = _to_device(te_ptr, device), _to_device(te_idx, device)
+    te_key = _to_device(np.repeat(np.arange(n_users, dtype=np.int64), np.diff(te_ptr)) * n_items
+                        + te_idx, device)
     eval_users = _to_device(eval_users, device)
     kmax, kbig = min(max(ks), n_items), max(ks)
     discount = 1.0 / torch.log2(torch.arange(2, kbig + 2, device=device, dtype=torch.float64))
@@ -155,12 +159,12 @@ def evaluate_ranking(user_emb, item_emb, test_indptr, test_indices, exclude=(), 
         vals, perm = torch.sort(vals, dim=1, descending=True, stable=True)
         top = torch.gather(top, 1, perm)
 
-        is_test = torch.zeros(s.shape, dtype=torch.bool, device=device)
-        r, c = _rows_cols(te_ptr, te_idx, cu)
-        is_test[r, c] = True
+        del s
+        # rel = [top item is a test item]: binary search of the key u·n_items + i in te_key
+        query = cu[:, None] * n_items + top
+        pos = torch.searchsorted(te_key, query).clamp_(max=te_key.numel() - 1)
+        rel = ((te_key[pos] == query) & (vals > neg_inf)).to(torch.float64)
         n_test = te_cnt[cu]
-        rel = (torch.gather(is_test, 1, top) & (vals > neg_inf)).to(torch.float64)
-        del s, is_test
 
         for j, k in enumerate(ks):
             kk = min(k, kmax)

@@ -7,7 +7,7 @@ Sizes, devices and budgets come from the environment, so that pytest.ini stays u
     GNN_BENCH_POWERLAW  extra power-law sizes "N:nnz,N:nnz" (e.g. "1000000:100000000")
     GNN_BENCH_DEVICE    cpu | cuda         (default: cuda when available)
     GNN_BENCH_DIM       embedding width d  (default 64)
-    GNN_BENCH_TARGET_S  seconds of timed rounds per benchmark (default 0.5 CPU, 1.0 GPU)
+    GNN_BENCH_TARGET_S  seconds of timed rounds per benchmark (default 0.3 CPU, 1.0 GPU)
     GNN_BENCH_BUDGET    bytes a dense provider may use (default: min(MemAvailable/4, 4 GiB) on
                         the CPU, 80 % of the free memory on CUDA)
     GNN_DATA            folder with ml-latest-small/ and gowalla/ (default ../shared/data)
@@ -84,7 +84,7 @@ def embedding_dim() -> int:
 
 
 def target_seconds() -> float:
-    default = "1.0" if bench_device().type == "cuda" else "0.5"
+    default = "1.0" if bench_device().type == "cuda" else "0.3"
     return float(os.environ.get("GNN_BENCH_TARGET_S", default))
 
 
@@ -146,7 +146,11 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("size", labels, ids=labels, scope="module")
 
 
+_LOAD: Dict[str, float] = {}
+
+
 def pytest_configure(config):
+    _LOAD["start"] = os.getloadavg()[0]
     config.addinivalue_line("filterwarnings",
                             "ignore:Sparse CSR tensor support is in beta state:UserWarning")
     config.addinivalue_line("filterwarnings", "ignore:Sparse invariant checks:UserWarning")
@@ -330,7 +334,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     output_json["gnn_config"] = {"sizes": size_preset(config), "device": str(bench_device()),
                                  "d": embedding_dim(), "target_s": target_seconds(),
                                  "torch": torch.__version__, "threads": torch.get_num_threads(),
-                                 "cpu_budget_rule": "min(MemAvailable/4, 4 GiB)"}
+                                 "cpu_budget_rule": "min(MemAvailable/4, 4 GiB)",
+                                 "budget_bytes": memory_budget(bench_device()),
+                                 "loadavg": f"{_LOAD.get('start', float('nan')):.2f} / "
+                                            f"{os.getloadavg()[0]:.2f}"}
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_split(config: TrainConfig) -> str:
+    """``auto`` means the paper protocol for train.txt/test.txt datasets, else random 0.8/0.1/0.1."""
+    if config.split != "auto":
+        return config.split
+    from gnn.data import TEXT_DATASETS
+
+    path = Path(config.dataset)
+    is_text = config.dataset in TEXT_DATASETS or (path.is_dir() and (path / "train.txt").exists())
+    return "given" if is_text else "random"
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """A distinct, reproducible seed for each (run seed, epoch)."""
     return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63 - 1)
@@ -134,9 +145,7 @@ class Trainer:
         self.config, self.log = config, log
         self.device = resolve_device(config.device)
         if dataset is None:
-            split = config.split
-            dataset = load_dataset(config.dataset, config.data_root,
-                                   **({} if split == "auto" else {"split": split}),
+            dataset = load_dataset(config.dataset, config.data_root, split=resolve_split(config),
                                    min_rating=config.min_rating, seed=config.seed)
         self.dataset = dataset
         n_users, n_items = dataset.n_users, dataset.n_items
@@ -177,7 +186,7 @@ class Trainer:
         seed = epoch_seed(cfg.seed, epoch)
         torch.manual_seed(seed)  # dropout
         self.order_generator.manual_seed(seed + 1)
-        self.sampler.reseed(seed + 2)
+        self.sampler.reseed(seed + 2)  # negatives
         self.model.train()
         order = torch.randperm(self.n_train, device=self.device, generator=self.order_generator)
         users, positives = self.users[order], self.items[order]

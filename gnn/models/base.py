@@ -73,7 +73,8 @@ class GraphRecommender(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self.propagate(self.adj)
+            users, items = self.propagate(self.adj)
+            return users.detach(), items.detach()  # MF returns its weights themselves
         finally:
             self.train(was_training)
 

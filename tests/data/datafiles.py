@@ -1,5 +1,15 @@
-"""Small generated MovieLens folders for the gnn.data tests (imported as ``datafiles``)."""
+"""Helpers for the gnn.data tests: small generated MovieLens folders, a local HTTP server.
+
+Not a conftest.py: the project's tests import ``conftest`` by name, so a second conftest module
+would shadow theirs. Test modules import the fixtures from here explicitly.
+"""
+import functools
+import http.server
+import socket
+import threading
 from pathlib import Path
+
+import pytest
 
 # Five ratings by three users over four movies, in the order MovieLens files use.
 RATINGS = [(1, 10, 4.0, 964982703), (1, 20, 3.5, 964981247), (2, 10, 5.0, 964982224),
@@ -37,3 +47,40 @@ def write_100k_release(folder: Path, ratings=WHOLE, titles=TITLES) -> Path:
     rows = [f"{k}|{v}|01-Jan-1995||http://us.imdb.com/x|" + "|".join(["0"] * 19) for k, v in titles.items()]
     (folder / "u.item").write_bytes(("\n".join(rows) + "\n").encode("latin-1"))
     return folder
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """``(serve_dir, base_url, requests)``: files in serve_dir are served on 127.0.0.1."""
+    serve = tmp_path / "www"
+    serve.mkdir()
+    requests = []
+
+    class Handler(_QuietHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(serve)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield serve, f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A base URL on 127.0.0.1 where nothing listens (offline)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"

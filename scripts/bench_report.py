@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import OrderedDict, defaultdict
 from pathlib import Path

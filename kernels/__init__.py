@@ -8,7 +8,7 @@ Public API (DESIGN.md §4, docs/ARCHITECTURE.md)::
     csr_transpose(rowptr, col, n_cols) -> (rowptr_t, col_t, perm_t)
     get_backend(device=None) -> "triton" | "torch"
 
-CUDA tensors run our Triton kernels (kernels/spmm.py, kernels/ngcf_layer.py), CPU tensors the
+CUDA tensors run our Triton kernels (kernels/spmm.py, kernels/ngcf_fused.py), CPU tensors the
 torch reference (kernels/reference.py); ``GNN_KERNEL_BACKEND=auto|triton|torch`` forces one.
 """
 from .backend import get_backend

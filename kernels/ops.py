@@ -114,7 +114,7 @@ def _ngcf_fwd_impl(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop,
     tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
     checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope, tr)
     if get_backend(e.device) == "triton":
-        from .ngcf_layer import ngcf_forward_triton
+        from .ngcf_fused import ngcf_forward_triton
 
         out, s = ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope,
                                      self_loop, save_s)
@@ -153,7 +153,7 @@ def _ngcf_bwd_op(grad: Tensor, out: Tensor, s: Tensor, rowptr: Tensor, col: Tens
                  ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     grad = grad.contiguous()
     if get_backend(e.device) == "triton":
-        from .ngcf_layer import ngcf_backward_triton
+        from .ngcf_fused import ngcf_backward_triton
 
         return ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e,
                                     w1, w2, negative_slope, self_loop)

@@ -28,6 +28,7 @@ Int32 col halves index traffic; rowptr may be int32 or int64; offsets are comput
 """
 from __future__ import annotations
 
+import os
 import weakref
 
 import torch
@@ -35,6 +36,11 @@ import triton
 import triton.language as tl
 
 DEFAULT_LONG_THRESHOLD = 1024
+
+
+def default_long_threshold() -> int:
+    """T: rows with more nonzeros are split (env ``GNN_SPMM_LONG_THRESHOLD``, default 1024)."""
+    return int(os.environ.get("GNN_SPMM_LONG_THRESHOLD", DEFAULT_LONG_THRESHOLD))
 
 
 @triton.jit
@@ -203,7 +209,7 @@ def spmm_long_rows(rowptr, col, val, x, sched: LongRows, y, add=None, compact=Fa
 
 
 def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None,
-                long_threshold: int = DEFAULT_LONG_THRESHOLD, block_d=None, block_k=None):
+                long_threshold=None, block_d=None, block_k=None):
     """y = A x (+ add) with the Triton kernels; inputs already checked (see checks.py).
 
     x: (n_cols, d) float32/bf16/fp16, val float32, add: (n_rows, d) any float dtype or None.
@@ -217,6 +223,7 @@ def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None,
     y = out if out is not None else torch.empty(n_rows, d, dtype=out_dtype, device=x.device)
     if n_rows == 0 or d == 0:
         return y
+    long_threshold = long_threshold or default_long_threshold()
     sched = long_rows(rowptr, long_threshold)
     bd, bk, nw = spmm_config(d)
     bd, bk = block_d or bd, block_k or bk

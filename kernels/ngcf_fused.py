@@ -42,15 +42,25 @@ import triton
 import triton.language as tl
 
 from . import reference
-from .spmm import DEFAULT_LONG_THRESHOLD, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from .spmm import default_long_threshold, kernel_for, long_rows, spmm_long_rows, spmm_triton
 
 FUSED_MAX_DIM = 128
 
 
 @triton.jit
+def _mma(a, b, acc, PREC: tl.constexpr, DOT_F32: tl.constexpr):
+    """acc + a @ b with fp32 accumulation. DOT_F32 (interpreter only: its bf16 dot is broken)
+    multiplies the same (already rounded) operands in fp32, which is what the MMA computes."""
+    if DOT_F32:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        return tl.dot(a, b, acc, input_precision=PREC)
+
+
+@triton.jit
 def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
              r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-             HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+             HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr):
     """S[rows] = (A e)[rows] as a [BLOCK_M, BLOCK_DIN] fp32 tile (0 outside the masks)."""
     lo = tl.load(rowptr_ptr + rows, mask=mask_m, other=0).to(tl.int64)       # [BLOCK_M]
@@ -79,10 +89,10 @@ def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
         if LOWP:
             a_hi = a.to(x.dtype)
             a_lo = (a - a_hi.to(tl.float32)).to(x.dtype)
-            s = tl.dot(a_hi, x, s)
-            s = tl.dot(a_lo, x, s)
+            s = _mma(a_hi, x, s, PREC, DOT_F32)
+            s = _mma(a_lo, x, s, PREC, DOT_F32)
         else:
-            s = tl.dot(a, x, s, input_precision=PREC)
+            s = _mma(a, x, s, PREC, DOT_F32)
         k += BLOCK_K
     if HAS_LONG:
         mask_l = mask_m & is_long
@@ -101,7 +111,7 @@ def _ngcf_fwd_kernel(
     out_ptr, s_ptr,                             # (N, d_out), (N, d_in) if SAVE_S
     n, d_in, d_out, long_threshold, negative_slope,
     HAS_BIAS: tl.constexpr, SELF_LOOP: tl.constexpr, SAVE_S: tl.constexpr,
-    HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr,
+    HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
     r0 = tl.program_id(0).to(tl.int64) * BLOCK_M
@@ -112,7 +122,7 @@ def _ngcf_fwd_kernel(
     mask_mi = mask_m[:, None] & mask_i[None, :]
     s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
                  r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-                 HAS_LONG, LOWP, PREC, BLOCK_M, BLOCK_K, BLOCK_DIN)
+                 HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
     e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
     if SAVE_S:
         tl.store(s_ptr + rows[:, None] * d_in + offs_i[None, :], s.to(s_ptr.dtype.element_ty), mask=mask_mi)
@@ -129,8 +139,8 @@ def _ngcf_fwd_kernel(
         w_mask = mask_i[:, None] & mask_n[None, :]
         w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BLOCK_DIN, BLOCK_N]
         w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-        z = tl.dot(u1, w1, input_precision=PREC)
-        z = tl.dot(u2, w2, z, input_precision=PREC)           # [BLOCK_M, BLOCK_N] fp32
+        z = _mma(u1, w1, None, PREC, DOT_F32)
+        z = _mma(u2, w2, z, PREC, DOT_F32)           # [BLOCK_M, BLOCK_N] fp32
         if HAS_BIAS:
             z += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
         o = tl.where(z > 0, z, z * negative_slope)
@@ -146,7 +156,7 @@ def _ngcf_bwd_kernel(
     dw1_ptr, dw2_ptr, db_ptr,                   # (P, d_in, d_out), (P, d_in, d_out), (P, d_out) fp32
     n, d_in, d_out, long_threshold, negative_slope, n_blocks,
     SELF_LOOP: tl.constexpr, RECOMPUTE: tl.constexpr, HAS_LONG: tl.constexpr,
-    LOWP: tl.constexpr, PREC: tl.constexpr,
+    LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_DOUT: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -169,7 +179,7 @@ def _ngcf_bwd_kernel(
         if RECOMPUTE:
             s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
                          r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-                         HAS_LONG, LOWP, PREC, BLOCK_M, BLOCK_K, BLOCK_DIN)
+                         HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
         else:
             s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
         e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
@@ -179,8 +189,8 @@ def _ngcf_bwd_kernel(
         dzc = dz.to(w1_ptr.dtype.element_ty)
         w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]
         w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-        du1 = tl.dot(dzc, tl.trans(w1), input_precision=PREC)             # [BLOCK_M, BLOCK_DIN]
-        du2 = tl.dot(dzc, tl.trans(w2), input_precision=PREC)
+        du1 = _mma(dzc, tl.trans(w1), None, PREC, DOT_F32)               # [BLOCK_M, BLOCK_DIN]
+        du2 = _mma(dzc, tl.trans(w2), None, PREC, DOT_F32)
         ds = du1 + du2 * e
         de = du2 * s
         u1 = s
@@ -190,8 +200,8 @@ def _ngcf_bwd_kernel(
         u2 = s * e
         tl.store(ds_ptr + rows[:, None] * d_in + offs_i[None, :], ds, mask=mask_mi)
         tl.store(de_ptr + rows[:, None] * d_in + offs_i[None, :], de, mask=mask_mi)
-        acc_w1 = tl.dot(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, input_precision=PREC)
-        acc_w2 = tl.dot(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, input_precision=PREC)
+        acc_w1 = _mma(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, PREC, DOT_F32)
+        acc_w2 = _mma(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, PREC, DOT_F32)
         acc_b += tl.sum(dz, axis=0)
     part = pid.to(tl.int64) * d_in * d_out
     tl.store(dw1_ptr + part + w_off, acc_w1, mask=w_mask)
@@ -215,9 +225,10 @@ def ngcf_config(e: torch.Tensor, d_in: int, d_out: int, block_m=None):
         BLOCK_K=32,
         BLOCK_DIN=block_din,
         BLOCK_DOUT=block_dout,
-        BLOCK_N=min(block_dout, 64),
+        BLOCK_N=min(block_dout, 64 if block_din <= 64 else 32),  # smem < 164 KB (sm_80)
         LOWP=e.dtype != torch.float32,
         PREC="tf32x3",
+        DOT_F32=e.device.type != "cuda",
         num_warps=4 if block_din * block_dout <= 64 * 64 else 8,
     )
 
@@ -240,10 +251,11 @@ def _spmm_for(threshold):
 
 
 def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
-                        *, long_threshold=DEFAULT_LONG_THRESHOLD, block_m=None):
+                        *, long_threshold=None, block_m=None):
     """(out, S or an empty tensor). Inputs already checked (checks.py)."""
     n, d_in = e.shape
     d_out = w1.shape[1]
+    long_threshold = long_threshold or default_long_threshold()
     if not fused_supported(d_in, d_out) or n == 0:
         out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
                                         self_loop, spmm_fn=_spmm_for(long_threshold))
@@ -258,7 +270,7 @@ def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_
         out, s if save_s else out,
         n, d_in, d_out, long_threshold, float(negative_slope),
         HAS_BIAS=bias is not None, SELF_LOOP=bool(self_loop), SAVE_S=bool(save_s),
-        HAS_LONG=sched.n_long > 0, LOWP=cfg["LOWP"], PREC=cfg["PREC"],
+        HAS_LONG=sched.n_long > 0, LOWP=cfg["LOWP"], PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"],
         BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
         BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"])
     return out, s
@@ -272,11 +284,12 @@ def _n_programs(device, n_blocks):
 
 
 def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
-                         negative_slope, self_loop, *, long_threshold=DEFAULT_LONG_THRESHOLD,
+                         negative_slope, self_loop, *, long_threshold=None,
                          block_m=None, n_programs=None):
     """(de, dw1, dw2, db); S empty means recompute it. Inputs already checked."""
     n, d_in = e.shape
     d_out = w1.shape[1]
+    long_threshold = long_threshold or default_long_threshold()
     if not fused_supported(d_in, d_out) or n == 0:
         return reference.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
                                        e, w1, w2, negative_slope, self_loop,
@@ -302,7 +315,7 @@ def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
         ds, de_acc, dw1_p, dw2_p, db_p,
         n, d_in, d_out, long_threshold, float(negative_slope), n_blocks,
         SELF_LOOP=bool(self_loop), RECOMPUTE=recompute, HAS_LONG=has_long,
-        LOWP=cfg["LOWP"], PREC=cfg["PREC"],
+        LOWP=cfg["LOWP"], PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"],
         BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
         BLOCK_DOUT=cfg["BLOCK_DOUT"], num_warps=cfg["num_warps"])
     # de = de_local + A^T dS (in place over de_local when e is fp32)

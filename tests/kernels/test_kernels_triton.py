@@ -1,0 +1,259 @@
+"""The Triton kernels against a float64 dense oracle: outputs and every gradient, odd sizes,
+empty rows, one very long row, d not a power of two, int32/int64 indices, fp32/bf16/fp16.
+
+Where they run:
+* on a CUDA machine: directly, compiled for the GPU (scripts/gpu_check.sh);
+* here (no GPU): in the Triton interpreter. Triton decides at *import* time whether
+  ``@triton.jit`` builds interpreted functions (also its own ``tl.sum``...), so the interpreter
+  cannot be switched on inside a pytest process that has already imported triton (other test
+  files do). Without CUDA and without TRITON_INTERPRET=1, the single test
+  ``test_triton_suite_in_interpreter`` re-runs this file in a subprocess with
+  TRITON_INTERPRET=1, and fails with that run's output if any case fails.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gnn.kernels as K
+from gnn.kernels import ngcf_fused as NL
+from gnn.kernels import reference
+from gnn.kernels.spmm import spmm_triton
+from gnn.kernels.transpose import csr_transpose_impl
+from kernel_graphs import dense_of, random_csr, sym_norm_csr
+
+CUDA = torch.cuda.is_available()
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+RUN_HERE = CUDA or INTERPRET
+DEV = "cuda" if CUDA else "cpu"
+BLOCK_M = None if CUDA else 16  # interpreter: smaller blocks, more of them
+TOL = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
+NGCF_TOL = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 2e-2}
+
+here = pytest.mark.skipif(not RUN_HERE, reason="runs in the interpreter subprocess "
+                          "(test_triton_suite_in_interpreter) or on CUDA")
+
+
+def close(actual, expected, tol, what=""):
+    """max |a - e| <= tol * max(1, max |e|): one scale for the whole tensor."""
+    actual = actual.detach().double().cpu()
+    expected = expected.detach().double().cpu()
+    assert actual.shape == expected.shape, what
+    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
+    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
+    scale = max(1.0, expected.abs().max().item() if expected.numel() else 0.0)
+    assert err <= tol * scale, f"{what}: max abs err {err:.3g} > {tol:.1g} * {scale:.3g}"
+
+
+@pytest.mark.skipif(RUN_HERE, reason="already in the interpreter or on CUDA")
+def test_triton_suite_in_interpreter():
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    env.pop("GNN_KERNEL_BACKEND", None)
+    here_dir = Path(__file__).resolve().parent
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+           "--rootdir", str(here_dir), str(Path(__file__).resolve())]
+    res = subprocess.run(cmd, env=env, cwd=here_dir, capture_output=True, text=True, timeout=900)
+    tail = (res.stdout + res.stderr)[-6000:]
+    assert res.returncode == 0, f"Triton interpreter suite failed:\n{tail}"
+    passed = re.search(r"(\d+) passed", res.stdout)
+    skipped = re.search(r"(\d+) skipped", res.stdout)
+    assert passed and int(passed.group(1)) >= 50, tail          # the cases really ran
+    assert not skipped or int(skipped.group(1)) == 1, tail     # only the launcher itself
+
+
+# ----------------------------------------------------------------------------- SpMM kernels
+
+SPMM_CASES = [  # (n_rows, n_cols, d, long_row, long_threshold)
+    (1, 1, 1, None, None), (7, 5, 3, None, None), (33, 20, 17, 70, None),
+    (29, 31, 64, 90, 16), (13, 40, 100, 45, 8), (9, 11, 130, 40, 16), (5, 3, 512, 20, 8),
+]
+
+
+@here
+@pytest.mark.parametrize("n_rows,n_cols,d,long_row,thr", SPMM_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("has_add", [False, True])
+def test_spmm_kernel(n_rows, n_cols, d, long_row, thr, dtype, has_add):
+    idx = [(torch.int64, torch.int32), (torch.int32, torch.int32), (torch.int32, torch.int64),
+           (torch.int64, torch.int64)][(d + has_add) % 4]
+    rowptr, col, val = random_csr(n_rows, n_cols, long_row=long_row, seed=d, index_dtype=idx[0],
+                                  col_dtype=idx[1], device=DEV)
+    x = torch.randn(n_cols, d, device=DEV).to(dtype)
+    add = torch.randn(n_rows, d, device=DEV) if has_add else None
+    y = spmm_triton(rowptr, col, val, x, add=add, long_threshold=thr)
+    assert y.dtype == dtype and y.shape == (n_rows, d)
+    ref = dense_of(rowptr, col, val, n_cols) @ x.double().cpu()
+    if has_add:
+        ref += add.double().cpu()
+    close(y, ref, TOL[dtype], "spmm")
+
+
+@here
+def test_spmm_empty_graph_and_all_empty_rows():
+    x = torch.randn(4, 6, device=DEV)
+    rowptr = torch.zeros(6, dtype=torch.int64, device=DEV)
+    col = torch.zeros(0, dtype=torch.int32, device=DEV)
+    val = torch.zeros(0, device=DEV)
+    y = spmm_triton(rowptr, col, val, x)
+    assert y.shape == (5, 6) and (y == 0).all()
+    y0 = spmm_triton(torch.zeros(1, dtype=torch.int64, device=DEV), col, val, x)
+    assert y0.shape == (0, 6)
+
+
+@here
+def test_spmm_deterministic_bitwise():
+    rowptr, col, val = random_csr(40, 30, avg_deg=6, long_row=200, seed=9, device=DEV)
+    x = torch.randn(30, 37, device=DEV)
+    a = spmm_triton(rowptr, col, val, x, long_threshold=16)
+    b = spmm_triton(rowptr, col, val, x, long_threshold=16)
+    assert torch.equal(a, b)
+
+
+@here
+def test_spmm_block_overrides():
+    """Several chunks per row and several feature tiles per row (BLOCK_K, BLOCK_D small)."""
+    rowptr, col, val = random_csr(21, 17, avg_deg=9, long_row=60, seed=4, device=DEV)
+    x = torch.randn(17, 40, device=DEV)
+    ref = dense_of(rowptr, col, val, 17) @ x.double().cpu()
+    for bd, bk in ((16, 16), (32, 16), (64, 32)):
+        close(spmm_triton(rowptr, col, val, x, long_threshold=20, block_d=bd, block_k=bk), ref,
+              TOL[torch.float32], f"bd={bd} bk={bk}")
+
+
+# ----------------------------------------------------------------------------- fused NGCF
+
+def _ngcf_dense(a, e, w1, w2, b, slope, self_loop):
+    s = a @ e
+    u1 = s + e if self_loop else s
+    z = u1 @ w1 + (s * e) @ w2 + (b if b is not None else 0)
+    return F.leaky_relu(z, slope)
+
+
+NGCF_CASES = [  # (n, d_in, d_out, bias, self_loop, save_s, long_thr, dtype)
+    (37, 8, 8, True, True, True, 8, torch.float32),
+    (37, 5, 3, False, False, False, 8, torch.float32),
+    (41, 17, 33, True, False, True, None, torch.float32),
+    (23, 64, 64, False, True, False, 16, torch.float32),
+    (19, 100, 128, True, True, True, 8, torch.float32),
+    (30, 16, 24, True, True, False, 8, torch.bfloat16),
+    (30, 64, 64, False, True, True, 16, torch.bfloat16),
+    (26, 12, 20, True, False, False, 8, torch.float16),
+    (26, 64, 48, True, True, True, None, torch.float16),
+    (21, 130, 7, True, True, True, 8, torch.float32),   # beyond FUSED_MAX_DIM: fallback path
+]
+
+
+@here
+@pytest.mark.parametrize("n,d_in,d_out,bias,self_loop,save_s,thr,dtype", NGCF_CASES)
+@pytest.mark.parametrize("slope", [0.2])
+def test_ngcf_fused_kernels(n, d_in, d_out, bias, self_loop, save_s, thr, dtype, slope):
+    """Forward vs the dense float64 oracle on the same (dtype-rounded) inputs; backward vs the
+    float64 backward formula given our forward's output (so that a LeakyReLU input within
+    rounding of 0, whose branch may legitimately differ in bf16, does not count as an error)."""
+    rowptr, col, val = random_csr(n, n, avg_deg=4, long_row=45, seed=d_in + d_out,
+                                  index_dtype=torch.int32 if d_in % 2 else torch.int64,
+                                  device=DEV)
+    g = torch.Generator().manual_seed(n)
+    rnd = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)  # noqa: E731
+    e, up = rnd(n, d_in), rnd(n, d_out)
+    w1, w2 = rnd(d_in, d_out) / d_in ** 0.5, rnd(d_in, d_out) / d_in ** 0.5
+    b = rnd(d_out) if bias else None
+    dev = lambda t: t.to(DEV) if t is not None else None  # noqa: E731
+    f64 = lambda t: t.double() if t is not None else None  # noqa: E731
+    tol = NGCF_TOL[dtype]
+
+    out, s = NL.ngcf_forward_triton(rowptr, col, val, dev(e), dev(w1), dev(w2), dev(b), slope,
+                                    self_loop, save_s, long_threshold=thr, block_m=BLOCK_M)
+    assert out.dtype == dtype and s.shape[0] == (n if save_s else 0)
+    a = dense_of(rowptr, col, val, n)
+    close(out, _ngcf_dense(a, f64(e), f64(w1), f64(w2), f64(b), slope, self_loop), tol, "out")
+    if save_s:
+        close(s, a @ f64(e), TOL[dtype], "S")
+
+    rt, ct, pt = csr_transpose_impl(rowptr, col, n)
+    de, dw1, dw2, db = NL.ngcf_backward_triton(
+        dev(up), out, s, rowptr, col, val, rt, ct, val[pt], dev(e), dev(w1), dev(w2), slope,
+        self_loop, long_threshold=thr, block_m=BLOCK_M, n_programs=None if CUDA else 2)
+    cpu = lambda t: t.cpu()  # noqa: E731
+    want = reference.ngcf_backward(
+        f64(up), f64(cpu(out)), torch.empty(0, d_in, dtype=torch.float64), cpu(rowptr), cpu(col),
+        cpu(val).double(), cpu(rt), cpu(ct), cpu(val[pt]).double(), f64(e), f64(w1), f64(w2),
+        slope, self_loop)
+    for got, ref, name in zip((de, dw1, dw2, db), want, ("de", "dw1", "dw2", "db")):
+        if name != "db" or bias:
+            close(got, ref, tol, name)
+
+
+@here
+def test_ngcf_backward_deterministic_bitwise():
+    rowptr, col, val = sym_norm_csr(50, avg_deg=6, seed=3, device=DEV)
+    e, w1, w2 = torch.randn(50, 16, device=DEV), torch.randn(16, 16, device=DEV), torch.randn(16, 16, device=DEV)
+    out, s = NL.ngcf_forward_triton(rowptr, col, val, e, w1, w2, None, 0.2, True, True, block_m=BLOCK_M)
+    up = torch.randn_like(out)
+    r1 = NL.ngcf_backward_triton(up, out, s, rowptr, col, val, rowptr, col, val, e, w1, w2, 0.2, True,
+                                 block_m=BLOCK_M)
+    r2 = NL.ngcf_backward_triton(up, out, s, rowptr, col, val, rowptr, col, val, e, w1, w2, 0.2, True,
+                                 block_m=BLOCK_M)
+    for a, b in zip(r1, r2):
+        assert torch.equal(a, b)
+
+
+# ----------------------------------------------------------------------------- public API on Triton
+
+@pytest.fixture
+def triton_backend(monkeypatch):
+    monkeypatch.setenv("GNN_KERNEL_BACKEND", "triton")
+    monkeypatch.setenv("GNN_SPMM_LONG_THRESHOLD", "16")  # exercise the long-row path too
+
+
+@here
+@pytest.mark.parametrize("mode", ["symmetric", "transpose", "build"])
+def test_public_api_on_triton(triton_backend, mode):
+    n, d = 45, 24
+    if mode == "symmetric":
+        rowptr, col, val = sym_norm_csr(n, avg_deg=8, seed=1, device=DEV)
+    else:
+        rowptr, col, val = random_csr(n, n, avg_deg=5, long_row=40, seed=2, device=DEV)
+    assert K.get_backend(rowptr.device) == "triton"
+    kw = dict(symmetric=mode == "symmetric",
+              transpose=K.csr_transpose(rowptr, col, n) if mode == "transpose" else None)
+    a = dense_of(rowptr, col, val, n)
+    g = torch.Generator().manual_seed(0)
+    e = torch.randn(n, d, generator=g, dtype=torch.float64)
+    w1, w2 = (torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5 for _ in range(2))
+    b = torch.randn(d, generator=g, dtype=torch.float64)
+    up = torch.randn(n, d, generator=g, dtype=torch.float64)
+    ref_in = [t.clone().requires_grad_() for t in (e, w1, w2, b)]
+    ref = a @ _ngcf_dense(a, *ref_in, 0.2, True)
+    ref.backward(up)
+    ours = [t.float().to(DEV).requires_grad_() for t in (e, w1, w2, b)]
+    h = K.ngcf_layer(rowptr, col, val, *ours, **kw)
+    y = K.csr_spmm(rowptr, col, val, h, **kw)
+    y.backward(up.float().to(DEV))
+    close(y, ref, 1e-4, "y")
+    for o, r, name in zip(ours, ref_in, ("e", "w1", "w2", "b")):
+        close(o.grad, r.grad, 1e-4, name)
+
+
+@here
+def test_torch_compile_on_triton(triton_backend):
+    torch._dynamo.reset()
+    rowptr, col, val = sym_norm_csr(20, seed=5, device=DEV)
+    e = torch.randn(20, 16, device=DEV, requires_grad=True)
+    w = torch.randn(16, 16, device=DEV, requires_grad=True)
+
+    def f(e, w):
+        h = K.ngcf_layer(rowptr, col, val, e, w, w, symmetric=True)
+        return K.csr_spmm(rowptr, col, val, h, symmetric=True).square().sum()
+
+    f(e, w).backward()
+    want = e.grad.clone(), w.grad.clone()
+    e.grad = w.grad = None
+    torch.compile(f, fullgraph=True, backend="aot_eager")(e, w).backward()
+    close(e.grad, want[0], 1e-5, "de")
+    close(w.grad, want[1], 1e-5, "dw")

@@ -269,7 +269,8 @@ def format_comparison(config: dict, summary: dict) -> str:
     lines = [f"{config['name']} ({summary['model']}) on {summary['dataset']}, "
              f"{summary['device']}: {done}, wall {summary['wall_seconds']:.1f} s"]
     if summary.get("sec_per_epoch"):
-        lines[0] += f", {summary['sec_per_epoch']:.2f} s/epoch ({summary['epochs_per_second']:.2f} epochs/s)"
+        lines[0] += (f", {summary['sec_per_epoch']:.3g} s/epoch "
+                     f"({summary['epochs_per_second']:.3g} epochs/s)")
     lines.append(f"  {'metric':<10} {'ours':>8} {'paper':>8} {'diff':>9}")
     for key in MAIN:
         row = cmp[key]
@@ -411,7 +412,7 @@ def _probe_trainer(config: dict, dataset, folder: Path, n_batches: int, device, 
         trainer.optimizer.step()
         sync()
         seconds.append(time.perf_counter() - start)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     steady = seconds[1:] or seconds
     per_batch = statistics.median(steady)
     start = time.perf_counter()

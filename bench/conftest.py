@@ -8,6 +8,7 @@ Sizes, devices and budgets come from the environment, so that pytest.ini stays u
     GNN_BENCH_DEVICE    cpu | cuda         (default: cuda when available)
     GNN_BENCH_DIM       embedding width d  (default 64)
     GNN_BENCH_TARGET_S  seconds of timed rounds per benchmark (default 0.3 CPU, 1.0 GPU)
+    GNN_BENCH_THREADS   torch.set_num_threads for the run (default: torch's own choice)
     GNN_BENCH_BUDGET    bytes a dense provider may use (default: min(MemAvailable/4, 4 GiB) on
                         the CPU, 80 % of the free memory on CUDA)
     GNN_DATA            folder with ml-latest-small/ and gowalla/ (default ../shared/data)
@@ -151,6 +152,8 @@ _LOAD: Dict[str, float] = {}
 
 def pytest_configure(config):
     _LOAD["start"] = os.getloadavg()[0]
+    if os.environ.get("GNN_BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["GNN_BENCH_THREADS"]))
     config.addinivalue_line("filterwarnings",
                             "ignore:Sparse CSR tensor support is in beta state:UserWarning")
     config.addinivalue_line("filterwarnings", "ignore:Sparse invariant checks:UserWarning")

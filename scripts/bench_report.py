@@ -11,9 +11,9 @@ matplotlib (``pip install 'graphcf-triton[plot]'``); without it only the table i
 the report says so.
 
 Times are pytest-benchmark medians, or the ``triton.testing.do_bench`` median where the run
-recorded one (CUDA). Memory is the peak above the inputs where recorded (CUDA), else the bytes
-of the provider's representation (CPU): CSR arrays, the dense N×N matrix, or the edge list plus
-the materialised nnz×d messages.
+recorded one (CUDA). Memory is the bytes of the provider's representation (CSR arrays, the dense
+N×N matrix, the edge list) plus, on CUDA, the peak allocated above the inputs during the call,
+or, on the CPU, the materialised nnz×d message tensor of the gather–scatter provider.
 """
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ PLOTTED_OPS = ["spmm", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd", "train_step"]
 
 
 # --------------------------------------------------------------------------- reading
-def load_records(path: Path):
-    """``(records, meta)``: one dict per result (run or not run) and the run's metadata."""
+def load_records(path: Path, stat: str = "median"):
+    """``(records, meta)``: one dict per result (run or not run) and the run's metadata.
+
+    ``stat`` picks the pytest-benchmark statistic used as the time ("median" or "min"); a
+    ``do_bench`` median, where recorded (CUDA), is used either way.
+    """
     data = json.loads(Path(path).read_text())
     records = []
     for bench in data.get("benchmarks", []):
@@ -49,10 +53,16 @@ def load_records(path: Path):
         if "op" not in info:  # not one of ours
             continue
         stats = bench.get("stats") or {}
-        seconds = info["do_bench_ms"] / 1e3 if "do_bench_ms" in info else stats.get("median")
+        seconds = info["do_bench_ms"] / 1e3 if "do_bench_ms" in info else stats.get(stat)
+        if "gbps" in info and "model_bytes" in info and "do_bench_ms" not in info and seconds:
+            info["gbps"] = info["model_bytes"] / seconds / 1e9  # consistent with the shown time
         info.update(seconds=seconds, rounds=stats.get("rounds"), status="ok",
-                    timer="do_bench median" if "do_bench_ms" in info else "pytest-benchmark median")
-        info["memory"] = info.get("peak_mem_bytes", info.get("repr_bytes"))
+                    timer="do_bench median" if "do_bench_ms" in info else f"pytest-benchmark {stat}")
+        # representation + (CUDA) peak working memory above the inputs, or (CPU) the
+        # materialised per-edge tensor of an edge-materialising provider
+        extra = info.get("peak_mem_bytes", info.get("materialised_bytes", 0))
+        info["memory"] = (info.get("repr_bytes") or 0) + (extra or 0) if (
+            info.get("repr_bytes") is not None or extra) else None
         info["memory_kind"] = "peak" if "peak_mem_bytes" in info else "repr"
         records.append(info)
     for info in data.get("gnn_not_run", []):
@@ -104,7 +114,7 @@ def _table(header, rows) -> list:
     return out
 
 
-def op_tables(op: str, recs: list) -> list:
+def op_tables(op: str, recs: list, stat: str = "median") -> list:
     providers = sorted({r["provider"] for r in recs}, key=_provider_key)
     sizes = OrderedDict()
     for r in sorted(recs, key=_size_key):
@@ -134,18 +144,20 @@ def op_tables(op: str, recs: list) -> list:
                 m.append(fmt_bytes(r["memory"]))
                 g.append(f"{r['gbps']:.1f}" if r.get("gbps") is not None else "–")
         time_rows.append(t), mem_rows.append(m), gbps_rows.append(g)
-    lines += ["**Time** (median per call)", ""] + _table(size_cols + providers, time_rows) + [""]
+    lines += [f"**Time** ({stat} per call)", ""] + _table(size_cols + providers, time_rows) + [""]
     kinds = {r["memory_kind"] for r in recs if r.get("status", "ok") == "ok"}
     if op in ("negative_sampling", "load_ratings"):
         return lines
     if "peak" in kinds:
-        what = "peak memory allocated above the inputs (torch.cuda.max_memory_allocated)"
+        what = ("the provider's representation plus the peak allocated above the inputs during "
+                "the call (torch.cuda.max_memory_allocated)")
     elif op == "evaluate_all_users":
         what = "score buffer the evaluator holds at once"
     elif op == "train_step":
         what = "adjacency representation (embeddings, weights and Adam state come on top)"
     else:
-        what = "adjacency representation the provider works from"
+        what = ("adjacency representation the provider works from (for gather_scatter with the "
+                "materialised nnz×d message tensor)")
     lines += [f"**Memory**: {what}", ""] + _table(size_cols + providers, mem_rows) + [""]
     if op == "spmm":
         lines += ["**Achieved GB/s** by the byte model of DESIGN.md §4, "
@@ -155,7 +167,7 @@ def op_tables(op: str, recs: list) -> list:
     return lines
 
 
-def markdown(records: list, meta: dict, plot_note: str) -> str:
+def markdown(records: list, meta: dict, plot_note: str, stat: str = "median") -> str:
     cfg, machine = meta["config"], meta["machine"]
     devices = sorted({r.get("device", "?") for r in records})
     dtypes = sorted({r.get("dtype", "?") for r in records if r.get("op") not in
@@ -184,7 +196,7 @@ def markdown(records: list, meta: dict, plot_note: str) -> str:
         by_op[r["op"]].append(r)
     ops = [op for op in OP_TITLES if op in by_op] + sorted(set(by_op) - set(OP_TITLES))
     for op in ops:
-        lines += [f"## {OP_TITLES.get(op, op)}", ""] + op_tables(op, by_op[op])
+        lines += [f"## {OP_TITLES.get(op, op)}", ""] + op_tables(op, by_op[op], stat)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -242,7 +254,7 @@ def plot(records: list, path: Path) -> bool:
             ax.grid(True, which="both", alpha=0.3)
         kind = {r["memory_kind"] for r in recs if r.get("status", "ok") == "ok"}
         ax_t.set_title(f"{OP_TITLES.get(op, op)}: time")
-        ax_m.set_title(f"{op}: " + ("peak memory above inputs" if "peak" in kind
+        ax_m.set_title(f"{op}: " + ("representation + peak above inputs" if "peak" in kind
                                     else "adjacency representation bytes"))
         ax_t.legend(fontsize=7)
         ax_m.legend(fontsize=7)
@@ -261,8 +273,10 @@ def main(argv=None) -> int:
     parser.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
     parser.add_argument("--out", type=Path, default=Path("."), help="output folder")
     parser.add_argument("--no-plot", action="store_true", help="write the table only")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="pytest-benchmark statistic shown as the time (default median)")
     args = parser.parse_args(argv)
-    records, meta = load_records(args.json)
+    records, meta = load_records(args.json, args.stat)
     if not records:
         print(f"bench_report: no results of bench/ in {args.json}", file=sys.stderr)
         return 1
@@ -276,7 +290,7 @@ def main(argv=None) -> int:
                 "matplotlib is not installed, so only this table was written "
                 "(pip install 'graphcf-triton[plot]' for profile.png)")
     md = args.out / "report.md"
-    md.write_text(markdown(records, meta, note))
+    md.write_text(markdown(records, meta, note, args.stat))
     print(f"wrote {md}" + (f" and {png}" if made else f" ({note})"))
     return 0
 

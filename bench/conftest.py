@@ -14,8 +14,9 @@ Sizes, devices and budgets come from the environment, so that pytest.ini stays u
     GNN_DATA            folder with ml-latest-small/ and gowalla/ (default ../shared/data)
 
 Every result carries ``extra_info`` with op, provider, size, device, dtype, d, N, nnz and
-  * CPU: ``repr_bytes``, the bytes of the adjacency representation the provider works from
-    (CSR arrays; the dense N×N matrix; the edge list plus the nnz×d materialised messages);
+  * ``repr_bytes``, the bytes of the adjacency representation the provider works from
+    (CSR arrays; the dense N×N matrix; the edge list) and, for gather–scatter,
+    ``materialised_bytes`` (the nnz×d message tensor);
   * CUDA: ``peak_mem_bytes`` above the inputs (reset_peak_memory_stats / max_memory_allocated)
     and ``do_bench_ms``, the median of ``triton.testing.do_bench``;
   * SpMM: ``model_bytes`` and ``gbps`` by the byte model of DESIGN.md §4.
@@ -141,9 +142,6 @@ def pytest_generate_tests(metafunc):
     """``size`` parametrises over the preset's sizes (ids are the labels)."""
     if "size" in metafunc.fixturenames:
         labels = size_labels(metafunc.config)
-        sizes = getattr(metafunc.function, "bench_sizes", None)
-        if sizes is not None:
-            labels = [label for label in labels if sizes(label)]
         metafunc.parametrize("size", labels, ids=labels, scope="module")
 
 
@@ -158,13 +156,6 @@ def pytest_configure(config):
                             "ignore:Sparse CSR tensor support is in beta state:UserWarning")
     config.addinivalue_line("filterwarnings", "ignore:Sparse invariant checks:UserWarning")
 
-
-def only_sizes(predicate: Callable[[str], bool]):
-    """Decorator: run a benchmark only on the size labels ``predicate`` accepts."""
-    def mark(fn):
-        fn.bench_sizes = predicate
-        return fn
-    return mark
 
 
 # --------------------------------------------------------------------------- datasets / graphs

@@ -109,7 +109,9 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, model):
     for key in ("epochs", "best_epoch", "recall@20", "precision@20", "ndcg@20", "hit@20"):
         assert a[key] == b[key], key
     assert [h.get("test_recall@20") for h in a["history"]] == [h.get("test_recall@20") for h in b["history"]]
-    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    # The reported loss is a float32 reduction whose summation order follows OpenMP's thread
+    # count, which varies with machine load; it may differ in the last bit (the weights do not).
+    assert [h["loss"] for h in a["history"]] == pytest.approx([h["loss"] for h in b["history"]], rel=1e-6)
 
 
 def test_resume_refuses_a_different_run(tmp_path):

@@ -104,7 +104,7 @@ def test_evaluate_all_users(benchmark, provider, dataset, split, device):
     check = None
     if provider == "ours_chunked":
         chunk = 1024
-        info["repr_bytes"] = chunk * n_items * 4
+        info["repr_bytes"] = min(chunk, n_users) * n_items * 4
         info["repr"] = f"score buffer of {chunk} users × n_items (fp32)"
         fn = lambda: evaluate_ranking(user_emb, item_emb, *test_csr,  # noqa: E731
                                       exclude=[train_csr], ks=(K,), chunk_size=chunk)

@@ -212,8 +212,7 @@ class Trainer:
         return float(total) / self.n_train
 
     def _batch_loss(self, u, i, j):
-        user_emb, item_emb = self.model()
-        eu, ei, ej = user_emb[u], item_emb[i], item_emb[j]
+        eu, ei, ej = self.model.batch_embeddings(u, i, j)
         if self.config.reg_on == "initial":
             u0, i0 = self.model.initial_embeddings(u, i)
             j0 = self.model.item_embedding.weight[j]

@@ -83,15 +83,16 @@ def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1,
     if s.numel() != e.numel():  # S was not saved: recompute it
         s = spmm_fn(rowptr, col, val, e, out_dtype=e.dtype)
     g, o = grad.to(acc), out.to(acc)
-    dz = torch.where(o > 0, g, g * negative_slope)
+    if negative_slope >= 0:  # one fused pass; out > 0 <=> Z > 0 holds only for a slope >= 0
+        dz = torch.ops.aten.leaky_relu_backward(g, o, negative_slope, True)
+    else:
+        dz = torch.where(o > 0, g, g * negative_slope)
     sf, ef = s.to(acc), e.to(acc)
     w1f, w2f = w1.to(acc), w2.to(acc)
     du1 = dz @ w1f.t()
     du2 = dz @ w2f.t()
-    ds = du1 + du2 * ef
-    de_local = du2 * sf
-    if self_loop:
-        de_local = de_local + du1
+    ds = torch.addcmul(du1, du2, ef)  # fused multiply-add: one pass over N x d instead of two
+    de_local = torch.addcmul(du1, du2, sf) if self_loop else du2 * sf
     de = spmm_fn(rowptr_t, col_t, val_t, ds, out_dtype=e.dtype, add=de_local)
     u1 = sf + ef if self_loop else sf
     dw1 = (u1.t() @ dz).to(w1.dtype)

@@ -140,3 +140,23 @@ def test_bad_arguments():
         NGCF(adj, message_dropout=1.0)
     with pytest.raises(ValueError, match="k must be"):
         MF(adj).recommend([0], k=0)
+
+
+@pytest.mark.parametrize("cls", [MF, LightGCN, NGCF])
+def test_batch_embeddings_equal_rows_of_the_full_forward(cls):
+    _, _, adj = small_graph(7)
+    model = cls(adj, dim=6)
+    model.eval()  # no dropout: both paths must agree exactly
+    u, i, j = torch.tensor([0, 5, 5]), torch.tensor([1, 2, 16]), torch.tensor([3, 0, 7])
+    bu, bi, bj = model.batch_embeddings(u, i, j)
+    users, items = model()
+    torch.testing.assert_close(bu, users[u])
+    torch.testing.assert_close(bi, items[i])
+    torch.testing.assert_close(bj, items[j])
+    # Gradients agree too.
+    (bu.sum() + 2 * bi.sum() - bj.square().sum()).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    (users[u].sum() + 2 * items[i].sum() - items[j].square().sum()).backward()
+    for g, p in zip(grads, model.parameters()):
+        torch.testing.assert_close(g, p.grad)

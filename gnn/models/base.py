@@ -6,7 +6,7 @@ model to whichever device its weights are on, the first time it is needed there.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from gnn.graph import Adjacency
 
 
 class GraphRecommender(nn.Module):
-    """Base class: subclasses implement :meth:`propagate` and ``reset_parameters``."""
+    """Base class: subclasses implement :meth:`propagate`, :meth:`readout`, ``reset_parameters``."""
 
     def __init__(self, adj: Adjacency):
         super().__init__()
@@ -57,7 +57,12 @@ class GraphRecommender(nn.Module):
         return self._train_items
 
     # -- embeddings ------------------------------------------------------------------------
-    def propagate(self, adj: Adjacency) -> Tuple[torch.Tensor, torch.Tensor]:
+    def propagate(self, adj: Adjacency) -> List[torch.Tensor]:
+        """Node embeddings of every layer (users first, then items), ``E^0`` first."""
+        raise NotImplementedError
+
+    def readout(self, layers: List[torch.Tensor], rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Final embeddings ``e*`` of the node ``rows`` (all nodes when None) from the layers."""
         raise NotImplementedError
 
     def forward(self, adj: Optional[Adjacency] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +70,19 @@ class GraphRecommender(nn.Module):
 
         ``adj`` overrides the training graph (e.g. an edge-dropped copy during training).
         """
-        return self.propagate(self.adj if adj is None else adj)
+        final = self.readout(self.propagate(self.adj if adj is None else adj))
+        return final[: self.n_users], final[self.n_users:]
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        """Final embeddings of a training batch's users, positives and negatives.
+
+        One full propagation, then the read-out (normalise, concatenate, average) only for
+        the rows the batch uses: cheaper than :meth:`forward` followed by indexing, forward
+        and backward, since the read-out of the other nodes is never computed.
+        """
+        layers = self.propagate(self.adj if adj is None else adj)
+        rows = torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
+        return self.readout(layers, rows).split([users.numel(), pos_items.numel(), neg_items.numel()])
 
     @torch.no_grad()
     def embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +90,7 @@ class GraphRecommender(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            users, items = self.propagate(self.adj)
+            users, items = self.forward()
             return users.detach(), items.detach()  # MF returns its weights themselves
         finally:
             self.train(was_training)

@@ -42,13 +42,17 @@ class LightGCN(GraphRecommender):
         nn.init.normal_(self.item_embedding.weight, std=self.init_std)
 
     def propagate(self, adj: Adjacency):
-        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-        total = x
+        layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
         for _ in range(self.num_layers):
-            x = spmm(adj, x)
-            total = total + x
-        final = total / (self.num_layers + 1)
-        return final[: self.n_users], final[self.n_users:]
+            layers.append(spmm(adj, layers[-1]))
+        return layers
+
+    def readout(self, layers, rows=None):
+        total = None
+        for x in layers:
+            x = x if rows is None else x.index_select(0, rows)
+            total = x if total is None else total + x
+        return total / len(layers)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, dim={self.dim}, num_layers={self.num_layers}"

@@ -29,7 +29,10 @@ class MF(GraphRecommender):
         nn.init.normal_(self.item_embedding.weight, std=self.init_std)
 
     def propagate(self, adj: Adjacency):
-        return self.user_embedding.weight, self.item_embedding.weight
+        return [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
+
+    def readout(self, layers, rows=None):
+        return layers[0] if rows is None else layers[0].index_select(0, rows)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, dim={self.dim}"

@@ -74,16 +74,19 @@ class NGCF(GraphRecommender):
     def propagate(self, adj: Adjacency):
         if self.training and self.node_dropout > 0:
             adj = adj.dropout(self.node_dropout)
-        x = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
-        outputs = [x]
+        layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
         for w1, w2, b in zip(self.w1, self.w2, self.bias):
-            x = ngcf_layer(adj.rowptr, adj.col, adj.val, x, w1, w2, b,
+            x = ngcf_layer(adj.rowptr, adj.col, adj.val, layers[-1], w1, w2, b,
                            negative_slope=self.negative_slope, self_loop=self.self_loop,
                            symmetric=adj.symmetric, transpose=adj.transpose)
-            x = F.dropout(x, self.message_dropout, self.training)
-            outputs.append(F.normalize(x, p=2, dim=1))
-        final = torch.cat(outputs, dim=1)
-        return final[: self.n_users], final[self.n_users:]
+            layers.append(F.dropout(x, self.message_dropout, self.training))
+        return layers
+
+    def readout(self, layers, rows=None):
+        """``E^0 ‖ norm(E^1) ‖ … ‖ norm(E^L)`` for the given node rows."""
+        if rows is not None:
+            layers = [x.index_select(0, rows) for x in layers]
+        return torch.cat([layers[0]] + [F.normalize(x, p=2, dim=1) for x in layers[1:]], dim=1)
 
     def extra_repr(self) -> str:
         return (f"{super().extra_repr()}, dim={self.dim}, layers={self.layer_sizes}, "

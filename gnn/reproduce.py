@@ -282,7 +282,7 @@ def format_comparison(config: dict, summary: dict) -> str:
         lines.append(f"  note: {summary['partial']}")
     target = config.get("target", {})
     if "max_seconds" in target:
-        what = "estimated full run" if summary.get("probe") else "wall"
+        what = "estimated full run" if "estimated_full_run_seconds" in summary else "wall"
         lines.append(f"  target: {what} <= {target['max_seconds']:.0f} s: "
                      f"{'yes' if cmp['within_max_seconds'] else 'no'}")
     if "meets_epochs_per_second" in cmp:
@@ -317,7 +317,8 @@ def plot_curve(curve: dict, path: Path) -> bool:
     except ImportError:
         return False
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(curve["epoch"], curve["loss"], color="tab:gray")
+    ax_loss.plot(curve["epoch"], curve["loss"], color="tab:gray",
+                 marker="." if len(curve["epoch"]) <= 50 else None)
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("BPR loss (with L2)")
     ax_loss.set_title("training loss")
@@ -523,6 +524,12 @@ def run(config_path, *, epochs: Optional[int] = None, device: Optional[str] = No
     elif epochs is not None and paper_epochs is not None and int(epochs) != paper_epochs:
         summary["partial"] = (f"{epochs} of the config's {paper_epochs} epochs: a timing probe, "
                               f"not comparable with the paper's figures")
+        evals = [h["eval_seconds"] for h in summary.get("history", []) if "eval_seconds" in h]
+        if summary.get("sec_per_epoch") and evals:
+            every = config["train"].get("eval_every", 1)
+            n_evals = paper_epochs // every + (paper_epochs % every != 0)
+            summary["estimated_full_run_seconds"] = (summary["sec_per_epoch"] * paper_epochs
+                                                     + n_evals * sum(evals) / len(evals))
     summary["comparison"] = compare(config, summary)
 
     out = Path(out)

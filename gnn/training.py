@@ -60,7 +60,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_every: int = 1
-    patience: int = 10
+    patience: int = 20
     ks: Sequence[int] = (20,)
     eval_chunk: int = 1024
     checkpoint: Optional[str] = None
@@ -192,16 +192,13 @@ class Trainer:
         users, positives = self.users[order], self.items[order]
         negatives = self.sampler.sample(users)
         n_batches = -(-self.n_train // cfg.batch_size)
+        loss_weight = [min(cfg.batch_size, self.n_train - b * cfg.batch_size) for b in range(n_batches)]
         total = torch.zeros((), device=self.device)
         bar = _progress(n_batches, f"epoch {epoch}", cfg.progress)
         for b in range(n_batches):
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
-            u, i, j = users[sl], positives[sl], negatives[sl]
-            loss = self._batch_loss(u, i, j)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.detach() * u.numel()
+            loss = self.train_step(users[sl], positives[sl], negatives[sl])
+            total += loss * loss_weight[b]
             if bar is not None:
                 bar.update(1)
                 if b % 10 == 0 or b == n_batches - 1:
@@ -210,6 +207,14 @@ class Trainer:
             bar.close()
         self.epoch = epoch
         return float(total) / self.n_train
+
+    def train_step(self, u, i, j) -> torch.Tensor:
+        """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss."""
+        loss = self._batch_loss(u, i, j)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
 
     def _batch_loss(self, u, i, j):
         eu, ei, ej = self.model.batch_embeddings(u, i, j)

@@ -57,6 +57,19 @@ class GraphRecommender(nn.Module):
         return self._train_items
 
     # -- embeddings ------------------------------------------------------------------------
+    def _create_embeddings(self, dim: int) -> None:
+        """The layer-0 tables ``E^0``: one row per user and one per item."""
+        self.user_embedding = nn.Embedding(self.n_users, dim)
+        self.item_embedding = nn.Embedding(self.n_items, dim)
+
+    def _init_embeddings_normal(self, std: float) -> None:
+        nn.init.normal_(self.user_embedding.weight, std=std)
+        nn.init.normal_(self.item_embedding.weight, std=std)
+
+    def node_embeddings(self) -> torch.Tensor:
+        """``E^0`` of all nodes in graph order: users, then items."""
+        return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+
     def propagate(self, adj: Adjacency) -> List[torch.Tensor]:
         """Node embeddings of every layer (users first, then items), ``E^0`` first."""
         raise NotImplementedError

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from gnn.graph import Adjacency
 from gnn.kernels import csr_spmm
@@ -33,16 +32,14 @@ class LightGCN(GraphRecommender):
         if num_layers < 0:
             raise ValueError(f"LightGCN(): num_layers must be >= 0, but got {num_layers}")
         self.dim, self.num_layers, self.init_std = dim, num_layers, init_std
-        self.user_embedding = nn.Embedding(self.n_users, dim)
-        self.item_embedding = nn.Embedding(self.n_items, dim)
+        self._create_embeddings(dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+        self._init_embeddings_normal(self.init_std)
 
     def propagate(self, adj: Adjacency):
-        layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
+        layers = [self.node_embeddings()]
         for _ in range(self.num_layers):
             layers.append(spmm(adj, layers[-1]))
         return layers

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from gnn.graph import Adjacency
 from gnn.models.base import GraphRecommender
@@ -20,16 +19,14 @@ class MF(GraphRecommender):
     def __init__(self, adj: Adjacency, dim: int = 64, init_std: float = 0.1):
         super().__init__(adj)
         self.dim, self.init_std = dim, init_std
-        self.user_embedding = nn.Embedding(self.n_users, dim)
-        self.item_embedding = nn.Embedding(self.n_items, dim)
+        self._create_embeddings(dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+        self._init_embeddings_normal(self.init_std)
 
     def propagate(self, adj: Adjacency):
-        return [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
+        return [self.node_embeddings()]
 
     def readout(self, layers, rows=None):
         return layers[0] if rows is None else layers[0].index_select(0, rows)

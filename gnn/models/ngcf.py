@@ -50,8 +50,7 @@ class NGCF(GraphRecommender):
         self.dim, self.layer_sizes = dim, sizes
         self.message_dropout, self.node_dropout = message_dropout, node_dropout
         self.self_loop, self.negative_slope = self_loop, negative_slope
-        self.user_embedding = nn.Embedding(self.n_users, dim)
-        self.item_embedding = nn.Embedding(self.n_items, dim)
+        self._create_embeddings(dim)
         in_sizes = [dim] + sizes[:-1]
         self.w1 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
         self.w2 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
@@ -74,7 +73,7 @@ class NGCF(GraphRecommender):
     def propagate(self, adj: Adjacency):
         if self.training and self.node_dropout > 0:
             adj = adj.dropout(self.node_dropout)
-        layers = [torch.cat([self.user_embedding.weight, self.item_embedding.weight])]
+        layers = [self.node_embeddings()]
         for w1, w2, b in zip(self.w1, self.w2, self.bias):
             x = ngcf_layer(adj.rowptr, adj.col, adj.val, layers[-1], w1, w2, b,
                            negative_slope=self.negative_slope, self_loop=self.self_loop,

@@ -48,3 +48,16 @@ def test_report_table_and_plot(tmp_path, with_plot):
     assert "OOM (needs 0.4 GB)" in md and "| powerlaw-N10000 | 10,000 |" in md
     assert "100 µs" in md and "1.00 ms" in md and "400 MB (not run)" in md
     assert (out / "profile.png").exists() == with_plot
+
+
+def test_report_updates_docs_section(tmp_path):
+    src = tmp_path / "results.json"
+    src.write_text(json.dumps({"benchmarks": [
+        _record("ours", "powerlaw-N1000", 1000, 1e-4, 12_000, gbps=1.5)]}))
+    doc = tmp_path / "BENCH.md"
+    doc.write_text("intro\n<!-- bench:cpu:start -->\nold\n<!-- bench:cpu:end -->\noutro\n")
+    argv = [str(src), "--out", str(tmp_path / "out"), "--no-plot", "--update-docs", str(doc)]
+    assert _report_module().main(argv) == 0
+    text = doc.read_text()
+    assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
+    assert "### SpMM" in text and "# Benchmark report" not in text

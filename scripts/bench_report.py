@@ -8,7 +8,9 @@ GB/s; sizes as rows, providers as columns; providers that were not attempted sho
 "OOM (needs X GB)") and ``<out>/profile.png`` (time and memory against N, log-log, one line per
 provider, dense included, so the gap to the dense adjacency is visible). The plot needs
 matplotlib (``pip install 'graphcf-triton[plot]'``); without it only the table is written, and
-the report says so.
+the report says so. ``--update-docs docs/BENCHMARKS.md --section cpu`` also replaces the text
+between ``<!-- bench:cpu:start -->`` and ``<!-- bench:cpu:end -->`` in that file with the report
+(headings one level down, the plot linked relative to the file).
 
 Times are pytest-benchmark medians, or the ``triton.testing.do_bench`` median where the run
 recorded one (CUDA). Memory is the bytes of the provider's representation (CSR arrays, the dense
@@ -268,6 +270,25 @@ def plot(records: list, path: Path) -> bool:
     return True
 
 
+def update_docs(doc: Path, section: str, report: str, png: Path | None) -> None:
+    """Replace the marked section of ``doc`` with ``report`` (its title dropped, headings demoted)."""
+    import os
+
+    start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
+    text = doc.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"bench_report: {doc} has no {start} ... {end} markers")
+    body = report.split("\n", 1)[1].lstrip("\n")  # drop "# Benchmark report"
+    body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+    if png is not None:
+        rel = os.path.relpath(png, doc.parent)
+        body = body.replace(f"[{png.name}]({png.name})", f"[{rel}]({rel})")
+        body += f"\n![time and memory against N]({rel})\n"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{body.rstrip()}\n{end}{tail}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
@@ -275,6 +296,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-plot", action="store_true", help="write the table only")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
                         help="pytest-benchmark statistic shown as the time (default median)")
+    parser.add_argument("--update-docs", type=Path, metavar="MD",
+                        help="also write the report into this file between section markers")
+    parser.add_argument("--section", default="cpu", help="marker name for --update-docs")
     args = parser.parse_args(argv)
     records, meta = load_records(args.json, args.stat)
     if not records:
@@ -290,8 +314,12 @@ def main(argv=None) -> int:
                 "matplotlib is not installed, so only this table was written "
                 "(pip install 'graphcf-triton[plot]' for profile.png)")
     md = args.out / "report.md"
-    md.write_text(markdown(records, meta, note, args.stat))
+    report = markdown(records, meta, note, args.stat)
+    md.write_text(report)
     print(f"wrote {md}" + (f" and {png}" if made else f" ({note})"))
+    if args.update_docs:
+        update_docs(args.update_docs, args.section, report, png if made else None)
+        print(f"updated section {args.section!r} of {args.update_docs}")
     return 0
 
 

@@ -1,5 +1,4 @@
 """The BPR objective with its L2 regulariser (DESIGN.md §3)."""
-import torch
 import torch.nn.functional as F
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
 
 from gnn.checkpoint import load_checkpoint

@@ -436,7 +436,6 @@ def _probe_trainer(config: dict, dataset, folder: Path, n_batches: int, device, 
 
 
 def _run_itemknn(config: dict, dataset, log) -> dict:
-    import numpy as np
 
     from gnn.csr import csr_from_pairs
     from gnn.itemknn import ItemKNN

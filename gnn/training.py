@@ -21,7 +21,7 @@ import copy
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 

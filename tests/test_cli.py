@@ -52,8 +52,7 @@ def test_three_epoch_ngcf_on_movielens_writes_summary(tmp_path, data_root):
     assert summary["sec_per_epoch"] > 0 and summary["device"] == "cpu"
     assert len(summary["history"]) == 3 and all("valid_recall@20" in h for h in summary["history"])
 
-    # Recommendations for MovieLens user 1: titles, no movie user 1 rated in training.
-    state = load_checkpoint(ckpt)
+    # The checkpoint serves recommendations for MovieLens user 1.
     assert recommend_main(["--checkpoint", str(ckpt), "--user", "1", "-k", "5"]) == 0
 
 

@@ -1,7 +1,6 @@
 """Matrix factorisation trained with BPR (Rendle et al., UAI 2009): the honest baseline."""
 from __future__ import annotations
 
-import torch
 
 from gnn.graph import Adjacency
 from gnn.models.base import GraphRecommender

@@ -160,3 +160,19 @@ def test_batch_embeddings_equal_rows_of_the_full_forward(cls):
     (users[u].sum() + 2 * items[i].sum() - items[j].square().sum()).backward()
     for g, p in zip(grads, model.parameters()):
         torch.testing.assert_close(g, p.grad)
+
+
+def test_message_dropout_rate_scale_and_gradient():
+    from gnn.models.ngcf import message_dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(300, 333, requires_grad=True)  # odd size: the 16-bit draws do not divide it
+    y = message_dropout(x, 0.1, training=True)
+    kept = y != 0
+    p_keep = 1 - round(0.1 * 65536) / 65536
+    assert abs(kept.float().mean().item() - p_keep) < 4 * (p_keep * (1 - p_keep) / x.numel()) ** 0.5
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / p_keep))
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # d(x * m)/dx = m
+    assert message_dropout(x, 0.1, training=False) is x
+    assert message_dropout(x, 0.0, training=True) is x

@@ -12,6 +12,23 @@ from gnn.kernels import ngcf_layer
 from gnn.models.base import GraphRecommender
 
 
+def message_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout whose mask costs a quarter of the random draws of ``F.dropout``.
+
+    Each 64-bit draw gives four 16-bit uniforms, so ``p`` is rounded to a multiple of
+    ``2^-16`` (0.1 becomes 0.100006) and the kept entries are scaled by the exact
+    ``1 / P(keep)``, which keeps the layer unbiased. On the CPU this halves the time of the
+    dropout, the largest single cost of an NGCF step there.
+    """
+    if not training or p == 0.0:
+        return x
+    dropped = round(p * 65536)  # entries dropped out of every 2^16
+    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device)
+    bits = bits.random_(-2**63, 2**63 - 1).view(torch.int16)[: x.numel()].view_as(x)
+    keep = bits >= dropped - 32768  # int16 is uniform on [-32768, 32767]
+    return x * (keep * (65536.0 / (65536 - dropped))).to(x.dtype)
+
+
 class NGCF(GraphRecommender):
     r"""NGCF with the layer computed by :func:`gnn.kernels.ngcf_layer`.
 
@@ -78,7 +95,7 @@ class NGCF(GraphRecommender):
             x = ngcf_layer(adj.rowptr, adj.col, adj.val, layers[-1], w1, w2, b,
                            negative_slope=self.negative_slope, self_loop=self.self_loop,
                            symmetric=adj.symmetric, transpose=adj.transpose)
-            layers.append(F.dropout(x, self.message_dropout, self.training))
+            layers.append(message_dropout(x, self.message_dropout, self.training))
         return layers
 
     def readout(self, layers, rows=None):

@@ -283,7 +283,7 @@ def update_docs(doc: Path, section: str, report: str, png: Path | None) -> None:
     if png is not None:
         rel = os.path.relpath(png, doc.parent)
         body = body.replace(f"[{png.name}]({png.name})", f"[{rel}]({rel})")
-        body += f"\n![time and memory against N]({rel})\n"
+        body = body.rstrip() + f"\n\n![time and memory against N]({rel})\n"
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     doc.write_text(f"{head}{start}\n{body.rstrip()}\n{end}{tail}")

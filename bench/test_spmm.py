@@ -2,7 +2,7 @@
 
 Providers:
   ours            gnn.kernels.csr_spmm (Triton on CUDA, the pure-torch reference on CPU)
-  torch_sparse    torch.sparse.mm on a torch CSR tensor (int32 indices)
+  torch_csr    torch.sparse.mm on a torch CSR tensor (int32 indices)
   dense           a dense N×N Â times E (only where Â fits the memory budget; else "OOM (needs X GB)")
   gather_scatter  index_select the source rows, scale, index_add_ into the targets: the
                   edge-materialising message passing of PyG-style libraries (nnz×d messages)
@@ -17,7 +17,7 @@ import torch
 from bench.conftest import (base_info, embedding_dim, graph, memory_budget, not_run,
                             optional, run_benchmark, spmm_model_bytes)
 
-PROVIDERS = ["ours", "torch_sparse", "dense", "gather_scatter", "scipy"]
+PROVIDERS = ["ours", "torch_csr", "dense", "gather_scatter", "scipy"]
 DTYPE = torch.float32
 
 
@@ -77,7 +77,7 @@ def test_spmm(benchmark, provider, size, inputs, device):
         info["repr_bytes"] = adj.rowptr.nbytes + adj.col.nbytes + adj.val.nbytes
         info["repr"] = f"CSR rowptr {adj.rowptr.dtype}, col {adj.col.dtype}, val {adj.val.dtype}"
         fn = lambda: csr_spmm(adj.rowptr, adj.col, adj.val, x, symmetric=True)  # noqa: E731
-    elif provider == "torch_sparse":
+    elif provider == "torch_csr":
         a = torch_csr(adj)
         info["repr_bytes"] = csr_bytes(a)
         info["repr"] = f"torch sparse CSR, indices {a.crow_indices().dtype}"

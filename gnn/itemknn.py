@@ -227,7 +227,12 @@ class ItemKNN:
         if users.size and (users.min() < 0 or users.max() >= self.n_users):
             raise ValueError(f"users must lie in [0, {self.n_users}), but got range "
                              f"[{users.min()}, {users.max()}]")
-        return np.asarray((self.R[users] @ self._W).toarray(), dtype=np.float32)
+        # The product is a sparse (len(users), n_items) score block; scatter it into a dense
+        # block of that size only (callers chunk the users, so memory stays bounded).
+        block = (self.R[users] @ self._W).tocoo()
+        scores = np.zeros(block.shape, dtype=np.float32)
+        scores[block.row, block.col] = block.data
+        return scores
 
     def recommend(self, users, k: int = 20) -> np.ndarray:
         """Top-``k`` unseen items of each user (ties: ascending item id), ``(len(users), k)``."""

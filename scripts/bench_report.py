@@ -34,7 +34,7 @@ OP_TITLES = OrderedDict([
     ("negative_sampling", "Negative sampling, one epoch"),
     ("load_ratings", "Loading ratings"),
 ])
-PROVIDER_ORDER = ["ours", "ours_fused", "ours_spmm+torch", "ours_chunked", "torch_sparse",
+PROVIDER_ORDER = ["ours", "ours_fused", "ours_spmm+torch", "ours_chunked", "torch_csr",
                   "torch_unfused", "dense", "dense_scores", "gather_scatter", "scipy",
                   "NGCF", "NGCF [torch backend]", "LightGCN", "LightGCN [torch backend]", "MF",
                   "rank", "rejection", "gnn.data.load_dataset", "plain_parse"]

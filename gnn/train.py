@@ -76,7 +76,14 @@ def main(argv=None) -> int:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
-    trainer = Trainer(config)
+    from gnn.data import DatasetFormatError, DatasetNotFoundError, DownloadError
+
+    try:
+        trainer = Trainer(config)
+    except (DatasetFormatError, DatasetNotFoundError, DownloadError) as exc:
+        # The message names the file and line, or what to download and where: no traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     ds = trainer.dataset
     print(f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {trainer.n_train} training pairs; "
           f"{config.model} on {trainer.device}")

@@ -147,3 +147,13 @@ def test_module_help_runs():
                  "--dim", "--layers", "--split", "--min-rating", "--seed", "--device",
                  "--eval-every", "--patience", "--k", "--checkpoint", "--resume", "--json"):
         assert flag in out
+
+
+def test_bad_dataset_gives_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item\n1,2\n3,x\n")
+    assert train_main(["--dataset", str(bad), "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(bad) in err and "line 3" in err
+    assert train_main(["--dataset", str(tmp_path / "missing.csv"), "--epochs", "1"]) == 2
+    assert "neither a known dataset" in capsys.readouterr().err

@@ -20,7 +20,7 @@ import torch
 from gnn.csr import check_csr, csr_from_pairs
 from gnn.metrics import normalize_ks
 
-__all__ = ["evaluate_ranking", "csr_from_pairs"]
+__all__ = ["evaluate_ranking", "evaluate_scores", "csr_from_pairs"]
 
 
 def _to_device(x: np.ndarray, device) -> torch.Tensor:
@@ -89,11 +89,26 @@ def evaluate_ranking(user_emb, item_emb, test_indptr, test_indices, exclude=(), 
     if user_emb.dtype != item_emb.dtype or not user_emb.is_floating_point():
         raise ValueError(f"user_emb and item_emb must share a floating dtype, but got "
                          f"{user_emb.dtype} and {item_emb.dtype}")
+    item_t = item_emb.t()
+    return evaluate_scores(lambda cu: user_emb[cu] @ item_t, user_emb.shape[0], item_emb.shape[0],
+                           test_indptr, test_indices, exclude=exclude, ks=ks,
+                           chunk_size=chunk_size, users=users, device=user_emb.device)
+
+
+def evaluate_scores(score_fn, n_users: int, n_items: int, test_indptr, test_indices, exclude=(),
+                    ks=(20,), chunk_size: int = 1024, users=None, device="cpu") -> dict:
+    """:func:`evaluate_ranking` for any scorer: ``score_fn(user_ids) -> (len(user_ids), n_items)``.
+
+    ``score_fn`` receives a LongTensor of user ids on ``device`` and returns their dense scores
+    (a tensor, or a numpy array that is moved to ``device``; the block is then modified in place:
+    excluded items become -inf); it is called ``chunk_size`` users at a time, so a model that scores without embeddings (ItemKNN's ``R · Sᵀ``) gets the same
+    bounded memory, exclusion, tie rule and metrics. Arguments and result as in
+    :func:`evaluate_ranking`.
+    """
+    ks = normalize_ks(ks)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
         raise ValueError(f"chunk_size must be a positive int, but got {chunk_size!r}")
-
-    n_users, n_items = user_emb.shape[0], item_emb.shape[0]
-    device = user_emb.device
+    device = torch.device(device)
     te_ptr, te_idx = check_csr(test_indptr, test_indices, n_users, n_items, "test")
     excl = []
     for j, pair in enumerate(exclude):
@@ -127,12 +142,14 @@ def evaluate_ranking(user_emb, item_emb, test_indptr, test_indices, exclude=(), 
     discount = 1.0 / torch.log2(torch.arange(2, kbig + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discount, 0)
     sums = torch.zeros(len(ks), 4, dtype=torch.float64, device=device)
-    item_t = item_emb.t()
     neg_inf = float("-inf")
 
     for lo in range(0, eval_users.numel(), chunk_size):
         cu = eval_users[lo:lo + chunk_size]
-        s = user_emb[cu] @ item_t                               # (B, n_items)
+        s = torch.as_tensor(score_fn(cu), device=device)        # (B, n_items)
+        if s.shape != (cu.numel(), n_items):
+            raise ValueError(f"the scores of {cu.numel()} users must have shape "
+                             f"({cu.numel()}, {n_items}), but got {tuple(s.shape)}")
         lo_hi = torch.aminmax(s)                                 # one pass; NaN propagates
         if not (torch.isfinite(lo_hi.min) & torch.isfinite(lo_hi.max)):
             raise ValueError("scores user_emb @ item_emb.T contain NaN or inf; "

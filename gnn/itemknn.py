@@ -20,8 +20,8 @@ Everything is sparse: ``S_k`` is built ``block_size`` item rows at a time as a s
 ``R_{:,block}ᵀ R`` (scipy), truncated to ``k`` entries per row before the next block, so peak
 memory is that of one block's co-occurrences plus ``O(n_i · k)``; no dense item × item matrix
 ever exists. Scores are dense only ``chunk_size`` users at a time (``chunk_size × n_i``), and
-evaluation ranks them with :func:`gnn.metrics.ranking_metrics`, the library's reference metric
-code (same tie rule, exclusion and IDCG), chunk by chunk.
+evaluation ranks them with :func:`gnn.evaluate.evaluate_scores`, the library's chunked evaluator
+(same tie rule, exclusion and IDCG as the oracle :func:`gnn.metrics.ranking_metrics`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gnn.csr import check_csr, csr_from_pairs
-from gnn.metrics import normalize_ks, ranking_metrics
+from gnn.evaluate import evaluate_scores
 
 __all__ = ["ItemKNN", "cosine_topk", "evaluate_scorer"]
 
@@ -107,61 +107,18 @@ def cosine_topk(R: sp.spmatrix, k: int, shrink: float = 0.0, block_size: int = 1
     return S
 
 
-def _merge_csr(pairs, n_users: int, n_items: int):
-    """Union of several per-user item CSRs, as one CSR (sorted, deduplicated)."""
-    users, items = [], []
-    for j, (ptr, idx) in enumerate(pairs):
-        ptr, idx = check_csr(ptr, idx, n_users, n_items, f"exclude[{j}]")
-        users.append(np.repeat(np.arange(n_users, dtype=np.int64), np.diff(ptr)))
-        items.append(idx)
-    if not users:
-        return np.zeros(n_users + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return csr_from_pairs(np.concatenate(users), np.concatenate(items), n_users)
-
-
-def _slice_csr(ptr: np.ndarray, idx: np.ndarray, users: np.ndarray):
-    """The rows ``users`` of a CSR, as a new CSR."""
-    counts = ptr[users + 1] - ptr[users]
-    new_ptr = np.zeros(users.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=new_ptr[1:])
-    starts = np.repeat(ptr[users] - new_ptr[:-1], counts)
-    return new_ptr, idx[np.arange(new_ptr[-1]) + starts]
-
-
 def evaluate_scorer(score_fn, n_users: int, n_items: int, test_indptr, test_indices,
                     exclude: Sequence = (), ks=(20,), chunk_size: int = 1024) -> dict:
-    """Full-ranking metrics of any scorer, ``chunk_size`` users at a time.
+    """Full-ranking metrics of any numpy scorer, ``chunk_size`` users at a time.
 
     ``score_fn(users)`` returns the dense ``(len(users), n_items)`` scores of the given user ids
-    (numpy int64 array). Each chunk is ranked by :func:`gnn.metrics.ranking_metrics` with the
-    union of the ``exclude`` CSRs removed, and the per-chunk means are combined weighted by the
-    number of users each chunk evaluated, so the result equals ``ranking_metrics`` on the full
-    score matrix (the same keys: ``recall@K``, ``precision@K``, ``ndcg@K``, ``hit@K``,
-    ``n_users_evaluated``).
+    (numpy int64 array). Ranking, exclusion, tie rule and metrics are those of
+    :func:`gnn.evaluate.evaluate_scores` (equal to :func:`gnn.metrics.ranking_metrics` on the
+    full score matrix; same keys, ``n_users_evaluated`` included).
     """
-    ks = normalize_ks(ks)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
-        raise ValueError(f"chunk_size must be a positive int, but got {chunk_size!r}")
-    te_ptr, te_idx = check_csr(test_indptr, test_indices, n_users, n_items, "test")
-    ex_ptr, ex_idx = _merge_csr(exclude, n_users, n_items)
-    users = np.flatnonzero(np.diff(te_ptr) > 0)
-    if users.size == 0:
-        raise ValueError("no user has a test item: nothing to evaluate")
-    totals: dict = {}
-    for lo in range(0, users.size, chunk_size):
-        cu = users[lo:lo + chunk_size]
-        scores = score_fn(cu)
-        if scores.shape != (cu.size, n_items):
-            raise ValueError(f"score_fn returned shape {tuple(scores.shape)}, expected "
-                             f"({cu.size}, {n_items})")
-        part = ranking_metrics(scores, *_slice_csr(ex_ptr, ex_idx, cu),
-                               *_slice_csr(te_ptr, te_idx, cu), ks=ks)
-        n = part.pop("n_users_evaluated")
-        for key, value in part.items():
-            totals[key] = totals.get(key, 0.0) + value * n
-    out = {key: value / users.size for key, value in totals.items()}
-    out["n_users_evaluated"] = int(users.size)
-    return out
+    return evaluate_scores(lambda users: score_fn(users.cpu().numpy()), n_users, n_items,
+                           test_indptr, test_indices, exclude=exclude, ks=ks,
+                           chunk_size=chunk_size)
 
 
 class ItemKNN:

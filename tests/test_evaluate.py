@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gnn.csr import csr_from_pairs
-from gnn.evaluate import evaluate_ranking
+from gnn.evaluate import evaluate_ranking, evaluate_scores
 from gnn.metrics import ranking_metrics
 from test_metrics import (HAND_EXPECTED, HAND_SCORES, HAND_TEST, HAND_TRAIN, assert_metrics_close,
                           brute_force_metrics, sets_from_csr)
@@ -206,3 +206,25 @@ def test_raw_csr_with_duplicates_and_unsorted_rows():
     got = evaluate_ranking(ue, ie, *raw, exclude=[csr["train"]], ks=(2, 6), chunk_size=5)
     assert_metrics_close(got, want)
     assert_metrics_close(ranking_metrics((ue @ ie.T).numpy(), *csr["train"], *raw, ks=(2, 6)), want)
+
+
+def test_evaluate_scores_with_a_score_function_equals_the_embedding_path():
+    g = torch.Generator().manual_seed(11)
+    n_users, n_items = 23, 31
+    user_emb = torch.randn(n_users, 5, generator=g, dtype=torch.float64)
+    item_emb = torch.randn(n_items, 5, generator=g, dtype=torch.float64)
+    rng = np.random.default_rng(3)
+    train = csr_from_pairs(rng.integers(0, n_users, 80), rng.integers(0, n_items, 80), n_users)
+    test = csr_from_pairs(rng.integers(0, n_users, 40), rng.integers(0, n_items, 40), n_users)
+    expected = evaluate_ranking(user_emb, item_emb, *test, exclude=[train], ks=(3, 10), chunk_size=4)
+    calls = []
+
+    def score_fn(users):
+        calls.append(users.numel())
+        return (user_emb[users] @ item_emb.T).numpy()  # numpy output is accepted
+
+    got = evaluate_scores(score_fn, n_users, n_items, *test, exclude=[train], ks=(3, 10), chunk_size=4)
+    assert got == expected
+    assert max(calls) <= 4
+    with pytest.raises(ValueError, match="must have shape"):
+        evaluate_scores(lambda u: torch.zeros(u.numel(), n_items - 1), n_users, n_items, *test)

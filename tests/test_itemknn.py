@@ -132,7 +132,7 @@ def test_bad_arguments():
     knn = ItemKNN(k=2).fit(np.array([0, 2, 3]), np.array([0, 1, 1]), 3)
     with pytest.raises(ValueError, match="users must lie"):
         knn.score([5])
-    with pytest.raises(ValueError, match="no user has a test item"):
+    with pytest.raises(ValueError, match="no user to evaluate"):
         knn.evaluate(np.zeros(3, dtype=np.int64), np.zeros(0, dtype=np.int64))
     with pytest.raises(ValueError, match="train indices"):
         ItemKNN().fit(np.array([0, 1]), np.array([7]), 3)

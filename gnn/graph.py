@@ -10,7 +10,8 @@ With the training interactions ``R`` (duplicates collapsed)::
                                                 degrees of A + I, as NGCF's official code)
 
 A node of degree 0 gets weight 0, never inf or NaN. Construction is O(N + nnz) (scipy's
-COO→CSR is a counting sort); memory is O(N + nnz): the dense N × N matrix never exists.
+COO→CSR is a counting sort; the row-normalised variant adds one sort of its columns for the
+transpose); memory is O(N + nnz): the dense N × N matrix never exists.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from typing import Optional, Tuple
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from gnn.kernels import csr_transpose
 
 _NORMS = ("sym", "row")
 
@@ -159,19 +162,6 @@ def build_adjacency(user, item, n_users: int, n_items: int, *, norm: str = "sym"
     col = torch.from_numpy(a_hat.indices.astype(np.int32))
     val = torch.from_numpy(a_hat.data.astype(np.float32))
     symmetric = norm == "sym"
-    transpose = None if symmetric else _transpose_of(a_hat)
+    # A non-symmetric Â keeps its transpose for the backward SpMM, as a permutation of values.
+    transpose = None if symmetric else csr_transpose(rowptr, col, a_hat.shape[1])
     return Adjacency(rowptr, col, val, n_users, n_items, symmetric, transpose)
-
-
-def _transpose_of(m: sp.csr_matrix) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """CSR of ``mᵀ`` as ``(rowptr_t, col_t, perm_t)``: ``mᵀ``'s values are ``m.data[perm_t]``."""
-    # Transpose a matrix whose values are the entry positions 0..nnz-1: the values that come
-    # out are exactly the permutation from m's entry order to mᵀ's (O(nnz), no float sort).
-    # Positions are stored +1 so that entry 0 is not an explicit zero scipy could drop.
-    positions = sp.csr_matrix((np.arange(1, m.nnz + 1, dtype=np.float64), m.indices, m.indptr),
-                              shape=m.shape)
-    t = positions.T.tocsr()
-    t.sort_indices()
-    return (torch.from_numpy(t.indptr.astype(np.int64)),
-            torch.from_numpy(t.indices.astype(np.int32)),
-            torch.from_numpy(t.data.astype(np.int64) - 1))

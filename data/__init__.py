@@ -11,6 +11,7 @@ import importlib
 from .dataset import Interactions, SplitDataset, collapse_duplicates, remap_ids
 from .delimited import read_delimited
 from .download import download_movielens
+from .interactions import UserItemCSR
 from .errors import ChecksumError, DatasetFormatError, DatasetNotFoundError, DownloadError
 from .load import DATASETS, TEXT_DATASETS, load_dataset, load_interactions, split_interactions
 from .movielens import RELEASES
@@ -26,7 +27,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "Interactions", "SplitDataset", "load_dataset", "load_interactions", "split_interactions",
+    "Interactions", "SplitDataset", "UserItemCSR", "load_dataset", "load_interactions", "split_interactions",
     "data_root", "download_movielens", "read_delimited", "remap_ids", "collapse_duplicates",
     "DATASETS", "TEXT_DATASETS", "RELEASES",
     "DatasetFormatError", "DatasetNotFoundError", "DownloadError", "ChecksumError",

@@ -8,9 +8,12 @@ training consumes: train / valid / test pairs over the same id space. Both keep 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional
 
 import numpy as np
+
+from .interactions import UserItemCSR
 
 __all__ = ["Interactions", "SplitDataset", "remap_ids", "collapse_duplicates"]
 
@@ -172,6 +175,28 @@ class SplitDataset(_IdMaps):
     item_titles: Optional[list] = None
     protocol: str = "random"
     notes: dict = field(default_factory=dict)
+
+    # -- each part as CSR, built once (adjacency, samplers, evaluator and saved models use these)
+    @cached_property
+    def train_csr(self) -> UserItemCSR:
+        """The training pairs, duplicates collapsed."""
+        return UserItemCSR.from_pairs(*self.train, self.n_users, self.n_items)
+
+    @cached_property
+    def valid_csr(self) -> Optional[UserItemCSR]:
+        """The validation pairs, or None when the split has no validation part."""
+        if self.valid is None or len(self.valid[0]) == 0:
+            return None
+        return UserItemCSR.from_pairs(*self.valid, self.n_users, self.n_items)
+
+    @cached_property
+    def test_csr(self) -> UserItemCSR:
+        return UserItemCSR.from_pairs(*self.test, self.n_users, self.n_items)
+
+    @cached_property
+    def seen_csr(self) -> UserItemCSR:
+        """Every pair the dataset holds, in any part: what recommendations to people exclude."""
+        return self.train_csr.union(self.valid_csr, self.test_csr)
 
     def __repr__(self) -> str:
         nv = "None" if self.valid is None else len(self.valid[0])

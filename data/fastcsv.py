@@ -9,8 +9,11 @@ by field, so that the error names the file, the 1-based line and the offending t
 
 Accepted syntax: integers are ``[0-9]+`` (at most 18 digits, ids are non-negative); floats are
 ``-?[0-9]*.?[0-9]*`` with at least one digit, and anything else Python's ``float()`` accepts
-(``1e3``), except NaN and infinities, which are rejected. Lines end in LF or CRLF; the last line
-may lack its newline; empty lines are skipped (they carry no data). Fields are not quoted.
+(``1e3``), except NaN and infinities, which are rejected. A field may be wrapped in double
+quotes (``"5"``, as spreadsheets and R write numbers); the quotes are dropped, a separator inside
+them is not supported. Lines end in LF or CRLF; the last line may lack its newline; empty lines
+are skipped (they carry no data). A UTF-8 byte-order mark at the start of the file is skipped;
+a UTF-16/32 one is refused with a message saying so.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import DatasetFormatError
+from .swar import combine, field_words, non_digits
 
 __all__ = ["read_columns", "read_int_tokens", "DEFAULT_BLOCK_SIZE"]
 
@@ -34,7 +38,18 @@ DEFAULT_BLOCK_SIZE = 1 << 24
 _PAD = 24
 _MAX_INT_DIGITS = 18  # 10**18 < 2**63
 _MAX_FAST_FLOAT = 15  # mantissas below 10**15 < 2**53 are exact in float64
-_NL, _CR = 10, 13
+_NL, _CR, _QUOTE = 10, 13, 34
+_UTF8_BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 LE / BE (and the start of UTF-32 LE)
+
+
+def _skip_bom(f, path) -> None:
+    """Move past a UTF-8 byte-order mark (Excel writes one); refuse UTF-16/32 text."""
+    head = f.read(3)
+    if head.startswith(_WIDE_BOMS):
+        raise DatasetFormatError(path, "the file is UTF-16 or UTF-32 encoded; save it as UTF-8 "
+                                       "(or ASCII) text", line=1)
+    f.seek(3 if head == _UTF8_BOM else 0)
 
 
 def _blocks(f, block_size: int) -> Iterator[bytearray]:
@@ -131,67 +146,13 @@ def _field_bounds(blk: _Block, sep: bytes, ncols: int):
         counts = np.bincount(np.searchsorted(blk.row_nl, seps), minlength=n)[:n]
         bad = np.flatnonzero(counts != ncols - 1)
         r = int(bad[0]) if len(bad) else 0
+        line = _text(buf, blk.row_start[r], blk.row_end[r])
+        hint = " (a separator inside quotes is not supported)" if '"' in line else ""
         blk.fail(r, f"expected {ncols} fields separated by {sep.decode()!r} but found "
-                    f"{int(counts[r]) + 1}: {_text(buf, blk.row_start[r], blk.row_end[r])!r}")
+                    f"{int(counts[r]) + 1}{hint}: {line!r}")
     starts = [blk.row_start] + [dd[:, c - 1] + len(sep) for c in range(1, ncols)]
     ends = [dd[:, c] for c in range(ncols - 1)] + [blk.row_end]
     return starts, ends
-
-
-# SWAR ("SIMD within a register") digit arithmetic on uint64 lanes: each field is read as
-# right-aligned 8-byte words (one unaligned load per word and row), the bytes in front of the
-# field are replaced by '0', every byte is checked to be a digit with three mask operations, and
-# the 8 digits of a word are combined into their number in three multiply-shift steps. Per row
-# that is a dozen integer operations on whole arrays, instead of a loop over every digit.
-_U = np.uint64
-_NIBBLES = _U(0x0F0F0F0F0F0F0F0F)
-_HIGH_NIBBLES = _U(0xF0F0F0F0F0F0F0F0)
-_ASCII_ZEROS = _U(0x3030303030303030)
-_PLUS_6 = _U(0x0606060606060606)  # a low nibble <= 9 plus 6 stays <= 15
-# Indexed by the number of bytes in front of the field inside a word (0..8), first byte lowest.
-_KEEP = np.array([(0xFFFFFFFFFFFFFFFF << (8 * k)) & 0xFFFFFFFFFFFFFFFF for k in range(9)], dtype=np.uint64)
-_FILL = _ASCII_ZEROS & ~_KEEP
-_POW8 = _U(10 ** 8)
-
-
-def _unaligned_words(buf: np.ndarray) -> np.ndarray:
-    """``w[i]`` = the 8 bytes ``buf[i:i+8]`` as a little-endian uint64 (a strided view, no copy)."""
-    return np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-
-
-def _field_words(buf: np.ndarray, e: np.ndarray, length: np.ndarray, n_words: int) -> list:
-    """Per word (most significant first): the field's bytes right-aligned, '0' in front of it."""
-    w = _unaligned_words(buf)
-    out = []
-    for k in range(n_words):
-        lead = np.clip(length - 8 * (n_words - 1 - k), 0, 8)  # field bytes inside this word
-        front = 8 - lead
-        out.append((w[e - 8 * (n_words - k)] & _KEEP[front]) | _FILL[front])
-    return out
-
-
-def _non_digits(word: np.ndarray) -> np.ndarray:
-    """Per byte, nonzero where the byte is not an ASCII digit (0x30..0x39)."""
-    return ((word & _HIGH_NIBBLES) ^ _ASCII_ZEROS) | (((word & _NIBBLES) + _PLUS_6) & _HIGH_NIBBLES)
-
-
-def _combine(words: list) -> np.ndarray:
-    """The integer spelled by ASCII-digit words (most significant word first), as int64."""
-    out = None
-    for word in words:
-        v = word & _NIBBLES
-        v = v * _U(10) + (v >> _U(8))
-        v &= _U(0x00FF00FF00FF00FF)
-        v = v * _U(100) + (v >> _U(16))
-        v &= _U(0x0000FFFF0000FFFF)
-        v = v * _U(10000) + (v >> _U(32))
-        v &= _U(0xFFFFFFFF)
-        if out is None:
-            out = v
-        else:
-            out *= _POW8
-            out += v
-    return out.view(np.int64)
 
 
 def _parse_ints(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
@@ -203,16 +164,16 @@ def _parse_ints(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
         r = int(np.flatnonzero((length > _MAX_INT_DIGITS) | (length <= 0))[0])
         what = "is empty" if length[r] <= 0 else f"has more than {_MAX_INT_DIGITS} digits"
         blk.fail(r, f"column {name!r} {what}: {_text(blk.buf, s[r], e[r])!r}")
-    words = _field_words(blk.buf, e, length, -(-int(length.max()) // 8))
+    words = field_words(blk.buf, e, length, -(-int(length.max()) // 8))
     bad = None
     for word in words:
-        nd = _non_digits(word)
+        nd = non_digits(word)
         bad = nd if bad is None else bad | nd
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
         blk.fail(r, f"column {name!r}: expected a non-negative integer, got "
                     f"{_text(blk.buf, s[r], e[r])!r}")
-    return _combine(words)
+    return combine(words)
 
 
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
@@ -227,11 +188,11 @@ def _parse_floats(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     n_words = 2 if int(length.max()) > 8 else 1
     width = 8 * n_words
     slow = (length > _MAX_FAST_FLOAT) | (length <= 0)
-    words = _field_words(blk.buf, e, np.clip(length, 0, width), n_words)
+    words = field_words(blk.buf, e, np.clip(length, 0, width), n_words)
     # Bytes that are not digits: a '.' or a leading '-' is understood here; anything else
     # sends the row to the slow path. Few rows have them, so look at those bytes one by one.
     raw = np.stack(words, axis=1).view(np.uint8)  # (n, width), first byte first
-    pos = np.flatnonzero(np.stack([_non_digits(w) for w in words], axis=1).view(np.uint8))
+    pos = np.flatnonzero(np.stack([non_digits(w) for w in words], axis=1).view(np.uint8))
     row, col = pos // width, pos % width
     byte = raw.reshape(-1)[pos]
     is_dot = byte == 46
@@ -241,7 +202,7 @@ def _parse_floats(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     n_special = n_dot + np.bincount(row[is_minus], minlength=n)
     slow |= (n_dot > 1) | (n_special >= length)  # two dots, or no digit at all
     raw.reshape(-1)[pos] = 48  # the dot and the sign become zeros
-    v = _combine([raw.view("<u8")[:, k] for k in range(n_words)])
+    v = combine([raw.view("<u8")[:, k] for k in range(n_words)])
     frac = np.zeros(n, dtype=np.int64)
     frac[row[is_dot]] = width - 1 - col[is_dot]
     p = _POW10[np.minimum(frac, 18)]
@@ -264,11 +225,30 @@ def _parse_floats(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
+def _unquote(blk: _Block, s: np.ndarray, e: np.ndarray, name: str):
+    """Field bounds without the double quotes around a field (``"5"`` reads as ``5``)."""
+    nonempty = e > s
+    opens = (blk.buf[s] == _QUOTE) & nonempty
+    closes = (blk.buf[np.maximum(e - 1, s)] == _QUOTE) & nonempty
+    if not (opens.any() or closes.any()):  # the common case: no quotes in this column
+        return s, e
+    quoted = opens & closes & (e - s >= 2)
+    bad = np.flatnonzero((opens | closes) & ~quoted)
+    if len(bad):
+        r = int(bad[0])
+        blk.fail(r, f"column {name!r}: unbalanced double quote in {_text(blk.buf, s[r], e[r])!r}")
+    return s + quoted, e - quoted
+
+
 def _parse_block(block: bytes, line0: int, path, sep: bytes, kinds, names) -> list:
     blk = _Block(block, line0, path)
     starts, ends = _field_bounds(blk, sep, len(kinds))
     parsers = {"i": _parse_ints, "f": _parse_floats}
-    return [parsers[k](blk, starts[c], ends[c], names[c]) for c, k in enumerate(kinds)]
+    out = []
+    for c, k in enumerate(kinds):
+        s, e = _unquote(blk, starts[c], ends[c], names[c])
+        out.append(parsers[k](blk, s, e, names[c]))
+    return out
 
 
 def _default_workers() -> int:
@@ -308,6 +288,7 @@ def read_columns(path, sep: bytes | str, kinds: Sequence[str], names: Sequence[s
 
     line0 = 0
     with open(path, "rb") as f:
+        _skip_bom(f, path)
         for _ in range(skip_lines):
             if f.readline():
                 line0 += 1
@@ -337,6 +318,7 @@ def read_int_tokens(path, *, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.n
     values, lines = [], []
     line0 = 0
     with open(path, "rb") as f:
+        _skip_bom(f, path)
         for block in _blocks(f, block_size):
             blk = _Block(block, line0, path)
             buf = blk.buf

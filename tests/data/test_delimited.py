@@ -35,7 +35,8 @@ def test_explicit_separator(tmp_path):
 @pytest.mark.parametrize("text, fragment", [
     ("", "empty"),
     ("\n\n", "empty"),
-    ("user,item\n", "only a header"),
+    ("user,item\n", "line 1: no interactions after the header 'user,item'"),
+    ("1,x\n", "line 1: no interactions after the header '1,x' .*here 'x', is not a number"),
     ("1\n", "cannot find a separator"),
     ("1,2,3,4,5\n", "expected 2 to 4 columns"),
     ("1,2\n3,4,5\n", "line 2: expected 2 fields"),
@@ -53,3 +54,35 @@ def test_malformed(tmp_path, text, fragment):
 def test_unknown_name_or_path():
     with pytest.raises(DatasetNotFoundError, match="neither a known dataset"):
         load_dataset("no-such-dataset-or-file")
+
+
+# A UTF-8 byte-order mark (Excel's "CSV UTF-8") and quoted numbers (R's write.csv, spreadsheets).
+@pytest.mark.parametrize("raw, users", [
+    (b"\xef\xbb\xbf1,2\n3,4\n", [1, 3]),                      # BOM, no header
+    (b"\xef\xbb\xbfuser,item\r\n1,2\r\n3,4\r\n", [1, 3]),         # BOM and a header
+    (b"\xef\xbb\xbf\n1,2\n3,4", [1, 3]),                       # BOM, then an empty line
+    (b'"1","2"\n"3","4"\n', [1, 3]),                        # quoted, no header
+    (b'"1","2"', [1]),                                       # one quoted line, no newline
+    (b'"user","item"\n"1",2\n3,"4"\n', [1, 3]),              # quoted header, some fields quoted
+    (b'\xef\xbb\xbf"1";"2"\n3;4\n', [1, 3]),                   # both, ';' separated
+])
+def test_bom_and_quoted_fields_parse(tmp_path, raw, users):
+    p = tmp_path / "x.csv"
+    p.write_bytes(raw)
+    inter = load_interactions(p)
+    assert inter.user_ids.tolist() == users and inter.item_ids.tolist() == [u + 1 for u in users]
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b'"1",2\n"3,4",5\n', r"line 2: .*expected 2 fields .*separator inside quotes"),
+    (b'1,2\n3,"4\n', r"line 2: column 'item': unbalanced double quote in '\"4'"),
+    (b'1,2\n"",4\n', r"line 2: column 'user' is empty"),
+    (b"\xff\xfe1\x00,\x002\x00\n\x00", r"line 1: the file is UTF-16 or UTF-32 encoded"),
+    (b"1,2\n\xef\xbb\xbf3,4\n", r"line 2: column 'user': expected a non-negative integer, got '\\ufeff3'"),
+])
+def test_bom_and_quote_errors_name_the_line(tmp_path, raw, fragment):
+    p = tmp_path / "x.csv"
+    p.write_bytes(raw)
+    with pytest.raises(DatasetFormatError, match=fragment) as e:
+        load_interactions(p)
+    assert str(p) in str(e.value)

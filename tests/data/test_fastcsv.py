@@ -94,3 +94,38 @@ def test_int_tokens(tmp_path):
     p = write(tmp_path, "0 5 6\n1 2 x3\n", "t.txt")
     with pytest.raises(DatasetFormatError, match="line 2.*'x3'"):
         read_int_tokens(p)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("block_size", [4, 1 << 20])
+@pytest.mark.parametrize("skip_lines", [0, 1])
+def test_bom_quotes_and_the_slow_float_path(tmp_path, block_size, workers, skip_lines):
+    # The BOM must go whether or not a header is skipped, and whatever block the first line
+    # lands in; quoted floats reach both the vectorised path (4.5) and the float() path (1e3).
+    head = "u,i,r\n" if skip_lines else ""
+    text = head + '1,"2","4.5"\n"3",4,"1e3"\n5,6,"-.5"\n'
+    p = write(tmp_path, b"\xef\xbb\xbf" + text.encode())
+    u, i, r = read_columns(p, ",", "iif", NAMES[:3], skip_lines=skip_lines, block_size=block_size,
+                           workers=workers)
+    assert u.tolist() == [1, 3, 5] and i.tolist() == [2, 4, 6] and r.tolist() == [4.5, 1000.0, -0.5]
+
+
+@pytest.mark.parametrize("text, line, fragment", [
+    ('1,2,"3,0",4\n', 1, "found 5 (a separator inside quotes is not supported)"),
+    ('1,2,3.0,4\n1,2",3.0,4\n', 2, "unbalanced double quote in '2\"'"),
+    ('1,2,"",4\n', 1, "expected a number"),
+    ('1,2,"x",4\n', 1, "expected a number, got 'x'"),
+    ('1,"2.5",3.0,4\n', 1, "expected a non-negative integer, got '2.5'"),
+    ('"\n', 1, "expected 4 fields"),
+])
+def test_quote_errors_name_the_line(tmp_path, text, line, fragment):
+    p = write(tmp_path, text)
+    with pytest.raises(DatasetFormatError) as e:
+        read_columns(p, ",", "iifi", NAMES)
+    assert e.value.line == line and fragment in str(e.value)
+
+
+def test_int_tokens_skip_a_bom(tmp_path):
+    p = write(tmp_path, b"\xef\xbb\xbf0 5 6\n1 7\n", "t.txt")
+    v, line = read_int_tokens(p)
+    assert v.tolist() == [0, 5, 6, 1, 7] and line.tolist() == [1, 1, 1, 2, 2]

@@ -117,3 +117,15 @@ def test_malformed_titles(tmp_path):
     p.write_text("1::Toy Story::Comedy\n2 Heat Drama\n")
     with pytest.raises(DatasetFormatError, match=r"line 2: expected fields"):
         read_titles(p)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,10,4.0,5\n"),
+    ("ratings.dat", "1::10::4::5\n"),
+    ("u.data", "1\t10\t4\t5\n"),
+])
+def test_ratings_with_a_utf8_bom(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    u, i, r, t = read_ratings(p)
+    assert (u.tolist(), i.tolist(), r.tolist(), t.tolist()) == ([1], [10], [4.0], [5])

@@ -1,45 +1,32 @@
 """Datasets for graph collaborative filtering (installed as ``gnn.data``).
 
-    >>> from gnn.data import load_dataset
+    >>> from gnn.data import load_dataset, PositiveSampler, UniformNegativeSampler
     >>> ds = load_dataset("ml-latest-small", split="random", ratios=(0.8, 0.1, 0.1))
-    >>> ds.n_users, ds.n_items, len(ds.train[0])
+    >>> ds.n_users, ds.n_items, ds.train_csr.nnz
+    >>> positives = PositiveSampler(ds.train_csr, mode="pair")
+    >>> negatives = UniformNegativeSampler(ds.train_csr, seed=0)
 
-Imports only numpy, torch (through the sampler) and the standard library.
+Layers: files -> :class:`Interactions` (one log, ids remapped) -> :class:`SplitDataset`
+(train / valid / test) -> :class:`UserItemCSR` per part (``ds.train_csr`` ...) -> samplers.
+Imports numpy, torch (samplers, device copies) and the standard library only.
 """
-import importlib
-
 from .dataset import Interactions, SplitDataset, collapse_duplicates, remap_ids
 from .delimited import read_delimited
 from .download import download_movielens
-from .interactions import UserItemCSR
 from .errors import ChecksumError, DatasetFormatError, DatasetNotFoundError, DownloadError
+from .interactions import UserItemCSR
 from .load import DATASETS, TEXT_DATASETS, load_dataset, load_interactions, split_interactions
 from .movielens import RELEASES
-from .paths import data_root
-
-# Written by a colleague in their own files: loaded on first use, so this package imports (and
-# the loaders work) whether or not they are present yet, and torch loads only with the sampler.
-_LAZY = {
-    "split_random": ".splits",
-    "split_temporal": ".splits",
-    "split_leave_one_out": ".splits",
-    "UniformNegativeSampler": ".sampler",
-}
+from .paths import data_root, find_dataset_file
+from .positives import SAMPLING_MODES, PositiveSampler
+from .sampler import UniformNegativeSampler
+from .splits import split_leave_one_out, split_random, split_temporal
 
 __all__ = [
-    "Interactions", "SplitDataset", "UserItemCSR", "load_dataset", "load_interactions", "split_interactions",
-    "data_root", "download_movielens", "read_delimited", "remap_ids", "collapse_duplicates",
-    "DATASETS", "TEXT_DATASETS", "RELEASES",
+    "Interactions", "SplitDataset", "UserItemCSR", "load_dataset", "load_interactions",
+    "split_interactions", "split_random", "split_temporal", "split_leave_one_out",
+    "UniformNegativeSampler", "PositiveSampler", "SAMPLING_MODES",
+    "data_root", "find_dataset_file", "download_movielens", "read_delimited", "remap_ids",
+    "collapse_duplicates", "DATASETS", "TEXT_DATASETS", "RELEASES",
     "DatasetFormatError", "DatasetNotFoundError", "DownloadError", "ChecksumError",
-    *_LAZY,
 ]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))

@@ -149,7 +149,8 @@ class UserItemCSR:
         key = str(device)
         hit = self._device_copies.get(key)
         if hit is None:
-            hit = tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device)
+            # torch.tensor copies: a tensor sharing the read-only host arrays could be written.
+            hit = tuple(torch.tensor(a, dtype=torch.int64, device=device)
                         for a in (self.indptr, self.indices))
             self._device_copies[key] = hit
         return hit

@@ -16,15 +16,22 @@ Two exact, vectorised methods over the same sorted positives (CSR by user, items
 Both are uniform over the complement and seeded by a ``torch.Generator`` on the sampler's
 device; ``state_dict()`` / ``load_state_dict()`` save and restore it so a resumed run draws the
 same negatives. "rank" is the default: it was faster on CPU and it is one fixed sequence of
-kernels with no host sync, which suits CUDA. One epoch (one negative per training pair), CPU
-time of one thread, torch 2.13, median of 15-30 runs on a shared 2-core VM:
+kernels with no host sync, which suits CUDA: ``sample(users, check=False)`` on "rank" never
+synchronises (no ``.item()``, ``nonzero`` or boolean masks), and :meth:`negatives_from_bits`
+is the pure part of it (compiles with ``torch.compile(fullgraph=True)``).
 
-=========================================  =======  ===========  =========
-training pairs (users x items)             "rank"   "rejection"  build
-=========================================  =======  ===========  =========
-ml-latest-small 80,592 (610 x 9,724)        4.8 ms    6.1 ms      3.9 ms
-Gowalla 810,128 (29,858 x 40,981)          70 ms     98 ms       58 ms
-=========================================  =======  ===========  =========
+Distributed training draws the same global batch on every process from the same seed, so the
+draws do not depend on the number of processes (the sampler holds no per-rank state).
+
+One epoch (one negative per training pair), CPU time of one thread, torch 2.13, median of 15-30
+runs on a shared 2-core VM:
+
+=========================================  =======  ===========
+training pairs (users x items)             "rank"   "rejection"
+=========================================  =======  ===========
+ml-latest-small 80,592 (610 x 9,724)        4.8 ms    6.1 ms
+Gowalla 810,128 (29,858 x 40,981)          70 ms     98 ms
+=========================================  =======  ===========
 
 Without sorting the queries (``sort_queries=False``) "rank" took 8.2 ms and 133 ms.
 """
@@ -33,11 +40,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .draws import canonical_device, random_bits
+from .interactions import UserItemCSR
+
 __all__ = ["UniformNegativeSampler"]
 
-# Random integers are drawn in [0, 2**62) and reduced modulo the number of choices m:
-# the modulo bias is at most m / 2**62, far below anything a sampler test could see.
-_RAND_HIGH = 2**62
 # Below this many queries sorting them costs as much as it saves (measured on CPU, Gowalla keys).
 _SORT_MIN_QUERIES = 1 << 14
 
@@ -57,16 +64,46 @@ def _as_index_tensor(x, name: str, bound: int, bound_name: str, device) -> torch
     return t
 
 
+def _training_csr(train, item, n_users, n_items) -> UserItemCSR:
+    """The sampler's positives from either form of its arguments."""
+    if isinstance(train, UserItemCSR):
+        if item is not None or n_users is not None or n_items is not None:
+            raise TypeError("pass either a UserItemCSR alone or (user, item, n_users, n_items), not both")
+        csr = train
+    elif item is None or n_users is None or n_items is None:
+        raise TypeError("pass a UserItemCSR (e.g. dataset.train_csr) or all of user, item, n_users, n_items")
+    else:
+        csr = UserItemCSR.from_pairs(train, item, n_users, n_items)
+    for name, value in (("n_users", csr.n_users), ("n_items", csr.n_items)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, but got {value!r}")
+    if csr.n_users * csr.n_items >= 2**63:
+        raise ValueError(f"n_users * n_items must fit in int64, but got {csr.n_users} * {csr.n_items}")
+    full = np.flatnonzero(csr.degrees() == csr.n_items)
+    if full.size:
+        shown = ", ".join(str(u) for u in full[:5]) + (", ..." if full.size > 5 else "")
+        raise ValueError(
+            f"{full.size} user(s) interacted with every one of the {csr.n_items} items in training, so "
+            f"no negative item exists for them (user index {shown}; dataset.user_ids[u] is the "
+            f"original id). BPR needs a negative for every user: drop these users from the "
+            f"training data, or use a dataset with more items.")
+    return csr
+
+
 class UniformNegativeSampler:
     """Exact uniform negative sampler over the items each user has not seen in training.
 
+        >>> sampler = UniformNegativeSampler(dataset.train_csr, device="cuda", seed=0)
+        >>> neg = sampler.sample(users)                  # checks the ids (one device sync)
+        >>> neg = sampler.sample(users, check=False)     # no sync: ids the library produced
+
     Args:
-        user, item: (m,) training interactions (numpy arrays or tensors of integer ids);
-            duplicated pairs are collapsed.
-        n_users, n_items: id ranges.
+        train: the training interactions as a :class:`gnn.data.UserItemCSR` (the dataset's
+            ``train_csr``); or, in the older form, ``(user, item, n_users, n_items)``: (m,)
+            integer ids (numpy arrays, lists or tensors; duplicated pairs are collapsed).
         device: where the positives live and the negatives are drawn (``"cpu"``, ``"cuda"``...).
         seed: seed of the sampler's ``torch.Generator`` (on ``device``).
-        method: ``"rank"`` (loop-free) or ``"rejection"`` (see the module docstring).
+        method: ``"rank"`` (loop-free, sync-free) or ``"rejection"`` (see the module docstring).
         max_rounds: rejection rounds before the rank method finishes the remaining draws.
         sort_queries: sort each batch of search keys (if it has >= 16384) before the binary
             searches (default: on CPU only, where searches in key order stay in cache, ~1.8x
@@ -75,58 +112,40 @@ class UniformNegativeSampler:
 
     Raises:
         ValueError: on ids out of range or of a non-integer dtype (the message names the
-            argument), and when some user has interacted with every item (no negative exists).
+            argument), and when some user has interacted with every item (no negative exists;
+            the message names the users and what to do).
+        TypeError: when the arguments mix the two forms.
     """
 
-    def __init__(self, user, item, n_users: int, n_items: int, *, device="cpu", seed: int = 0,
-                 method: str = "rank", max_rounds: int = 4, sort_queries: bool | None = None):
-        for name, value in (("n_users", n_users), ("n_items", n_items)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, but got {value!r}")
-        n_users, n_items = int(n_users), int(n_items)
-        if n_users * n_items >= 2**63:
-            raise ValueError(f"n_users * n_items must fit in int64, but got {n_users} * {n_items}")
+    def __init__(self, train, item=None, n_users: int | None = None, n_items: int | None = None, *,
+                 device="cpu", seed: int = 0, method: str = "rank", max_rounds: int = 4,
+                 sort_queries: bool | None = None):
         if method not in ("rank", "rejection"):
             raise ValueError(f"method must be 'rank' or 'rejection', but got {method!r}")
         if int(max_rounds) != max_rounds or max_rounds < 0:
             raise ValueError(f"max_rounds must be a non-negative integer, but got {max_rounds!r}")
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        self.n_users, self.n_items = n_users, n_items
+        self.train = _training_csr(train, item, n_users, n_items)
+        self.device = canonical_device(device)
+        self.n_users, self.n_items = self.train.n_users, self.train.n_items
         self.method, self.max_rounds, self.seed = method, int(max_rounds), seed
         self.sort_queries = self.device.type == "cpu" if sort_queries is None else bool(sort_queries)
         # int32 search keys when every u * n_items + i fits: half the bytes per binary search step.
-        self._key_dtype = torch.int32 if n_users * n_items < 2**31 else torch.int64
-
-        user = _as_index_tensor(user, "user", n_users, "n_users", self.device)
-        item = _as_index_tensor(item, "item", n_items, "n_items", self.device)
-        if user.shape != item.shape:
-            raise ValueError(f"user and item must have the same length, but got {user.numel()} and {item.numel()}")
-        self._build(user, item)
+        self._key_dtype = torch.int32 if self.n_users * self.n_items < 2**31 else torch.int64
+        self._build()
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(seed)
 
-    def _build(self, user: torch.Tensor, item: torch.Tensor) -> None:
-        n_items = self.n_items
-        # Sorted unique keys u * n_items + i: dedupes and orders by user, then item.
-        keys = torch.unique(user * n_items + item, sorted=True)
-        pos_user = keys // n_items
-        degree = torch.bincount(pos_user, minlength=self.n_users)
-        full = torch.nonzero(degree == n_items).flatten()
-        if full.numel():
-            raise ValueError(
-                f"{full.numel()} user(s) interacted with every one of the {n_items} items, so no "
-                f"negative exists for them (e.g. user {int(full[0])}); drop them from training"
-            )
-        indptr = torch.zeros(self.n_users + 1, dtype=torch.int64, device=self.device)
-        indptr[1:] = torch.cumsum(degree, 0)
+    def _build(self) -> None:
+        csr, n_items = self.train, self.n_items
+        rows = csr.users()
+        # Sorted unique keys u * n_items + i (the CSR's rows are sorted and unique).
+        keys = rows * n_items + csr.indices
         # q_k = p_k - k: the number of non-positive items below the k-th positive of the user.
-        local = torch.arange(keys.numel(), device=self.device) - indptr[pos_user]
-        self._keys = keys.to(self._key_dtype)
-        self._rank_keys = (keys - local).to(self._key_dtype)
-        self._indptr = indptr
-        self._n_free = n_items - degree  # >= 1 for every user
+        local = np.arange(csr.nnz, dtype=np.int64) - csr.indptr[rows]
+        upload = lambda a: torch.from_numpy(a).to(self.device, self._key_dtype)  # noqa: E731
+        self._keys, self._rank_keys = upload(keys), upload(keys - local)
+        self._indptr = csr.to(self.device)[0]  # shared with the other users of this CSR
+        self._n_free = torch.from_numpy(n_items - csr.degrees()).to(self.device)  # >= 1 each
 
     @property
     def nnz(self) -> int:
@@ -137,11 +156,6 @@ class UniformNegativeSampler:
     def degree(self) -> torch.Tensor:
         """(n_users,) number of distinct training items of each user."""
         return self.n_items - self._n_free
-
-    def _randint(self, high: torch.Tensor) -> torch.Tensor:
-        """Uniform integers in ``[0, high)`` elementwise (``high >= 1``)."""
-        raw = torch.randint(0, _RAND_HIGH, high.shape, generator=self._gen, device=self.device)
-        return raw % high
 
     def _search(self, keys: torch.Tensor, query: torch.Tensor, right: bool) -> torch.Tensor:
         """``torch.searchsorted(keys, query, right=right)`` as int64, optionally in sorted query order."""
@@ -155,12 +169,21 @@ class UniformNegativeSampler:
         pos[perm] = torch.searchsorted(keys, sorted_query, right=right)
         return pos
 
-    def _rank_select(self, users: torch.Tensor) -> torch.Tensor:
-        r = self._randint(self._n_free[users])
+    def negatives_from_bits(self, users: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """The "rank" method's negatives for ``users`` given uniform ``bits`` in ``[0, 2**62)``.
+
+        ``r = bits % (n_items - d_u)`` picks the r-th non-positive of each user. Pure tensor code
+        (gathers, one ``searchsorted``): no host sync, no data-dependent shape, and it compiles
+        with ``torch.compile(fullgraph=True)``. ``users`` must be valid int64 ids on the device.
+        """
+        r = bits % self._n_free[users]
         # #{k : q_k <= r} among this user's positives; other users' keys fall outside
         # [u * n_items, u * n_items + r], so a global search minus the segment start counts them.
         below = self._search(self._rank_keys, users * self.n_items + r, right=True) - self._indptr[users]
         return r + below
+
+    def _rank_select(self, users: torch.Tensor) -> torch.Tensor:
+        return self.negatives_from_bits(users, random_bits(users.shape, self._gen, self.device))
 
     def _is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         if self._keys.numel() == 0:
@@ -181,15 +204,22 @@ class UniformNegativeSampler:
         j[todo] = self._rank_select(users[todo])
         return j
 
-    def sample(self, users) -> torch.Tensor:
+    def sample(self, users, *, check: bool = True) -> torch.Tensor:
         """One negative item per entry of ``users`` (any shape), as int64 on the sampler's device.
 
-        Entries are independent; the same user may appear many times. Checks the ids (one
-        device sync), then draws with the configured method.
+        Entries are independent; the same user may appear many times. ``check=True`` verifies
+        the ids (dtype, range: one device sync). ``check=False`` skips that: it is for ids the
+        library itself produced (e.g. a :class:`gnn.data.PositiveSampler` epoch), given as an
+        int64 tensor on the sampler's device; with ``method="rank"`` the call then never
+        synchronises with the host (safe inside a CUDA-graph-captured step). Ids out of range
+        are not detected then (on CUDA they may fault). "rejection" always synchronises.
         """
         users = users if isinstance(users, torch.Tensor) else torch.as_tensor(np.asarray(users))
         shape = users.shape
-        flat = _as_index_tensor(users.reshape(-1), "users", self.n_users, "n_users", self.device)
+        if check:
+            flat = _as_index_tensor(users.reshape(-1), "users", self.n_users, "n_users", self.device)
+        else:
+            flat = users.reshape(-1).to(device=self.device, dtype=torch.int64)
         out = self._rank_select(flat) if self.method == "rank" else self._rejection(flat)
         return out.reshape(shape)
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
+from gnn.data import UserItemCSR
 from gnn.data.sampler import UniformNegativeSampler
 
 CONFIGS = [dict(method="rank"), dict(method="rank", sort_queries=False),
@@ -159,8 +160,12 @@ def test_sample_keeps_shape_and_accepts_numpy():
 def test_users_with_every_item_are_refused():
     user = np.array([0, 2, 2, 2, 1, 3, 3, 3])
     item = np.array([0, 0, 1, 2, 1, 2, 1, 0])
-    with pytest.raises(ValueError, match=r"2 user\(s\) interacted with every one of the 3 items.*e\.g\. user 2"):
-        UniformNegativeSampler(user, item, 4, 3)
+    for args in [(user, item, 4, 3), (UserItemCSR.from_pairs(user, item, 4, 3),)]:
+        with pytest.raises(ValueError) as e:
+            UniformNegativeSampler(*args)
+        # What, which users, what to do.
+        assert "2 user(s) interacted with every one of the 3 items" in str(e.value)
+        assert "user index 2, 3;" in str(e.value) and "drop these users" in str(e.value)
 
 
 def test_bad_inputs():
@@ -197,3 +202,29 @@ def test_cuda_generator_and_state():
     sampler.load_state_dict(state)
     assert torch.equal(first, sampler.sample(users))
     assert all(int(j) not in positives[int(u)] for u, j in zip(users.cpu(), first.cpu()))
+
+
+def test_takes_the_datasets_csr_and_draws_what_the_pair_form_draws():
+    user, item, n_users, n_items, positives = small_graph(4)
+    csr = UserItemCSR.from_pairs(user, item, n_users, n_items)
+    users = torch.arange(n_users).repeat(30)
+    for method in ("rank", "rejection"):
+        from_csr = UniformNegativeSampler(csr, seed=2, method=method)
+        from_pairs = UniformNegativeSampler(user, item, n_users, n_items, seed=2, method=method)
+        assert from_csr.train is csr and from_pairs.train == csr
+        assert (from_csr.n_users, from_csr.n_items, from_csr.nnz) == (n_users, n_items, csr.nnz)
+        assert torch.equal(from_csr.sample(users), from_pairs.sample(users))
+    # check=False: the same stream, without the id check.
+    a, b = UniformNegativeSampler(csr, seed=8), UniformNegativeSampler(csr, seed=8)
+    assert torch.equal(a.sample(users), b.sample(users, check=False))
+
+
+def test_the_two_argument_forms_do_not_mix():
+    user, item, n_users, n_items, _ = small_graph(0)
+    csr = UserItemCSR.from_pairs(user, item, n_users, n_items)
+    with pytest.raises(TypeError, match="not both"):
+        UniformNegativeSampler(csr, item, n_users, n_items)
+    with pytest.raises(TypeError, match="pass a UserItemCSR"):
+        UniformNegativeSampler(user, item)
+    with pytest.raises(ValueError, match="n_users must be a positive integer"):
+        UniformNegativeSampler(UserItemCSR.from_pairs([], [], 0, 3))

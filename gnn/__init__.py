@@ -1,33 +1,23 @@
 """Graph collaborative filtering on CSR graphs: NGCF, LightGCN and MF-BPR.
 
-    >>> from gnn import NGCF, LightGCN, MF, build_adjacency
+    >>> from gnn import NGCF, build_adjacency, load_dataset
+    >>> ds = load_dataset("ml-latest-small")
+    >>> model = NGCF(build_adjacency(ds.train_csr))
 
-The names below load on first use, so that ``import gnn.data`` or ``import gnn.kernels``
-does not pull in the models (and the models' kernels) it does not need.
+See the README's "In Python" section and examples/custom_loop.py for a whole training loop.
 """
-import importlib
+from gnn.adjacency import Adjacency, build_adjacency
+from gnn.data import UniformNegativeSampler, UserItemCSR, load_dataset
+from gnn.evaluation import Evaluator, evaluate_ranking
+from gnn.loss import bpr_loss
+from gnn.model_io import load_model, save_model
+from gnn.models import MF, NGCF, GraphRecommender, LightGCN
+from gnn.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "Adjacency": "gnn.graph",
-    "build_adjacency": "gnn.graph",
-    "NGCF": "gnn.models",
-    "LightGCN": "gnn.models",
-    "MF": "gnn.models",
-    "GraphRecommender": "gnn.models",
-    "ranking_metrics": "gnn.metrics",
-    "evaluate_ranking": "gnn.evaluate",
-    "load_dataset": "gnn.data",
-}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'gnn' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__all__ = [
+    "NGCF", "LightGCN", "MF", "GraphRecommender", "Adjacency", "build_adjacency", "load_dataset",
+    "UserItemCSR", "UniformNegativeSampler", "bpr_loss", "Evaluator", "evaluate_ranking",
+    "Trainer", "TrainConfig", "save_model", "load_model",
+]

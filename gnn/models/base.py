@@ -1,8 +1,12 @@
-"""What every recommender here shares: the graph it propagates over, scoring and top-K.
+"""What every recommender here shares: the graph, the BPR loss, scoring and top-K.
 
-A model is built on one training :class:`~gnn.graph.Adjacency`. The adjacency is not a
+A model is built on one training :class:`~gnn.adjacency.Adjacency`. The adjacency is not a
 parameter: it stays out of ``state_dict`` (weights save and load without it) and follows the
 model to whichever device its weights are on, the first time it is needed there.
+
+Inference (:meth:`embeddings`, :meth:`score`, :meth:`recommend`) runs one full propagation in
+eval mode and caches the result until the model changes: ``train()``, a parameter update (every
+in-place change bumps a tensor's version counter) or a move to another device.
 """
 from __future__ import annotations
 
@@ -11,60 +15,54 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
-from gnn.graph import Adjacency
+from gnn.adjacency import Adjacency
+from gnn.data import UserItemCSR
+from gnn.loss import bpr_loss
 
 
 class GraphRecommender(nn.Module):
-    """Base class: subclasses implement :meth:`propagate`, :meth:`readout`, ``reset_parameters``."""
+    """Base class: subclasses implement :meth:`propagate`, :meth:`readout`, ``reset_parameters``
+    and set ``self.init_args`` (their constructor arguments, for :func:`gnn.save_model`)."""
 
     def __init__(self, adj: Adjacency):
         super().__init__()
         if not isinstance(adj, Adjacency):
-            raise TypeError(f"{type(self).__name__}(): adj must be a gnn.graph.Adjacency "
-                            f"(see gnn.graph.build_adjacency), but got {type(adj).__name__}")
-        self.n_users = adj.n_users
-        self.n_items = adj.n_items
+            raise TypeError(f"{type(self).__name__}(): adj must be a gnn.Adjacency "
+                            f"(see gnn.build_adjacency), but got {type(adj).__name__}")
+        self.n_users, self.n_items = adj.n_users, adj.n_items
         self._adj = adj
-        self._train_items = None  # (indptr, indices) of each user's training items, cached
+        self._cache: Optional[tuple] = None  # (key, user_emb, item_emb) of the last inference
 
-    # -- the graph -------------------------------------------------------------------------
+    # -- the graph -------------------------------------------------------------------------------
     @property
     def adj(self) -> Adjacency:
         """The training adjacency, on the same device as the weights."""
-        device = next(self.parameters()).device
+        device = self.user_embedding.weight.device
         if self._adj.device != device:
             self._adj = self._adj.to(device)
-            self._train_items = None
         return self._adj
 
-    def train_items(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Each user's training items as CSR ``(indptr, indices)``, read off the adjacency.
+    def _check_adj(self, adj: Optional[Adjacency]) -> Adjacency:
+        if adj is None:
+            return self.adj
+        if not isinstance(adj, Adjacency):
+            raise TypeError(f"adj must be a gnn.Adjacency, but got {type(adj).__name__}")
+        if (adj.n_users, adj.n_items) != (self.n_users, self.n_items):
+            raise ValueError(f"adj has {adj.n_users} users and {adj.n_items} items, but the model "
+                             f"was built for {self.n_users} users and {self.n_items} items")
+        if adj.device != self.user_embedding.weight.device:
+            raise ValueError(f"adj is on {adj.device}, but the model's weights are on "
+                             f"{self.user_embedding.weight.device}")
+        return adj
 
-        A user's row of ``Â`` holds its items as columns ``n_users + j`` (and, with self loops,
-        its own diagonal entry, which is dropped here).
-        """
-        adj = self.adj
-        if self._train_items is None:
-            rowptr = adj.rowptr[: self.n_users + 1]
-            col = adj.col[: int(rowptr[-1])].long()
-            is_item = col >= self.n_users
-            row_of_entry = torch.repeat_interleave(
-                torch.arange(self.n_users, device=col.device), torch.diff(rowptr))
-            counts = torch.bincount(row_of_entry[is_item], minlength=self.n_users)
-            indptr = torch.zeros(self.n_users + 1, dtype=torch.long, device=col.device)
-            indptr[1:] = torch.cumsum(counts, 0)
-            self._train_items = (indptr, col[is_item] - self.n_users)
-        return self._train_items
-
-    # -- embeddings ------------------------------------------------------------------------
+    # -- embeddings ------------------------------------------------------------------------------
     def _create_embeddings(self, dim: int) -> None:
         """The layer-0 tables ``E^0``: one row per user and one per item."""
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"{type(self).__name__}(): embedding_dim must be a positive int, "
+                             f"but got {dim!r}")
         self.user_embedding = nn.Embedding(self.n_users, dim)
         self.item_embedding = nn.Embedding(self.n_items, dim)
-
-    def _init_embeddings_normal(self, std: float) -> None:
-        nn.init.normal_(self.user_embedding.weight, std=std)
-        nn.init.normal_(self.item_embedding.weight, std=std)
 
     def node_embeddings(self) -> torch.Tensor:
         """``E^0`` of all nodes in graph order: users, then items."""
@@ -81,78 +79,170 @@ class GraphRecommender(nn.Module):
     def forward(self, adj: Optional[Adjacency] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Final ``(user_emb, item_emb)`` after one full-graph propagation.
 
-        ``adj`` overrides the training graph (e.g. an edge-dropped copy during training).
+        ``adj`` overrides the training graph (same sizes and device).
         """
-        final = self.readout(self.propagate(self.adj if adj is None else adj))
+        final = self.readout(self.propagate(self._check_adj(adj)))
         return final[: self.n_users], final[self.n_users:]
 
     def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
         """Final embeddings of a training batch's users, positives and negatives.
 
-        One full propagation, then the read-out (normalise, concatenate, average) only for
-        the rows the batch uses: cheaper than :meth:`forward` followed by indexing, forward
-        and backward, since the read-out of the other nodes is never computed.
+        One full propagation, then the read-out only for the rows the batch uses: cheaper than
+        :meth:`forward` followed by indexing, forward and backward.
         """
-        layers = self.propagate(self.adj if adj is None else adj)
+        layers = self.propagate(self._check_adj(adj))
         rows = torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
         return self.readout(layers, rows).split([users.numel(), pos_items.numel(), neg_items.numel()])
 
+    def loss(self, users, pos_items, neg_items, reg: float = 1e-4, *, reg_on: str = "initial",
+             check: bool = True) -> torch.Tensor:
+        r"""The BPR loss of a batch of triples (u, i, j), differentiable (docs/DESIGN.md §3).
+
+        .. math::
+            L = -\frac1B \sum \log\sigma(\hat y_{ui} - \hat y_{uj})
+                + \lambda \frac{\|e^0_u\|^2 + \|e^0_i\|^2 + \|e^0_j\|^2}{2B}
+
+        ``reg_on="initial"`` penalises the batch rows' layer-0 embeddings (the papers' form);
+        ``"final"`` the final ones (NGCF's official code). ``check=False`` skips the id checks
+        (they read the ids, a host sync on CUDA): for ids the library produced itself.
+        """
+        if reg_on not in ("initial", "final"):
+            raise ValueError(f"loss(): reg_on must be 'initial' or 'final', but got {reg_on!r}")
+        if check:
+            users = self._ids(users, "users", self.n_users)
+            pos_items = self._ids(pos_items, "pos_items", self.n_items)
+            neg_items = self._ids(neg_items, "neg_items", self.n_items)
+            if not users.numel() == pos_items.numel() == neg_items.numel():
+                raise ValueError(f"loss(): users, pos_items and neg_items must have the same "
+                                 f"length, but got {users.numel()}, {pos_items.numel()} and "
+                                 f"{neg_items.numel()}")
+            if users.numel() == 0:
+                raise ValueError("loss(): the batch is empty")
+        eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
+        if reg_on == "initial":
+            u0 = self.user_embedding.weight.index_select(0, users)
+            i0 = self.item_embedding.weight.index_select(0, pos_items)
+            j0 = self.item_embedding.weight.index_select(0, neg_items)
+        else:
+            u0, i0, j0 = eu, ei, ej
+        return bpr_loss(eu, ei, ej, u0, i0, j0, reg)[0]
+
+    # -- inference -------------------------------------------------------------------------------
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    def _cache_key(self) -> tuple:
+        return (id(self.adj),) + tuple((p.data_ptr(), p._version) for p in self.parameters())
+
     @torch.no_grad()
     def embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Final embeddings for inference: eval mode (no dropout), no autograd graph."""
+        """Final ``(user_emb, item_emb)`` for inference: eval mode (no dropout), no autograd
+        graph, cached until the model changes (see the module docstring)."""
+        key = self._cache_key()
+        if self._cache is not None and self._cache[0] == key and not self.training:
+            return self._cache[1], self._cache[2]
         was_training = self.training
-        self.eval()
+        super().train(False)  # nn.Module.train: keep our cache logic out of this switch
         try:
             users, items = self.forward()
-            return users.detach(), items.detach()  # MF returns its weights themselves
+            users, items = users.detach().clone(), items.detach().clone()  # MF returns its weights
         finally:
-            self.train(was_training)
+            super().train(was_training)
+        if not was_training:
+            self._cache = (key, users, items)
+        return users, items
 
-    def initial_embeddings(self, users: torch.Tensor, items: torch.Tensor):
-        """Layer-0 embeddings of a batch: what the BPR regulariser penalises."""
-        return self.user_embedding.weight[users], self.item_embedding.weight[items]
-
-    # -- scoring ---------------------------------------------------------------------------
     @torch.no_grad()
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``ŷ_ui = ⟨e*_u, e*_i⟩`` for paired 1-D tensors of user and item ids."""
+    def score(self, users, items) -> torch.Tensor:
+        """``ŷ_ui = ⟨e*_u, e*_i⟩`` for paired 1-D user and item ids."""
+        users = self._ids(users, "users", self.n_users)
+        items = self._ids(items, "items", self.n_items)
+        if users.numel() != items.numel():
+            raise ValueError(f"score(): users and items must have the same length, but got "
+                             f"{users.numel()} and {items.numel()}")
         user_emb, item_emb = self.embeddings()
-        users, items = self._ids(users, "users", self.n_users), self._ids(items, "items", self.n_items)
         return (user_emb[users] * item_emb[items]).sum(-1)
 
     @torch.no_grad()
-    def recommend(self, users, k: int = 10, return_scores: bool = False):
-        """Top-``k`` items for each user, excluding the user's training items.
+    def recommend(self, users, k: int = 10, *, exclude=None, return_scores: bool = False):
+        """Top-``k`` items for each user, best first (equal scores: lower item id first).
 
-        Returns a ``(len(users), k)`` LongTensor of item ids (and their scores when
-        ``return_scores``); slots beyond the number of unseen items hold -1 / -inf.
+        Args:
+            users: user ids (1-D).
+            k: list length (>= 1).
+            exclude: the items never recommended: None for the training items the model was
+                built on, a :class:`gnn.data.UserItemCSR` (e.g. ``dataset.seen_csr``, every
+                interaction in any split), or False for none.
+            return_scores: also return the scores.
+
+        Returns:
+            a ``(len(users), k)`` LongTensor of item ids (and their scores); slots beyond the
+            number of items left hold -1 / -inf.
         """
-        if k < 1:
-            raise ValueError(f"recommend(): k must be >= 1, but got {k}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"recommend(): k must be an int >= 1, but got {k!r}")
         users = self._ids(users, "users", self.n_users)
         user_emb, item_emb = self.embeddings()
         scores = user_emb[users] @ item_emb.T
-        indptr, indices = self.train_items()
-        starts, ends = indptr[users], indptr[users + 1]
-        counts = ends - starts
-        row = torch.repeat_interleave(torch.arange(users.numel(), device=scores.device), counts)
-        offset = torch.arange(int(counts.sum()), device=scores.device) - \
-            torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-        scores[row, indices[torch.repeat_interleave(starts, counts) + offset]] = float("-inf")
-        top_scores, top_items = torch.topk(scores, min(k, self.n_items), dim=1)
-        top_items[torch.isinf(top_scores)] = -1
-        if k > self.n_items:  # pad so the output always has k columns
+        excluded = self._exclusion(exclude)
+        if excluded is not None:
+            rows, cols = rows_of(excluded, users, scores.device)
+            scores[rows, cols] = float("-inf")
+        # Ties by item id: topk's order among equal scores is unspecified, a stable sort's is not.
+        order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+        top_scores = torch.gather(scores, 1, order)
+        order[torch.isinf(top_scores)] = -1
+        if k > self.n_items:
             pad = k - self.n_items
-            top_items = torch.nn.functional.pad(top_items, (0, pad), value=-1)
-            top_scores = torch.nn.functional.pad(top_scores, (0, pad), value=float("-inf"))
-        return (top_items, top_scores) if return_scores else top_items
+            order = nn.functional.pad(order, (0, pad), value=-1)
+            top_scores = nn.functional.pad(top_scores, (0, pad), value=float("-inf"))
+        return (order, top_scores) if return_scores else order
+
+    def _exclusion(self, exclude) -> Optional[UserItemCSR]:
+        if exclude is False:
+            return None
+        if exclude is None:
+            if self.adj.interactions is None:
+                raise ValueError("recommend(): the adjacency does not know its training "
+                                 "interactions; pass exclude=<UserItemCSR> or exclude=False")
+            return self.adj.interactions
+        if not isinstance(exclude, UserItemCSR):
+            raise TypeError(f"recommend(): exclude must be None, False or a gnn.data.UserItemCSR, "
+                            f"but got {type(exclude).__name__}")
+        if exclude.shape != (self.n_users, self.n_items):
+            raise ValueError(f"recommend(): exclude covers {exclude.shape} users x items, but the "
+                             f"model has {(self.n_users, self.n_items)}")
+        return exclude
 
     def _ids(self, ids, name: str, n: int) -> torch.Tensor:
-        ids = torch.as_tensor(ids, device=self.adj.device).long().reshape(-1)
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
-            raise ValueError(f"{type(self).__name__}: {name} must be ids in [0, {n}), but got "
-                             f"range [{int(ids.min())}, {int(ids.max())}]")
+        """``ids`` as a 1-D int64 tensor on the model's device, checked against ``[0, n)``."""
+        device = self.user_embedding.weight.device
+        if isinstance(ids, torch.Tensor):
+            if ids.device != device:
+                raise ValueError(f"{name} is on {ids.device}, but the model is on {device}")
+        else:
+            ids = torch.as_tensor(ids, device=device)
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer ids, but got dtype {ids.dtype}")
+        ids = ids.reshape(-1).long()
+        if ids.numel():
+            lo, hi = (int(v) for v in torch.aminmax(ids))
+            if lo < 0 or hi >= n:
+                raise ValueError(f"{name} must be ids in [0, {n}), but got range [{lo}, {hi}]")
         return ids
 
     def extra_repr(self) -> str:
-        return f"n_users={self.n_users}, n_items={self.n_items}"
+        return ", ".join(f"{k}={v!r}" for k, v in self.init_args.items())
+
+
+def rows_of(csr: UserItemCSR, users: torch.Tensor, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(position in ``users``, item) of every pair of ``csr`` whose user is in ``users``,
+    without a Python loop (for scattering -inf over seen items)."""
+    indptr, indices = csr.to(device)
+    start = indptr[users]
+    count = indptr[users + 1] - start
+    rows = torch.repeat_interleave(torch.arange(users.numel(), device=device), count)
+    first = torch.cumsum(count, 0) - count
+    pos = torch.arange(rows.numel(), device=device) + (start - first)[rows]
+    return rows, indices[pos]

@@ -1,9 +1,12 @@
 """LightGCN (He et al., SIGIR 2020, https://arxiv.org/abs/2002.02126)."""
 from __future__ import annotations
 
-import torch
+from typing import Optional, Sequence, Union
 
-from gnn.graph import Adjacency
+import torch
+from torch import nn
+
+from gnn.adjacency import Adjacency
 from gnn.kernels import csr_spmm
 from gnn.models.base import GraphRecommender
 
@@ -15,30 +18,55 @@ def spmm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
 
 
 class LightGCN(GraphRecommender):
-    r"""LightGCN: linear propagation, layer mean.
+    r"""LightGCN: linear propagation, weighted layer sum (docs/DESIGN.md §2).
 
     .. math::
-        E^{k+1} = \hat A E^k, \qquad e^* = \frac{1}{K+1} \sum_{k=0}^{K} E^k
+        E^{k+1} = \hat A E^k, \qquad e^* = \sum_{k=0}^{K} \alpha_k E^k
 
     Args:
         adj: the training adjacency (symmetric normalisation, as in the paper).
-        dim: embedding size (default 64).
+        embedding_dim: embedding size (default 64).
         num_layers: ``K``, the number of propagation steps (default 3).
+        alpha: the layer weights ``α_k``: None for ``1 / (K + 1)`` each (the paper's mean), a
+            number for the same weight everywhere, or ``K + 1`` numbers.
+        node_dropout: probability of dropping each entry of ``Â`` during training, rescaling
+            the rest (the official code's ``--dropout`` / ``keep_prob``; default 0.0).
         init_std: standard deviation of the normal initialisation of ``E^0`` (default 0.1).
     """
 
-    def __init__(self, adj: Adjacency, dim: int = 64, num_layers: int = 3, init_std: float = 0.1):
+    def __init__(self, adj: Adjacency, embedding_dim: int = 64, num_layers: int = 3,
+                 alpha: Union[None, float, Sequence[float], torch.Tensor] = None,
+                 node_dropout: float = 0.0, init_std: float = 0.1):
         super().__init__(adj)
-        if num_layers < 0:
-            raise ValueError(f"LightGCN(): num_layers must be >= 0, but got {num_layers}")
-        self.dim, self.num_layers, self.init_std = dim, num_layers, init_std
-        self._create_embeddings(dim)
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(f"LightGCN(): num_layers must be an int >= 0, but got {num_layers!r}")
+        if alpha is None:
+            weights = torch.full((num_layers + 1,), 1.0 / (num_layers + 1))
+        else:
+            weights = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1)
+            if weights.numel() == 1:
+                weights = weights.expand(num_layers + 1)
+            if weights.numel() != num_layers + 1 or not torch.isfinite(weights).all():
+                raise ValueError(f"LightGCN(): alpha must be one number or num_layers + 1 = "
+                                 f"{num_layers + 1} finite numbers, but got {alpha!r}")
+        if not 0.0 <= node_dropout < 1.0:
+            raise ValueError(f"LightGCN(): node_dropout must be in [0, 1), but got {node_dropout}")
+        alpha_list = None if alpha is None else [float(a) for a in weights]
+        self.init_args = dict(embedding_dim=embedding_dim, num_layers=num_layers,
+                              alpha=alpha_list, node_dropout=node_dropout, init_std=init_std)
+        self.node_dropout = node_dropout
+        self.embedding_dim, self.num_layers, self.init_std = embedding_dim, num_layers, init_std
+        self.alpha = [float(a) for a in weights]
+        self._create_embeddings(embedding_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self._init_embeddings_normal(self.init_std)
+        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
+        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
 
     def propagate(self, adj: Adjacency):
+        if self.training and self.node_dropout > 0:
+            adj = adj.dropout(self.node_dropout)
         layers = [self.node_embeddings()]
         for _ in range(self.num_layers):
             layers.append(spmm(adj, layers[-1]))
@@ -46,10 +74,7 @@ class LightGCN(GraphRecommender):
 
     def readout(self, layers, rows=None):
         total = None
-        for x in layers:
+        for a, x in zip(self.alpha, layers):
             x = x if rows is None else x.index_select(0, rows)
-            total = x if total is None else total + x
-        return total / len(layers)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, dim={self.dim}, num_layers={self.num_layers}"
+            total = x * a if total is None else total.add(x, alpha=a)
+        return total

@@ -1,8 +1,9 @@
 """Matrix factorisation trained with BPR (Rendle et al., UAI 2009): the honest baseline."""
 from __future__ import annotations
 
+from torch import nn
 
-from gnn.graph import Adjacency
+from gnn.adjacency import Adjacency
 from gnn.models.base import GraphRecommender
 
 
@@ -10,25 +11,24 @@ class MF(GraphRecommender):
     r"""MF-BPR: :math:`\hat y_{ui} = \langle e_u, e_i \rangle` with :math:`e^* = E^0`.
 
     Args:
-        adj: the training adjacency (used only to exclude seen items in ``recommend``).
-        dim: embedding size (default 64).
+        adj: the training adjacency (used only for the training items ``recommend`` excludes).
+        embedding_dim: embedding size (default 64).
         init_std: standard deviation of the normal initialisation (default 0.1).
     """
 
-    def __init__(self, adj: Adjacency, dim: int = 64, init_std: float = 0.1):
+    def __init__(self, adj: Adjacency, embedding_dim: int = 64, init_std: float = 0.1):
         super().__init__(adj)
-        self.dim, self.init_std = dim, init_std
-        self._create_embeddings(dim)
+        self.init_args = dict(embedding_dim=embedding_dim, init_std=init_std)
+        self.embedding_dim, self.init_std = embedding_dim, init_std
+        self._create_embeddings(embedding_dim)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self._init_embeddings_normal(self.init_std)
+        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
+        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
 
     def propagate(self, adj: Adjacency):
         return [self.node_embeddings()]
 
     def readout(self, layers, rows=None):
         return layers[0] if rows is None else layers[0].index_select(0, rows)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, dim={self.dim}"

@@ -1,36 +1,34 @@
 """NGCF: Neural Graph Collaborative Filtering (Wang et al., SIGIR 2019, https://arxiv.org/abs/1905.08108)."""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gnn.graph import Adjacency
+from gnn.adjacency import Adjacency
 from gnn.kernels import ngcf_layer
 from gnn.models.base import GraphRecommender
 
 
-def message_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout whose mask costs a quarter of the random draws of ``F.dropout``.
+def message_dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted-dropout mask for ``like``: 0 with probability ``p``, else ``1 / P(keep)``.
 
-    Each 64-bit draw gives four 16-bit uniforms, so ``p`` is rounded to a multiple of
-    ``2^-16`` (0.1 becomes 0.100006) and the kept entries are scaled by the exact
-    ``1 / P(keep)``, which keeps the layer unbiased. On the CPU this halves the time of the
-    dropout, the largest single cost of an NGCF step there.
+    Each 64-bit draw gives four 16-bit uniforms (a quarter of the draws of ``F.dropout``, the
+    largest single cost of an NGCF step on the CPU), so ``p`` is rounded to a multiple of
+    ``2^-16`` (0.1 becomes 0.100006) and kept entries are scaled by the exact ``1 / P(keep)``,
+    which keeps the layer unbiased. Reproducible under ``torch.manual_seed``.
     """
-    if not training or p == 0.0:
-        return x
     dropped = round(p * 65536)  # entries dropped out of every 2^16
-    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64, device=x.device)
-    bits = bits.random_(-2**63, 2**63 - 1).view(torch.int16)[: x.numel()].view_as(x)
+    bits = torch.empty((like.numel() + 3) // 4, dtype=torch.int64, device=like.device)
+    bits = bits.random_(-2**63, 2**63 - 1).view(torch.int16)[: like.numel()].view_as(like)
     keep = bits >= dropped - 32768  # int16 is uniform on [-32768, 32767]
-    return x * (keep * (65536.0 / (65536 - dropped))).to(x.dtype)
+    return (keep * (65536.0 / (65536 - dropped))).to(like.dtype)
 
 
 class NGCF(GraphRecommender):
-    r"""NGCF with the layer computed by :func:`gnn.kernels.ngcf_layer`.
+    r"""NGCF with each layer computed by :func:`gnn.kernels.ngcf_layer` (docs/DESIGN.md §2).
 
     .. math::
         E^{l} = \mathrm{LeakyReLU}\big((\hat A + I) E^{l-1} W_1^l
@@ -41,34 +39,54 @@ class NGCF(GraphRecommender):
     normalisation), while each layer consumes the un-normalised output of the previous one.
 
     Args:
-        adj: the training adjacency (default construction: symmetric ``Â`` without self loops;
-            the ``+ I`` of the paper is the layer's ``self_loop``).
-        dim: size of ``E^0`` (default 64).
-        layers: output size of each layer, or a number of layers of size ``dim`` (default 3).
+        adj: the training adjacency. With ``build_adjacency(..., norm="sym")`` (no self-loops)
+            the layer adds the ``+ I`` of the paper; an adjacency that already holds self-loops
+            (``norm="row", self_loops=True``: the official code's ``D^{-1}(A + I)``) is used as is.
+        embedding_dim: size of ``E^0`` (default 64).
+        num_layers: number of layers (default 3), each of size ``embedding_dim``.
+        layer_sizes: output size of each layer (overrides the sizes; its length must equal
+            ``num_layers``).
         message_dropout: dropout on each layer's output during training (default 0.1).
         node_dropout: probability of dropping each entry of ``Â`` during training, rescaling the
             rest (the official code's "node dropout"; default 0.0).
-        self_loop: add ``E^{l-1}`` to ``Â E^{l-1}`` in the ``W_1`` term (default True). Set it
-            to False with an adjacency that already holds self loops, such as the official
-            code's ``D^{-1}(A + I)``.
+        self_loop: add ``E^{l-1}`` to ``Â E^{l-1}`` in the ``W_1`` term. Default None: exactly when
+            the adjacency has no self-loops (a self-loop is never added twice).
         negative_slope: LeakyReLU slope (default 0.2).
     """
 
-    def __init__(self, adj: Adjacency, dim: int = 64, layers: Union[int, Sequence[int]] = 3,
-                 message_dropout: float = 0.1, node_dropout: float = 0.0, self_loop: bool = True,
+    def __init__(self, adj: Adjacency, embedding_dim: int = 64, num_layers: int = 3,
+                 layer_sizes: Optional[Sequence[int]] = None, message_dropout: float = 0.1,
+                 node_dropout: float = 0.0, self_loop: Optional[bool] = None,
                  negative_slope: float = 0.2):
         super().__init__(adj)
-        sizes = [dim] * layers if isinstance(layers, int) else list(layers)
+        if layer_sizes is None:
+            if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+                raise ValueError(f"NGCF(): num_layers must be an int >= 0, but got {num_layers!r}")
+            sizes = [embedding_dim] * num_layers
+        else:
+            sizes = [int(s) for s in layer_sizes]
+            if len(sizes) != num_layers:
+                raise ValueError(f"NGCF(): layer_sizes has {len(sizes)} entries but num_layers="
+                                 f"{num_layers}; pass num_layers={len(sizes)}")
         if any(s < 1 for s in sizes):
             raise ValueError(f"NGCF(): layer sizes must be >= 1, but got {sizes}")
         for name, p in (("message_dropout", message_dropout), ("node_dropout", node_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"NGCF(): {name} must be in [0, 1), but got {p}")
-        self.dim, self.layer_sizes = dim, sizes
+        if self_loop is None:
+            self_loop = not adj.self_loops
+        elif self_loop and adj.self_loops:
+            raise ValueError("NGCF(): self_loop=True adds I to an adjacency that already holds "
+                             "self-loops (I would count twice); leave self_loop=None")
+        self.init_args = dict(embedding_dim=embedding_dim, num_layers=len(sizes),
+                              layer_sizes=list(sizes) if layer_sizes is not None else None,
+                              message_dropout=message_dropout, node_dropout=node_dropout,
+                              self_loop=bool(self_loop), negative_slope=negative_slope)
+        self.embedding_dim, self.num_layers, self.layer_sizes = embedding_dim, len(sizes), sizes
         self.message_dropout, self.node_dropout = message_dropout, node_dropout
-        self.self_loop, self.negative_slope = self_loop, negative_slope
-        self._create_embeddings(dim)
-        in_sizes = [dim] + sizes[:-1]
+        self.self_loop, self.negative_slope = bool(self_loop), negative_slope
+        self._create_embeddings(embedding_dim)
+        in_sizes = [embedding_dim] + sizes[:-1]
         self.w1 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
         self.w2 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
         self.bias = nn.ParameterList(nn.Parameter(torch.empty(o)) for o in sizes)
@@ -77,7 +95,7 @@ class NGCF(GraphRecommender):
     @property
     def output_dim(self) -> int:
         """Size of the final (concatenated) representation."""
-        return self.dim + sum(self.layer_sizes)
+        return self.embedding_dim + sum(self.layer_sizes)
 
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.user_embedding.weight)
@@ -88,6 +106,8 @@ class NGCF(GraphRecommender):
             nn.init.zeros_(b)
 
     def propagate(self, adj: Adjacency):
+        # Random draws, in this order: the node-dropout mask (one per entry of Â), then one
+        # message-dropout mask per layer. The same seed gives the same masks.
         if self.training and self.node_dropout > 0:
             adj = adj.dropout(self.node_dropout)
         layers = [self.node_embeddings()]
@@ -95,7 +115,9 @@ class NGCF(GraphRecommender):
             x = ngcf_layer(adj.rowptr, adj.col, adj.val, layers[-1], w1, w2, b,
                            negative_slope=self.negative_slope, self_loop=self.self_loop,
                            symmetric=adj.symmetric, transpose=adj.transpose)
-            layers.append(message_dropout(x, self.message_dropout, self.training))
+            if self.training and self.message_dropout > 0:
+                x = x * message_dropout_mask(x, self.message_dropout)
+            layers.append(x)
         return layers
 
     def readout(self, layers, rows=None):
@@ -103,8 +125,3 @@ class NGCF(GraphRecommender):
         if rows is not None:
             layers = [x.index_select(0, rows) for x in layers]
         return torch.cat([layers[0]] + [F.normalize(x, p=2, dim=1) for x in layers[1:]], dim=1)
-
-    def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, dim={self.dim}, layers={self.layer_sizes}, "
-                f"message_dropout={self.message_dropout}, node_dropout={self.node_dropout}, "
-                f"self_loop={self.self_loop}")

@@ -1,9 +1,11 @@
-r"""Top-K ranking metrics on a dense score matrix: the reference (oracle) implementation.
+r"""Top-K ranking metrics on a dense score matrix: the reference (oracle) the chunked
+:class:`gnn.evaluation.Evaluator` is tested against (as ``gnn.kernels``' reference is for the
+kernels). Dense ``n_users x n_items`` arrays: for tests and small data only.
 
-For every user ``u`` with at least one test item, all items are ranked by score, the user's
-training items are excluded, and the first ``K`` items of what remains form the list. With
-``T_u`` the set of distinct test items, ``rel_r = [item at rank r ∈ T_u]`` and
-``hits = Σ_{r≤K} rel_r``:
+The definitions (docs/DESIGN.md §3): for every user ``u`` with at least one test item, all items
+are ranked by score, the user's excluded items removed, and the first ``K`` items of what
+remains form the list. With ``T_u`` the set of distinct test items, ``rel_r = [item at rank r ∈
+T_u]`` and ``hits = Σ_{r≤K} rel_r``:
 
 .. math::
 
@@ -16,69 +18,38 @@ training items are excluded, and the first ``K`` items of what remains form the 
 averaged over the evaluated users. The ideal DCG depends on ``|T_u|`` only, never on the hits
 found in the list (building it from the hits would inflate NDCG).
 
-Conventions shared with :func:`gnn.evaluate.evaluate_ranking`:
+Conventions shared with the evaluator:
 
-* **Ties**: items with equal scores are ranked by ascending item id (a stable sort of the
-  scores in descending order). The result is therefore a deterministic function of the scores.
+* **Ties**: items with equal scores are ranked by ascending item id.
 * **Short lists**: if fewer than ``K`` items remain after exclusion, the list is shorter; the
   denominators stay ``K`` (precision) and ``min(K, |T_u|)`` (IDCG). A user whose items are all
   excluded is still evaluated and scores 0 everywhere.
-* A test item that is also excluded (e.g. present in training) cannot be hit but still counts
-  in ``|T_u|``; duplicate test items count once.
+* A test item that is also excluded cannot be hit but still counts in ``|T_u|``.
 * Scores must be finite: NaN or ±inf raises ``ValueError`` (never NaN metrics).
 """
 from __future__ import annotations
 
-from typing import Iterable
-
 import numpy as np
 import torch
 
-from gnn.csr import check_csr
+from gnn.data import UserItemCSR
+from gnn.evaluation.ks import normalize_ks
 
-__all__ = ["ranking_metrics", "normalize_ks", "metric_names"]
-
-
-def normalize_ks(ks) -> tuple[int, ...]:
-    """``ks`` as a non-empty tuple of positive ints (an int ``k`` means ``(k,)``); duplicates dropped."""
-    if isinstance(ks, (int, np.integer)):
-        ks = (ks,)
-    try:
-        ks = tuple(ks)
-    except TypeError:
-        raise ValueError(f"ks must be an int or a sequence of ints, but got {ks!r}") from None
-    if not ks:
-        raise ValueError("ks must not be empty")
-    out = []
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"every K in ks must be a positive int, but got {k!r}")
-        if int(k) not in out:
-            out.append(int(k))
-    return tuple(out)
+__all__ = ["ranking_metrics"]
 
 
-def metric_names(ks: Iterable[int]) -> list[str]:
-    """Keys of the result dict, in order: recall, precision, ndcg, hit for each K."""
-    return [f"{m}@{k}" for k in ks for m in ("recall", "precision", "ndcg", "hit")]
-
-
-def ranking_metrics(scores, train_indptr, train_indices, test_indptr, test_indices,
-                    ks=(20,)) -> dict:
-    """Full-ranking recall / precision / NDCG / hit rate at each K of ``ks`` (see module doc).
+def ranking_metrics(scores, exclude: UserItemCSR, test: UserItemCSR, ks=(20,)) -> dict:
+    """Full-ranking recall / precision / NDCG / hit rate at each K of ``ks`` (module docstring).
 
     Args:
         scores: dense ``(n_users, n_items)`` tensor or ndarray of finite scores.
-        train_indptr, train_indices: CSR of each user's excluded (training) items.
-        test_indptr, test_indices: CSR of each user's test items; users with none are skipped.
+        exclude: each user's excluded items; test: each user's test items (users with none
+            are skipped). Both :class:`gnn.data.UserItemCSR` of the scores' shape.
         ks: an int or a sequence of positive ints (default ``(20,)``).
 
     Returns:
         ``{"recall@K", "precision@K", "ndcg@K", "hit@K"}`` (floats) for every K, plus
         ``"n_users_evaluated"`` (int).
-
-    Raises:
-        ValueError: bad shapes or CSR, non-finite scores, or no user with a test item.
     """
     ks = normalize_ks(ks)
     if isinstance(scores, torch.Tensor):
@@ -89,23 +60,24 @@ def ranking_metrics(scores, train_indptr, train_indices, test_indptr, test_indic
     if not (np.issubdtype(scores.dtype, np.floating) or np.issubdtype(scores.dtype, np.integer)):
         raise ValueError(f"scores must be real numbers, but got dtype {scores.dtype}")
     n_users, n_items = scores.shape
+    for name, csr in (("exclude", exclude), ("test", test)):
+        if not isinstance(csr, UserItemCSR) or csr.shape != scores.shape:
+            raise ValueError(f"{name} must be a UserItemCSR of shape {scores.shape}, but got {csr!r}")
     scores = scores.astype(np.float64)  # exact for float16/32 and small ints: order and ties kept
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or inf; ranking metrics need finite scores")
-    tr_ptr, tr_idx = check_csr(train_indptr, train_indices, n_users, n_items, "train")
-    te_ptr, te_idx = check_csr(test_indptr, test_indices, n_users, n_items, "test")
 
-    def dense_mask(ptr, idx):
+    def dense_mask(csr):
         mask = np.zeros((n_users, n_items), dtype=bool)
-        mask[np.repeat(np.arange(n_users), np.diff(ptr)), idx] = True
+        mask[csr.users(), csr.indices] = True
         return mask
 
-    is_test = dense_mask(te_ptr, te_idx)
+    is_test = dense_mask(test)
     n_test = is_test.sum(axis=1)
     users = np.flatnonzero(n_test > 0)
     if users.size == 0:
         raise ValueError("no user has a test item: nothing to evaluate")
-    excluded = dense_mask(tr_ptr, tr_idx)[users]
+    excluded = dense_mask(exclude)[users]
 
     # Sort key: excluded items last (+inf), the rest by descending score; the stable sort keeps
     # ascending item id among equal keys (the tie rule).

@@ -1,0 +1,252 @@
+"""The normalised user–item bipartite adjacency, held in CSR (docs/DESIGN.md §1).
+
+Nodes are users first, then items (item ``j`` is node ``n_users + j``), ``N = n_users + n_items``.
+With the training interactions ``R`` (duplicates collapsed)::
+
+    A = [[0, R], [Rᵀ, 0]],   d_v = Σ_w A_vw
+    norm="sym":  Â = D^{-1/2} A D^{-1/2}      (Â_ui = 1 / sqrt(d_u d_i); symmetric)
+                 self_loops=True gives Â + I   (NGCF paper, eq. 7)
+    norm="row":  Â = D^{-1} A                  (self_loops=True: D^{-1}(A + I), with D the
+                                                degrees of A + I, as NGCF's official code)
+
+A node of degree 0 gets weight 0, never inf or NaN. Memory is O(N + nnz): the dense N × N
+matrix never exists. The adjacency owns its invariants: it records its normalisation, whether it
+holds self-loops and whether its values are symmetric; whatever breaks symmetry (dropout, new
+values) yields an adjacency that carries its transpose, so every backward pass is exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional, Tuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from gnn.data import UserItemCSR
+from gnn.kernels import csr_transpose
+
+NORMS = ("sym", "row")
+
+
+@dataclass(frozen=True, eq=False)
+class Adjacency:
+    """A square CSR matrix over the joint user–item graph, plus what its backward pass needs.
+
+    Build one with :func:`build_adjacency`, :meth:`from_edge_index` or :meth:`from_scipy`.
+
+    Attributes:
+        rowptr: int64 (N + 1,) row offsets.
+        col: int32 (nnz,) column of each entry, sorted within a row.
+        val: float32 (nnz,) weight of each entry.
+        n_users, n_items: the two node types; ``n_nodes = n_users + n_items``.
+        norm: ``"sym"`` or ``"row"`` (how ``val`` was normalised), ``"custom"`` after
+            :meth:`with_values`.
+        self_loops: True when the diagonal ``I`` is part of the matrix (a model must not add it
+            again).
+        symmetric: True when ``Âᵀ = Â`` holds for the values, so a backward SpMM reuses this CSR.
+        transpose: for a non-symmetric matrix, ``(rowptr_t, col_t, perm_t)`` such that ``Âᵀ`` has
+            values ``val[perm_t]`` (so a masked ``val`` masks the transpose too); None otherwise.
+        interactions: the training interactions it was built from (host CSR), when known.
+    """
+
+    rowptr: torch.Tensor
+    col: torch.Tensor
+    val: torch.Tensor
+    n_users: int
+    n_items: int
+    norm: str
+    self_loops: bool
+    symmetric: bool
+    transpose: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+    interactions: Optional[UserItemCSR] = field(default=None, repr=False)
+    # The transpose of the sparsity pattern, derived once and shared by every with_values()
+    # copy on the same device (node dropout asks for it at every step).
+    _pattern_t: dict = field(default_factory=dict, repr=False)
+
+    # -- construction from user formats ----------------------------------------------------------
+    @classmethod
+    def from_edge_index(cls, edge_index, num_users: int, num_items: int, *, norm: str = "sym",
+                        self_loops: bool = False) -> "Adjacency":
+        """From a ``(2, E)`` integer tensor of (user, item) edges.
+
+        Convention: ``edge_index[0]`` holds user ids in ``[0, num_users)`` and ``edge_index[1]``
+        item ids in ``[0, num_items)``, both 0-based (items are *not* offset by ``num_users``, as
+        they would be in a homogeneous graph; subtract ``num_users`` first if yours are).
+        Each edge is one interaction; repeats collapse; direction is implied (user → item).
+        """
+        if not isinstance(edge_index, torch.Tensor):
+            edge_index = torch.as_tensor(np.asarray(edge_index))
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+            raise ValueError(f"Adjacency.from_edge_index(): edge_index must have shape (2, E), "
+                             f"but got {tuple(edge_index.shape)}")
+        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+            raise TypeError(f"Adjacency.from_edge_index(): edge_index must hold integer ids, "
+                            f"but got dtype {edge_index.dtype}")
+        items = edge_index[1]
+        if items.numel() and num_items <= int(items.max()) < num_users + num_items \
+                and int(items.min()) >= num_users:
+            raise ValueError(f"Adjacency.from_edge_index(): item ids must lie in [0, num_items="
+                             f"{num_items}), but got range [{int(items.min())}, {int(items.max())}]"
+                             f"; they look offset by num_users: pass edge_index[1] - num_users")
+        interactions = UserItemCSR.from_pairs(edge_index[0], items, num_users, num_items)
+        return build_adjacency(interactions, norm=norm, self_loops=self_loops)
+
+    @classmethod
+    def from_scipy(cls, matrix, *, norm: str = "sym", self_loops: bool = False) -> "Adjacency":
+        """From a scipy sparse ``(n_users, n_items)`` interaction matrix ``R`` (any non-zero
+        entry is one interaction; values are ignored)."""
+        if not sp.issparse(matrix) or matrix.ndim != 2:
+            raise TypeError(f"Adjacency.from_scipy(): expected a 2-D scipy sparse matrix "
+                            f"(n_users, n_items), but got {type(matrix).__name__}")
+        coo = sp.coo_matrix(matrix)
+        nonzero = coo.data != 0
+        interactions = UserItemCSR.from_pairs(coo.row[nonzero], coo.col[nonzero], *coo.shape)
+        return build_adjacency(interactions, norm=norm, self_loops=self_loops)
+
+    # -- sizes -----------------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return self.n_users + self.n_items
+
+    @property
+    def nnz(self) -> int:
+        return int(self.col.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.val.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the CSR arrays (and the transpose's, when kept)."""
+        tensors = [self.rowptr, self.col, self.val] + list(self.transpose or ())
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    # -- copies ----------------------------------------------------------------------------------
+    def to(self, device) -> "Adjacency":
+        """A copy on ``device`` (the same object when it is already there).
+
+        A copy to the host is synchronous: a non-blocking device → host copy may return before
+        the data has landed. Host → device copies are non-blocking only from pinned memory.
+        """
+        device = torch.device(device)
+        if self.val.device == device:
+            return self
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            pinned = device.type == "cuda" and t.device.type == "cpu" and t.is_pinned()
+            return t.to(device, non_blocking=pinned)
+
+        transpose = tuple(move(t) for t in self.transpose) if self.transpose else None
+        return replace(self, rowptr=move(self.rowptr), col=move(self.col), val=move(self.val),
+                       transpose=transpose, _pattern_t={})
+
+    def with_values(self, val: torch.Tensor) -> "Adjacency":
+        """The same sparsity pattern with new values (e.g. masked by dropout).
+
+        New values need not be symmetric, so the result keeps (or derives once) the transpose
+        of the pattern: its backward pass stays exact. ``norm`` becomes ``"custom"`` unless the
+        values are a rescaled mask of these (see :meth:`dropout`).
+        """
+        if not isinstance(val, torch.Tensor) or val.shape != self.val.shape:
+            raise ValueError(f"Adjacency.with_values(): expected a tensor of {tuple(self.val.shape)} "
+                             f"values, but got {getattr(val, 'shape', type(val).__name__)}")
+        if val.device != self.device:
+            raise ValueError(f"Adjacency.with_values(): values must be on {self.device}, "
+                             f"but got {val.device}")
+        return replace(self, val=val, norm="custom", symmetric=False,
+                       transpose=self.transpose or self._pattern_transpose())
+
+    def dropout(self, p: float, generator: Optional[torch.Generator] = None) -> "Adjacency":
+        """Drop each entry with probability ``p`` and rescale the kept ones by ``1/(1-p)``.
+
+        NGCF's "node dropout" as its official code does it (entries of Â, independently, not
+        nodes), by masking ``val``; the CSR structure is untouched. The mask is one uniform draw
+        per entry in CSR order, so it is reproducible under ``torch.manual_seed`` (or
+        ``generator``). The result is not symmetric: it carries the transpose.
+        """
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Adjacency.dropout(): p must be in [0, 1), but got {p}")
+        if p == 0.0:
+            return self
+        keep = torch.rand(self.val.shape, device=self.device, generator=generator) >= p
+        dropped = self.with_values(self.val * keep / (1.0 - p))
+        return replace(dropped, norm=self.norm)
+
+    def _pattern_transpose(self):
+        """(rowptr_t, col_t, perm_t) of the pattern, computed once per device and shared."""
+        hit = self._pattern_t.get("t")
+        if hit is None:
+            hit = csr_transpose(self.rowptr, self.col, self.n_nodes)
+            self._pattern_t["t"] = hit
+        return hit
+
+    def to_scipy(self) -> sp.csr_matrix:
+        """The matrix as scipy CSR (float64), for tests and baselines."""
+        return sp.csr_matrix((self.val.double().cpu().numpy(), self.col.cpu().numpy(),
+                              self.rowptr.cpu().numpy()), shape=(self.n_nodes, self.n_nodes))
+
+    def __repr__(self) -> str:
+        kind = "symmetric" if self.symmetric else "non-symmetric"
+        loops = ", self_loops" if self.self_loops else ""
+        return (f"Adjacency(n_users={self.n_users}, n_items={self.n_items}, nnz={self.nnz}, "
+                f"norm={self.norm!r}{loops}, {kind}, device={self.device}, "
+                f"{self.nbytes / 2**20:.2f} MiB)")
+
+
+def build_adjacency(interactions, item=None, n_users: Optional[int] = None,
+                    n_items: Optional[int] = None, *, norm: str = "sym",
+                    self_loops: bool = False) -> Adjacency:
+    """Build the normalised bipartite adjacency from training interactions (module docstring).
+
+    Call it with the dataset's interactions, ``build_adjacency(ds.train_csr, norm="sym")``, or
+    with pairs, ``build_adjacency(user, item, n_users, n_items)``.
+
+    Args:
+        interactions: a :class:`gnn.data.UserItemCSR`, or an integer array of user ids
+            (then ``item``, ``n_users`` and ``n_items`` are required).
+        norm: ``"sym"`` (default, ``D^{-1/2} A D^{-1/2}``) or ``"row"`` (``D^{-1} A``).
+        self_loops: add the identity (``Â + I`` for "sym", ``D^{-1}(A + I)`` for "row").
+    """
+    if norm not in NORMS:
+        raise ValueError(f"build_adjacency(): norm must be one of {NORMS}, but got {norm!r}")
+    if not isinstance(interactions, UserItemCSR):
+        if item is None or n_users is None or n_items is None:
+            raise TypeError("build_adjacency(): pass a gnn.data.UserItemCSR, or user, item, "
+                            "n_users and n_items")
+        interactions = UserItemCSR.from_pairs(interactions, item, n_users, n_items)
+    elif item is not None:
+        raise TypeError("build_adjacency(): with a UserItemCSR, pass no item / n_users / n_items")
+    n_users, n_items = interactions.shape
+    n = n_users + n_items
+    r = interactions.to_scipy(np.float64)
+    a = sp.bmat([[None, r], [r.T, None]], format="csr") if r.nnz else sp.csr_matrix((n, n))
+    if norm == "sym":
+        a_hat = _scale_rows_cols(a, _safe_power(np.asarray(a.sum(axis=1)).ravel(), -0.5))
+        if self_loops:
+            a_hat = a_hat + sp.identity(n, format="csr")
+    else:
+        if self_loops:
+            a = a + sp.identity(n, format="csr")
+        a_hat = sp.diags(_safe_power(np.asarray(a.sum(axis=1)).ravel(), -1.0)) @ a
+    a_hat = sp.csr_matrix(a_hat)
+    a_hat.sort_indices()
+    rowptr = torch.from_numpy(a_hat.indptr.astype(np.int64))
+    col = torch.from_numpy(a_hat.indices.astype(np.int32))
+    val = torch.from_numpy(a_hat.data.astype(np.float32))
+    symmetric = norm == "sym"
+    # A non-symmetric Â keeps its transpose for the backward SpMM, as a permutation of values.
+    transpose = None if symmetric else csr_transpose(rowptr, col, n)
+    return Adjacency(rowptr, col, val, n_users, n_items, norm, bool(self_loops), symmetric,
+                     transpose, interactions)
+
+
+def _safe_power(deg: np.ndarray, exponent: float) -> np.ndarray:
+    """``deg ** exponent`` with 0 where ``deg == 0`` (isolated nodes get weight 0, not inf)."""
+    return np.power(deg, exponent, out=np.zeros_like(deg), where=deg > 0)
+
+
+def _scale_rows_cols(a: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
+    d = sp.diags(scale)
+    return d @ a @ d

@@ -1,0 +1,1 @@
+"""The command-line programs: ``python -m gnn.train``, ``gnn.recommend``, ``gnn.reproduce``."""

@@ -1,0 +1,213 @@
+"""BPR training with full-ranking evaluation, early stopping, checkpoints and exact resume.
+
+One epoch draws ``n_train`` (user, positive) pairs (``sampling="pair"``: every training pair
+once, in a seeded random order; ``"user"``: a uniform user, then one of its positives, as the
+official NGCF / LightGCN code), one uniform negative per pair (an item the user has not seen in
+training), and takes one optimiser step per batch, each running a full-graph propagation.
+
+Protocols (docs/DESIGN.md §3):
+
+* with a validation split: evaluate on validation every ``eval_every`` epochs, stop after
+  ``patience`` evaluations without a better validation recall@20, load the best epoch's weights
+  and evaluate the test split once, with them (the test split never influences a choice);
+* without one (the given train/test split of the paper protocol): run the fixed number of
+  epochs, evaluate the test split every ``eval_every`` epochs (the learning curve) and report
+  the last evaluation.
+
+Resume is exact on the CPU: all randomness of epoch ``e`` (order, negatives, dropout) comes from
+generators re-seeded from ``(seed, e)`` at the start of the epoch, and the checkpoint written at
+each epoch's end holds the weights, the optimiser state and the early-stopping state.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Optional
+
+import torch
+
+from gnn.evaluation import Evaluator
+from gnn.model_io import model_payload
+from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.training.config import (MAIN_METRIC, TrainConfig, build_adjacency_for, build_model,
+                                 epoch_seed, resolve_device, resolve_split)
+from gnn.training.report import progress_bar, summarize
+
+
+class Trainer:
+    """Holds the dataset, the graph, the model, the optimiser and the run's history.
+
+    After :meth:`fit`, ``trainer.model`` holds the weights the reported metrics belong to (the
+    best validation epoch's, or the last epoch's under the paper protocol).
+    """
+
+    def __init__(self, config: TrainConfig, dataset=None, log=print):
+        from gnn.data import PositiveSampler, UniformNegativeSampler, load_dataset
+
+        self.config, self.log = config, log
+        self.device = resolve_device(config.device)
+        if dataset is None:
+            dataset = load_dataset(config.dataset, config.data_root, split=resolve_split(config),
+                                   min_rating=config.min_rating, seed=config.seed)
+        self.dataset = ds = dataset
+        self.n_train = ds.train_csr.nnz  # duplicates collapsed
+        if self.n_train == 0:
+            raise ValueError(f"dataset {ds.name!r} has no training interactions")
+        self.has_validation = ds.valid_csr is not None
+        exclude_test = [ds.train_csr] + ([ds.valid_csr] if self.has_validation else [])
+        self.evaluators = {"test": Evaluator(ds.test_csr, exclude_test, ks=config.ks,
+                                             chunk_size=config.eval_chunk, device=self.device)}
+        if self.has_validation:
+            self.evaluators["valid"] = Evaluator(ds.valid_csr, [ds.train_csr], ks=config.ks,
+                                                 chunk_size=config.eval_chunk, device=self.device)
+
+        torch.manual_seed(config.seed)  # initial weights
+        self.model = build_model(config, build_adjacency_for(config, ds.train_csr)).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.positives = PositiveSampler(ds.train_csr, mode=config.sampling, device=self.device)
+        self.negatives = UniformNegativeSampler(ds.train_csr, device=self.device, seed=config.seed)
+        self.order_generator = torch.Generator(device=self.device)
+        self.history: list[dict] = []
+        self.epoch_seconds: list[float] = []
+        self.epoch = 0  # epochs completed
+        self.best: Optional[dict] = None
+        self.best_state = None
+        self.bad_evals = 0
+        self.test_metrics: Optional[dict] = None
+
+    # -- one epoch ---------------------------------------------------------------------------
+    def train_epoch(self) -> float:
+        """Run epoch ``self.epoch + 1``; returns its mean BPR loss."""
+        cfg, epoch = self.config, self.epoch + 1
+        seed = epoch_seed(cfg.seed, epoch)
+        torch.manual_seed(seed)  # dropout
+        self.order_generator.manual_seed(seed + 1)
+        self.negatives.reseed(seed + 2)
+        self.model.train()
+        users, positives = self.positives.epoch(self.order_generator)
+        negatives = self.negatives.sample(users, check=False)
+        n = users.numel()
+        n_batches = -(-n // cfg.batch_size)
+        total = torch.zeros((), device=self.device)
+        bar = progress_bar(n_batches, f"epoch {epoch}", cfg.progress)
+        for b in range(n_batches):
+            sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+            loss = self.train_step(users[sl], positives[sl], negatives[sl])
+            total += loss * min(cfg.batch_size, n - b * cfg.batch_size)  # no host sync
+            if bar is not None:
+                bar.update(1)
+                if b % 10 == 0 or b == n_batches - 1:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+        if bar is not None:
+            bar.close()
+        self.epoch = epoch
+        return float(total) / n
+
+    def train_step(self, u, i, j) -> torch.Tensor:
+        """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss."""
+        loss = self.model.loss(u, i, j, self.config.reg, reg_on=self.config.reg_on, check=False)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    # -- evaluation --------------------------------------------------------------------------
+    def evaluate(self, split: str) -> dict:
+        """Full-ranking metrics of the current weights on ``"valid"`` or ``"test"``."""
+        if split not in self.evaluators:
+            raise ValueError(f"evaluate(): split must be one of {sorted(self.evaluators)}, "
+                             f"but got {split!r}")
+        metrics = self.evaluators[split](*self.model.embeddings())
+        return {k: float(v) for k, v in metrics.items()}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train (resuming when asked), then return the run's summary with the model holding
+        the weights its test metrics belong to."""
+        cfg = self.config
+        if cfg.resume:
+            self.load(cfg.checkpoint)
+            self.log(f"resumed from {cfg.checkpoint} after epoch {self.epoch}")
+        while self.epoch < cfg.epochs and not self._should_stop():
+            start = time.perf_counter()
+            loss = self.train_epoch()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            self.epoch_seconds.append(seconds)
+            record = {"epoch": self.epoch, "loss": loss, "seconds": seconds}
+            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                record.update(self._evaluate_and_select(loss))
+            self.history.append(record)
+            if cfg.checkpoint:
+                self.save(cfg.checkpoint)
+        stopped_early = self._should_stop()
+        if self.has_validation and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            self.test_metrics = self.evaluate("test")
+        elif self.best is not None:
+            self.test_metrics = {k[len("test_"):]: v for k, v in self.best.items()
+                                 if k.startswith("test_")}
+        return summarize(self, stopped_early)
+
+    def _should_stop(self) -> bool:
+        return self.has_validation and self.bad_evals >= self.config.patience
+
+    def _evaluate_and_select(self, loss: float) -> dict:
+        start = time.perf_counter()
+        split = "valid" if self.has_validation else "test"
+        out = {f"{split}_{k}": v for k, v in self.evaluate(split).items()}
+        out["eval_seconds"] = time.perf_counter() - start
+        # Paper protocol: the last evaluation is the one reported.
+        improved = (not self.has_validation or self.best is None
+                    or out[f"valid_{MAIN_METRIC}"] > self.best[f"valid_{MAIN_METRIC}"])
+        if improved:
+            self.best = {"epoch": self.epoch, **out}
+            if self.has_validation:
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in out.items()
+                          if k.endswith(("recall@20", "ndcg@20")))
+        self.log(f"epoch {self.epoch:4d}  loss={loss:.4f}  {shown}{'  *' if improved else ''}")
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+    def state(self) -> dict:
+        """The checkpoint: the model (as :func:`gnn.save_model` writes it, so that
+        :func:`gnn.load_model` reads a checkpoint too), the optimiser and the run's state."""
+        return {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "model": model_payload(self.model, self.dataset),
+            "optimizer_state": self.optimizer.state_dict(),
+            "best": self.best,
+            "best_model_state": self.best_state,
+            "bad_evals": self.bad_evals,
+            "history": self.history,
+            "epoch_seconds": self.epoch_seconds,
+        }
+
+    def save(self, path) -> None:
+        save_checkpoint(self.state(), path)
+
+    def load(self, path) -> None:
+        state = load_checkpoint(path)
+        if "optimizer_state" not in state:
+            raise ValueError(f"{path}: a saved model, not a training checkpoint: cannot resume")
+        saved = state["config"]
+        for name, value in self.config.to_dict().items():
+            if name in TrainConfig.RESUMABLE_CHANGES:
+                continue
+            if saved.get(name) != value:
+                raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
+                                 f"{name}={saved.get(name)!r}, this run has {name}={value!r}")
+        self.model.load_state_dict(state["model"]["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.epoch = int(state["epoch"])
+        self.best = state["best"]
+        self.best_state = state["best_model_state"]
+        self.bad_evals = int(state["bad_evals"])
+        self.history = list(state["history"])
+        self.epoch_seconds = list(state["epoch_seconds"])

@@ -42,7 +42,7 @@ import triton
 import triton.language as tl
 
 from . import reference
-from .spmm import default_long_threshold, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from .spmm import FOR_LOOPS, default_long_threshold, kernel_for, long_rows, spmm_long_rows, spmm_triton
 
 FUSED_MAX_DIM = 128
 
@@ -104,6 +104,27 @@ def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
 
 
 @triton.jit
+def _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
+                  n0, d_out, negative_slope,
+                  HAS_BIAS: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+                  BLOCK_N: tl.constexpr):
+    """out[rows, n0:n0+BLOCK_N] = LeakyReLU(u1 W1[:, tile] + u2 W2[:, tile] + b[tile])."""
+    offs_n = n0 + tl.arange(0, BLOCK_N)
+    mask_n = offs_n < d_out
+    w_off = offs_i[:, None] * d_out + offs_n[None, :]
+    w_mask = mask_i[:, None] & mask_n[None, :]
+    w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BLOCK_DIN, BLOCK_N]
+    w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
+    z = _mma(u1, w1, None, PREC, DOT_F32)
+    z = _mma(u2, w2, z, PREC, DOT_F32)           # [BLOCK_M, BLOCK_N] fp32
+    if HAS_BIAS:
+        z += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
+    o = tl.where(z > 0, z, z * negative_slope)
+    tl.store(out_ptr + rows[:, None] * d_out + offs_n[None, :], o.to(out_ptr.dtype.element_ty),
+             mask=mask_m[:, None] & mask_n[None, :])
+
+
+@triton.jit
 def _ngcf_fwd_kernel(
     rowptr_ptr, col_ptr, val_ptr, e_ptr,        # CSR (N+1), (nnz), (nnz); e (N, d_in)
     w1_ptr, w2_ptr, b_ptr,                      # (d_in, d_out), (d_in, d_out), (d_out)
@@ -132,20 +153,62 @@ def _ngcf_fwd_kernel(
     u2 = s * e
     u1 = u1.to(w1_ptr.dtype.element_ty)  # [BLOCK_M, BLOCK_DIN]
     u2 = u2.to(w1_ptr.dtype.element_ty)
-    for n0 in range(0, d_out, BLOCK_N):
-        offs_n = n0 + tl.arange(0, BLOCK_N)
-        mask_n = offs_n < d_out
-        w_off = offs_i[:, None] * d_out + offs_n[None, :]
-        w_mask = mask_i[:, None] & mask_n[None, :]
-        w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BLOCK_DIN, BLOCK_N]
-        w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-        z = _mma(u1, w1, None, PREC, DOT_F32)
-        z = _mma(u2, w2, z, PREC, DOT_F32)           # [BLOCK_M, BLOCK_N] fp32
-        if HAS_BIAS:
-            z += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-        o = tl.where(z > 0, z, z * negative_slope)
-        tl.store(out_ptr + rows[:, None] * d_out + offs_n[None, :], o.to(out_ptr.dtype.element_ty),
-                 mask=mask_m[:, None] & mask_n[None, :])
+    if FOR_LOOPS:
+        for n0 in range(0, d_out, BLOCK_N):
+            _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
+                          n0, d_out, negative_slope, HAS_BIAS, PREC, DOT_F32, BLOCK_N)
+    else:
+        n0 = 0
+        while n0 < d_out:
+            _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
+                          n0, d_out, negative_slope, HAS_BIAS, PREC, DOT_F32, BLOCK_N)
+            n0 += BLOCK_N
+
+
+@triton.jit
+def _bwd_block(blk, acc_w1, acc_w2, acc_b,
+               grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
+               rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
+               offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
+               n, d_in, d_out, long_threshold, negative_slope,
+               SELF_LOOP: tl.constexpr, RECOMPUTE: tl.constexpr, HAS_LONG: tl.constexpr,
+               LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr):
+    """Block ``blk`` of BLOCK_M rows: writes its dS and de_local rows, returns the weight and
+    bias gradient accumulators with the block's terms added."""
+    r0 = tl.cast(blk, tl.int64) * BLOCK_M
+    rows = r0 + tl.arange(0, BLOCK_M)
+    mask_m = rows < n
+    mask_mi = mask_m[:, None] & mask_i[None, :]
+    mask_mo = mask_m[:, None] & mask_o[None, :]
+    if RECOMPUTE:
+        s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
+                     r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
+                     HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
+    else:
+        s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+    g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
+    o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
+    dz = tl.where(o > 0, g, g * negative_slope)                       # [BLOCK_M, BLOCK_DOUT]
+    dzc = dz.to(w1_ptr.dtype.element_ty)
+    w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]
+    w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
+    du1 = _mma(dzc, tl.trans(w1), None, PREC, DOT_F32)               # [BLOCK_M, BLOCK_DIN]
+    du2 = _mma(dzc, tl.trans(w2), None, PREC, DOT_F32)
+    ds = du1 + du2 * e
+    de = du2 * s
+    u1 = s
+    if SELF_LOOP:
+        de += du1
+        u1 = s + e
+    u2 = s * e
+    tl.store(ds_ptr + rows[:, None] * d_in + offs_i[None, :], ds, mask=mask_mi)
+    tl.store(de_ptr + rows[:, None] * d_in + offs_i[None, :], de, mask=mask_mi)
+    acc_w1 = _mma(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, PREC, DOT_F32)
+    acc_w2 = _mma(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, PREC, DOT_F32)
+    acc_b += tl.sum(dz, axis=0)
+    return acc_w1, acc_w2, acc_b
 
 
 @triton.jit
@@ -170,39 +233,24 @@ def _ngcf_bwd_kernel(
     acc_w1 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
     acc_w2 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
     acc_b = tl.zeros([BLOCK_DOUT], dtype=tl.float32)
-    for blk in range(pid, n_blocks, n_prog):
-        r0 = tl.cast(blk, tl.int64) * BLOCK_M
-        rows = r0 + tl.arange(0, BLOCK_M)
-        mask_m = rows < n
-        mask_mi = mask_m[:, None] & mask_i[None, :]
-        mask_mo = mask_m[:, None] & mask_o[None, :]
-        if RECOMPUTE:
-            s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
-                         r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-                         HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-        else:
-            s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
-        e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
-        g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
-        o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
-        dz = tl.where(o > 0, g, g * negative_slope)                       # [BLOCK_M, BLOCK_DOUT]
-        dzc = dz.to(w1_ptr.dtype.element_ty)
-        w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]
-        w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-        du1 = _mma(dzc, tl.trans(w1), None, PREC, DOT_F32)               # [BLOCK_M, BLOCK_DIN]
-        du2 = _mma(dzc, tl.trans(w2), None, PREC, DOT_F32)
-        ds = du1 + du2 * e
-        de = du2 * s
-        u1 = s
-        if SELF_LOOP:
-            de += du1
-            u1 = s + e
-        u2 = s * e
-        tl.store(ds_ptr + rows[:, None] * d_in + offs_i[None, :], ds, mask=mask_mi)
-        tl.store(de_ptr + rows[:, None] * d_in + offs_i[None, :], de, mask=mask_mi)
-        acc_w1 = _mma(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, PREC, DOT_F32)
-        acc_w2 = _mma(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, PREC, DOT_F32)
-        acc_b += tl.sum(dz, axis=0)
+    if FOR_LOOPS:
+        for blk in range(pid, n_blocks, n_prog):
+            acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
+                grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
+                rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
+                offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
+                n, d_in, d_out, long_threshold, negative_slope,
+                SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
+    else:
+        blk = pid
+        while blk < n_blocks:
+            acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
+                grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
+                rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
+                offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
+                n, d_in, d_out, long_threshold, negative_slope,
+                SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
+            blk += n_prog
     part = pid.to(tl.int64) * d_in * d_out
     tl.store(dw1_ptr + part + w_off, acc_w1, mask=w_mask)
     tl.store(dw2_ptr + part + w_off, acc_w2, mask=w_mask)

@@ -44,18 +44,33 @@ def default_long_threshold() -> int:
 
 
 @triton.jit
+def _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+               BLOCK_K: tl.constexpr):
+    """acc + x[col[k], offs_d] * val[k] for k in [k0, min(k0 + BLOCK_K, end)) ([BLOCK_K, BLOCK_D])."""
+    offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
+    mask_k = offs_k < end
+    c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
+    v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
+    xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
+                 mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
+    return acc + xt.to(tl.float32) * v[:, None]
+
+
+@triton.jit
 def _row_tile_sum(col_ptr, val_ptr, x_ptr, start, end, offs_d, mask_d, stride_x,
                   BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
     """sum_{k in [start, end)} val[k] * x[col[k], offs_d] as a [BLOCK_D] fp32 vector."""
     acc = tl.zeros([BLOCK_K, BLOCK_D], dtype=tl.float32)
-    for k0 in range(start, end, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
-        mask_k = offs_k < end
-        c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
-        v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
-        xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
-                     mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
-        acc += xt.to(tl.float32) * v[:, None]
+    if FOR_LOOPS:
+        for k0 in range(start, end, BLOCK_K):
+            acc = _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+                             BLOCK_K)
+    else:
+        k0 = start
+        while k0 < end:
+            acc = _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+                             BLOCK_K)
+            k0 += BLOCK_K
     return tl.sum(acc, axis=0)
 
 
@@ -115,13 +130,47 @@ def _spmm_segment_reduce_kernel(
     s0 = tl.load(seg_ptr_ptr + i).to(tl.int64)
     s1 = tl.load(seg_ptr_ptr + i + 1).to(tl.int64)
     acc = tl.zeros([BLOCK_D], dtype=tl.float32)
-    for s in range(s0, s1):
-        acc += tl.load(part_ptr + s * d + offs_d, mask=mask_d, other=0.0)
+    if FOR_LOOPS:
+        for s in range(s0, s1):
+            acc += tl.load(part_ptr + s * d + offs_d, mask=mask_d, other=0.0)
+    else:
+        s = s0
+        while s < s1:
+            acc += tl.load(part_ptr + s * d + offs_d, mask=mask_d, other=0.0)
+            s += 1
     if HAS_ADD:
         acc += tl.load(add_ptr + row * stride_add + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     out_row = i if COMPACT else row
     tl.store(y_ptr + out_row * stride_y + offs_d, acc.to(y_ptr.dtype.element_ty), mask=mask_d)
 
+
+@triton.jit
+def _range_probe(n):
+    for i in range(0, n):
+        pass
+
+
+def _for_loops_supported() -> bool:
+    """Can ``for i in range(a, b)`` take run-time (tensor) bounds here? Compiled: always. In the
+    interpreter: triton 3.9 yes, triton 3.6 no (its ``tensor.__index__`` rejects the 1-element
+    arrays that hold every interpreted scalar: "only 0-dimensional arrays can be converted")."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if not isinstance(_range_probe, InterpretedFunction):
+        return True
+    try:
+        _range_probe[(1,)](2)
+    except Exception:  # InterpreterError(TypeError(...))
+        return False
+    return True
+
+
+# Loops with run-time bounds are written twice, ``if FOR_LOOPS: for ... else: while ...``,
+# around one shared body. Compiled kernels always take the ``for`` form: scf.for, which the
+# software pipeliner can overlap with the loads of the next chunk (a ``while`` is never
+# pipelined). The ``while`` form exists only for interpreters whose ``range`` cannot take a
+# tensor bound (triton 3.6); tests force it under 3.9 too, so both forms are checked.
+FOR_LOOPS = tl.constexpr(_for_loops_supported())
 
 # ----------------------------------------------------------------------------- host side
 

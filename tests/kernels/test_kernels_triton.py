@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+import triton.language as tl
 
 import gnn.kernels as K
 from gnn.kernels import ngcf_fused as NL
 from gnn.kernels import reference
+from gnn.kernels import spmm as SP
 from gnn.kernels.spmm import spmm_triton
 from gnn.kernels.transpose import csr_transpose_impl
 from kernel_graphs import dense_of, random_csr, sym_norm_csr
@@ -201,6 +203,19 @@ def test_ngcf_backward_deterministic_bitwise():
                                  block_m=BLOCK_M)
     for a, b in zip(r1, r2):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not INTERPRET, reason="compiled kernels always take the for form")
+def test_while_loop_form(monkeypatch):
+    """Every loop with run-time bounds also has a ``while`` form (the one triton 3.6's
+    interpreter can run, see spmm.FOR_LOOPS); force it, so that both forms are checked under any
+    triton version: long-row segments, several output tiles, several blocks per program."""
+    for module in (SP, NL):
+        monkeypatch.setattr(module, "FOR_LOOPS", tl.constexpr(False))
+    test_spmm_kernel(29, 31, 64, 90, 16, torch.float32, True)  # 6 segments in one row
+    test_spmm_block_overrides()  # several chunks per row
+    test_ngcf_fused_kernels(19, 100, 128, True, True, False, 8, torch.float32, 0.2)  # 4 tiles
+    test_ngcf_fused_kernels(37, 5, 3, False, False, False, 8, torch.float32, 0.2)  # 3 blocks, P=2
 
 
 # ----------------------------------------------------------------------------- public API on Triton

@@ -38,6 +38,7 @@ from .download import download_movielens
 from .errors import DatasetNotFoundError
 from .movielens import RELEASES, detect_layout, read_movielens_dir
 from .paths import data_root
+from .splits import split_leave_one_out, split_random, split_temporal
 from .textformat import read_given_split
 
 __all__ = ["load_dataset", "load_interactions", "split_interactions", "DATASETS", "TEXT_DATASETS"]
@@ -131,8 +132,6 @@ def _pairs(inter: Interactions, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def split_interactions(inter: Interactions, split: str = "random", ratios=(0.8, 0.1, 0.1),
                        seed: int = 0) -> SplitDataset:
     """Split an :class:`Interactions` per user into a :class:`SplitDataset` (rules: module docstring)."""
-    from .splits import split_leave_one_out, split_random, split_temporal
-
     ratios = tuple(float(r) for r in ratios)
     if split == "random":
         tr, va, te = split_random(inter.user, inter.n_users, ratios, seed)
@@ -171,8 +170,6 @@ def _given_dataset(path: Path, name: str, split: str, ratios, seed: int) -> Spli
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
     if split in ("random", "loo") and _wants_valid(ratios):
-        from .splits import split_leave_one_out, split_random
-
         if split == "random":
             frac = ratios[1] / (ratios[0] + ratios[1])
             tr, va, _ = split_random(tu, n_users, (1.0 - frac, frac, 0.0), seed)

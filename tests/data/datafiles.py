@@ -1,7 +1,8 @@
 """Helpers for the gnn.data tests: small generated MovieLens folders, a local HTTP server.
 
-Not a conftest.py: the project's tests import ``conftest`` by name, so a second conftest module
-would shadow theirs. Test modules import the fixtures from here explicitly.
+A helper module, not a test module and not a second conftest.py: test modules import what they
+use from here explicitly (``from datafiles import ...``). Real datasets come from the
+``dataset_file`` fixture of tests/conftest.py (``gnn.data.data_root()``).
 """
 import functools
 import http.server

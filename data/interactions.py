@@ -155,6 +155,20 @@ class UserItemCSR:
             self._device_copies[key] = hit
         return hit
 
+    def entries_of(self, users, device) -> Tuple["object", "object"]:
+        """``(position in users, item)`` of every pair whose user is in ``users`` (a LongTensor
+        on ``device``), with torch ops only: no Python loop, no host sync. Used to set the
+        scores of seen items to -inf."""
+        import torch
+
+        indptr, indices = self.to(device)
+        start = indptr[users]
+        count = indptr[users + 1] - start
+        rows = torch.repeat_interleave(torch.arange(users.numel(), device=device), count)
+        first = torch.cumsum(count, 0) - count
+        pos = torch.arange(rows.numel(), device=device) + (start - first)[rows]
+        return rows, indices[pos]
+
     # -- persistence -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Plain tensors and ints, loadable with ``torch.load(weights_only=True)``."""

@@ -26,8 +26,15 @@ from .transpose import csr_transpose_impl
 # ----------------------------------------------------------------------------- dispatch
 
 
+def _runs_triton(device, *tensors) -> bool:
+    """The backend's choice, except that float64 always takes the exact torch path (the Triton
+    kernels accumulate in float32: a float64 caller, e.g. gradcheck, expects float64 math)."""
+    return (get_backend(device) == "triton"
+            and all(t.dtype != torch.float64 for t in tensors))
+
+
 def _spmm_impl(rowptr, col, val, x, add=None):
-    if get_backend(x.device) == "triton":
+    if _runs_triton(x.device, val, x):
         from .spmm import spmm_triton
 
         return spmm_triton(rowptr, col, val, x, add=add)
@@ -113,7 +120,7 @@ def _ngcf_fwd_impl(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop,
                    symmetric, rowptr_t, col_t, perm_t):
     tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
     checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope, tr)
-    if get_backend(e.device) == "triton":
+    if _runs_triton(e.device, val, e):
         from .ngcf_fused import ngcf_forward_triton
 
         out, s = ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope,
@@ -152,7 +159,7 @@ def _ngcf_bwd_op(grad: Tensor, out: Tensor, s: Tensor, rowptr: Tensor, col: Tens
                  w2: Tensor, negative_slope: float, self_loop: bool
                  ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     grad = grad.contiguous()
-    if get_backend(e.device) == "triton":
+    if _runs_triton(e.device, val, e):
         from .ngcf_fused import ngcf_backward_triton
 
         return ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e,
@@ -216,7 +223,8 @@ def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: 
     """y = A x with A the CSR (rowptr, col, val) of shape (len(rowptr) - 1, len(x)).
 
     ``y[r] = sum_{k in [rowptr[r], rowptr[r+1])} val[k] * x[col[k]]``, accumulated in float32
-    (float64 for float64 inputs on the torch backend), returned in x's dtype. Differentiable in
+    (float64 when x or val is float64: float64 always runs the exact torch path, also on the
+    Triton backend), returned in x's dtype. Differentiable in
     x; the backward is ``A^T dy``: the same CSR if ``symmetric``, else
     ``transpose = (rowptr_t, col_t, perm_t)`` (see :func:`csr_transpose`) with
     ``val_t = val[perm_t]``, else the transpose is built in the backward (O(nnz log nnz)).

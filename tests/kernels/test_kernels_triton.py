@@ -255,6 +255,44 @@ def test_public_api_on_triton(triton_backend, mode):
         close(o.grad, r.grad, 1e-4, name)
 
 
+def _float64_case(val_dtype):
+    n, d = 13, 5
+    rowptr, col, val = random_csr(n, n, avg_deg=4, long_row=30, seed=6, device=DEV)
+    val = val.to(val_dtype)
+    g = torch.Generator().manual_seed(1)
+    e, w1, w2 = (torch.randn(*shape, generator=g, dtype=torch.float64)
+                 for shape in ((n, d), (d, 3), (d, 3)))
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    return (rowptr, col, val), dense_of(rowptr, col, val, n), (e, w1, w2, b)
+
+
+# float64 on the Triton backend takes the exact torch path: values to 1e-12 of the dense oracle
+# and gradcheck. (Before: csr_spmm refused float64, ngcf_layer silently computed in float32.)
+
+@here
+@pytest.mark.parametrize("val_dtype", [torch.float32, torch.float64])
+def test_csr_spmm_float64_is_exact(triton_backend, val_dtype):
+    (rowptr, col, val), a, (e, *_) = _float64_case(val_dtype)
+    x = e.to(DEV).requires_grad_()
+    y = K.csr_spmm(rowptr, col, val, x)
+    assert y.dtype == torch.float64
+    close(y, a @ e, 1e-12, "csr_spmm float64")
+    assert torch.autograd.gradcheck(lambda x: K.csr_spmm(rowptr, col, val, x), (x,))
+
+
+@here
+@pytest.mark.parametrize("val_dtype", [torch.float32, torch.float64])
+def test_ngcf_layer_float64_is_exact(triton_backend, val_dtype):
+    (rowptr, col, val), a, ins = _float64_case(val_dtype)
+    tr = K.csr_transpose(rowptr, col, a.shape[0])
+    ours = tuple(t.to(DEV).requires_grad_() for t in ins)
+    out = K.ngcf_layer(rowptr, col, val, *ours, transpose=tr)
+    assert out.dtype == torch.float64
+    close(out, _ngcf_dense(a, *ins, 0.2, True), 1e-12, "ngcf_layer float64")
+    assert torch.autograd.gradcheck(
+        lambda *t: K.ngcf_layer(rowptr, col, val, *t, transpose=tr), ours)
+
+
 @here
 def test_torch_compile_on_triton(triton_backend):
     torch._dynamo.reset()

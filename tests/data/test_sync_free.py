@@ -63,3 +63,23 @@ def test_pure_parts_compile_fullgraph_and_match_eager():
     bits = random_bits((2, 999), g, "cpu")
     pos = torch.compile(positives.pairs_from_bits, fullgraph=True, backend="aot_eager")
     assert all(torch.equal(a, b) for a, b in zip(pos(bits), positives.pairs_from_bits(bits)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", ["pair", "user"])
+def test_cuda_epoch_and_negatives_raise_no_sync_error(mode):
+    # On the device CUDA itself reports any synchronising call in "error" mode.
+    csr = graph(2)
+    positives = PositiveSampler(csr, mode=mode, device="cuda")
+    negatives = UniformNegativeSampler(csr, device="cuda", seed=0)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    positives.epoch(g)  # warm-up: first calls may allocate and load kernels
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        users, items = positives.epoch(g)
+        neg = negatives.sample(users, check=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    keys = (users * csr.n_items + neg).cpu().numpy()
+    assert not np.isin(keys, csr.users() * csr.n_items + csr.indices).any()

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from gnn.reproduce import ConfigError, load_config, main, resolve_dataset, run, validate_config
+from gnn.cli.reproduce import main
+from gnn.reproduction import ConfigError, load_config, resolve_dataset, run, validate_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -23,7 +23,6 @@ import torch
 
 from gnn.data import UserItemCSR
 from gnn.evaluation.ks import METRICS, normalize_ks
-from gnn.models.base import rows_of
 
 __all__ = ["Evaluator", "evaluate_ranking"]
 
@@ -124,7 +123,7 @@ class Evaluator:
             if not (torch.isfinite(lo_hi.min) & torch.isfinite(lo_hi.max)):
                 raise ValueError("the scores contain NaN or inf; ranking metrics need finite scores")
             for csr in self.exclude:
-                r, c = rows_of(csr, cu, self.device)
+                r, c = csr.entries_of(cu, self.device)
                 s[r, c] = neg_inf
             top, vals = _top_k_exact(s, kmax)
             del s

@@ -187,7 +187,7 @@ class GraphRecommender(nn.Module):
         scores = user_emb[users] @ item_emb.T
         excluded = self._exclusion(exclude)
         if excluded is not None:
-            rows, cols = rows_of(excluded, users, scores.device)
+            rows, cols = excluded.entries_of(users, scores.device)
             scores[rows, cols] = float("-inf")
         # Ties by item id: topk's order among equal scores is unspecified, a stable sort's is not.
         order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
@@ -235,14 +235,3 @@ class GraphRecommender(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.init_args.items())
 
-
-def rows_of(csr: UserItemCSR, users: torch.Tensor, device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(position in ``users``, item) of every pair of ``csr`` whose user is in ``users``,
-    without a Python loop (for scattering -inf over seen items)."""
-    indptr, indices = csr.to(device)
-    start = indptr[users]
-    count = indptr[users + 1] - start
-    rows = torch.repeat_interleave(torch.arange(users.numel(), device=device), count)
-    first = torch.cumsum(count, 0) - count
-    pos = torch.arange(rows.numel(), device=device) + (start - first)[rows]
-    return rows, indices[pos]

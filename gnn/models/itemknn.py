@@ -20,8 +20,8 @@ Everything is sparse: ``S_k`` is built ``block_size`` item rows at a time as a s
 ``R_{:,block}ᵀ R`` (scipy), truncated to ``k`` entries per row before the next block, so peak
 memory is that of one block's co-occurrences plus ``O(n_i · k)``; no dense item × item matrix
 ever exists. Scores are dense only ``chunk_size`` users at a time (``chunk_size × n_i``), and
-evaluation ranks them with :func:`gnn.evaluate.evaluate_scores`, the library's chunked evaluator
-(same tie rule, exclusion and IDCG as the oracle :func:`gnn.metrics.ranking_metrics`).
+evaluation ranks them with :meth:`gnn.Evaluator.evaluate_scores`, the library's one evaluator
+(same tie rule, exclusion and IDCG as for the graph models).
 """
 from __future__ import annotations
 
@@ -31,19 +31,10 @@ from typing import Optional, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from gnn.csr import check_csr, csr_from_pairs
-from gnn.evaluate import evaluate_scores
+from gnn.data import UserItemCSR
+from gnn.evaluation import Evaluator
 
-__all__ = ["ItemKNN", "cosine_topk", "evaluate_scorer"]
-
-
-def _interaction_matrix(indptr: np.ndarray, indices: np.ndarray, n_items: int) -> sp.csr_matrix:
-    """Binary ``(n_users, n_items)`` CSR of a per-user item CSR (duplicates collapse to 1)."""
-    n_users = indptr.size - 1
-    users = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(indptr))
-    ptr, idx = csr_from_pairs(users, indices, n_users)  # sorted, duplicates dropped
-    data = np.ones(idx.size, dtype=np.float32)
-    return sp.csr_matrix((data, idx, ptr), shape=(n_users, n_items))
+__all__ = ["ItemKNN", "cosine_topk"]
 
 
 def _topk_rows(block: sp.coo_matrix, k: int, row_offset: int):
@@ -107,20 +98,6 @@ def cosine_topk(R: sp.spmatrix, k: int, shrink: float = 0.0, block_size: int = 1
     return S
 
 
-def evaluate_scorer(score_fn, n_users: int, n_items: int, test_indptr, test_indices,
-                    exclude: Sequence = (), ks=(20,), chunk_size: int = 1024) -> dict:
-    """Full-ranking metrics of any numpy scorer, ``chunk_size`` users at a time.
-
-    ``score_fn(users)`` returns the dense ``(len(users), n_items)`` scores of the given user ids
-    (numpy int64 array). Ranking, exclusion, tie rule and metrics are those of
-    :func:`gnn.evaluate.evaluate_scores` (equal to :func:`gnn.metrics.ranking_metrics` on the
-    full score matrix; same keys, ``n_users_evaluated`` included).
-    """
-    return evaluate_scores(lambda users: score_fn(users.cpu().numpy()), n_users, n_items,
-                           test_indptr, test_indices, exclude=exclude, ks=ks,
-                           chunk_size=chunk_size)
-
-
 class ItemKNN:
     r"""Item-based k-nearest-neighbour recommender with (shrunk) cosine similarity.
 
@@ -133,8 +110,9 @@ class ItemKNN:
 
     Example::
 
-        knn = ItemKNN(k=200).fit(train_indptr, train_indices, n_items)
-        metrics = knn.evaluate(test_indptr, test_indices)   # training items excluded
+        knn = ItemKNN(k=200).fit(ds.train_csr)
+        metrics = knn.evaluate(ds.test_csr)          # training items excluded
+        top10 = knn.recommend([0, 1], k=10)
     """
 
     def __init__(self, k: int = 200, shrink: float = 0.0, block_size: int = 1024):
@@ -143,10 +121,10 @@ class ItemKNN:
         if not np.isfinite(shrink) or shrink < 0:
             raise ValueError(f"ItemKNN(): shrink must be a finite number >= 0, but got {shrink!r}")
         self.k, self.shrink, self.block_size = int(k), float(shrink), int(block_size)
+        self.train: Optional[UserItemCSR] = None
         self.R: Optional[sp.csr_matrix] = None
         self.similarity: Optional[sp.csr_matrix] = None  # S_k, row j = neighbours of j
         self._W: Optional[sp.csr_matrix] = None  # S_kᵀ, so that scores = R W
-        self.train_csr = None
         self.fit_seconds: Optional[float] = None
 
     def __repr__(self) -> str:
@@ -155,19 +133,19 @@ class ItemKNN:
 
     @property
     def n_users(self) -> int:
-        return self.R.shape[0]
+        return self.train.n_users
 
     @property
     def n_items(self) -> int:
-        return self.R.shape[1]
+        return self.train.n_items
 
-    def fit(self, train_indptr, train_indices, n_items: int) -> "ItemKNN":
-        """Build ``S_k`` from each user's training items (CSR ``indptr``, ``indices``)."""
-        n_users = np.asarray(train_indptr).size - 1
-        ptr, idx = check_csr(train_indptr, train_indices, n_users, n_items, "train")
+    def fit(self, train: UserItemCSR) -> "ItemKNN":
+        """Build ``S_k`` from the training interactions."""
+        if not isinstance(train, UserItemCSR):
+            raise TypeError(f"ItemKNN.fit(): train must be a gnn.data.UserItemCSR (e.g. "
+                            f"dataset.train_csr), but got {type(train).__name__}")
         start = time.perf_counter()
-        self.R = _interaction_matrix(ptr, idx, n_items)
-        self.train_csr = (self.R.indptr.astype(np.int64), self.R.indices.astype(np.int64))
+        self.train, self.R = train, train.to_scipy(np.float32)
         self.similarity = cosine_topk(self.R, self.k, self.shrink, self.block_size)
         self._W = self.similarity.T.tocsr()
         self.fit_seconds = time.perf_counter() - start
@@ -191,20 +169,25 @@ class ItemKNN:
         scores[block.row, block.col] = block.data
         return scores
 
-    def recommend(self, users, k: int = 20) -> np.ndarray:
-        """Top-``k`` unseen items of each user (ties: ascending item id), ``(len(users), k)``."""
+    def recommend(self, users, k: int = 10, *, exclude: Optional[UserItemCSR] = None) -> np.ndarray:
+        """Top-``k`` items of each user, best first (ties: ascending item id), never an excluded
+        one (default: the training items); ``(len(users), k)``, -1 where fewer items remain."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"recommend(): k must be an int >= 1, but got {k!r}")
         users = np.asarray(users, dtype=np.int64).reshape(-1)
         scores = self.score(users).astype(np.float64)
-        seen = self.R[users].tocoo()
+        seen = (self.train if exclude is None else exclude).to_scipy()[users].tocoo()
         scores[seen.row, seen.col] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")
-        return order[:, :min(k, self.n_items)]
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        order[np.take_along_axis(scores, order, axis=1) == -np.inf] = -1
+        if k > self.n_items:
+            order = np.pad(order, ((0, 0), (0, k - self.n_items)), constant_values=-1)
+        return order
 
-    def evaluate(self, test_indptr, test_indices, exclude=None, ks=(20,),
-                 chunk_size: int = 1024) -> dict:
-        """Full-ranking metrics on a test CSR; ``exclude`` defaults to the training items."""
+    def evaluate(self, target: UserItemCSR, exclude: Optional[Sequence[UserItemCSR]] = None,
+                 ks=(20,), chunk_size: int = 1024) -> dict:
+        """Full-ranking metrics against ``target``; ``exclude`` defaults to the training items."""
         self._check_fitted()
-        if exclude is None:
-            exclude = [self.train_csr]
-        return evaluate_scorer(self.score, self.n_users, self.n_items, test_indptr, test_indices,
-                               exclude=exclude, ks=ks, chunk_size=chunk_size)
+        evaluator = Evaluator(target, [self.train] if exclude is None else exclude, ks=ks,
+                              chunk_size=chunk_size)
+        return evaluator.evaluate_scores(lambda users: self.score(users.cpu().numpy()))

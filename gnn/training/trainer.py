@@ -76,8 +76,13 @@ class Trainer:
         self.test_metrics: Optional[dict] = None
 
     # -- one epoch ---------------------------------------------------------------------------
-    def train_epoch(self) -> float:
-        """Run epoch ``self.epoch + 1``; returns its mean BPR loss."""
+    def train_epoch(self, max_batches: Optional[int] = None,
+                    step_seconds: Optional[list] = None) -> float:
+        """Run epoch ``self.epoch + 1``; returns its mean BPR loss.
+
+        ``max_batches`` stops after that many steps (a timing probe; the epoch then does not
+        count as done); with a list ``step_seconds``, each step is synchronised and timed.
+        """
         cfg, epoch = self.config, self.epoch + 1
         seed = epoch_seed(cfg.seed, epoch)
         torch.manual_seed(seed)  # dropout
@@ -88,11 +93,20 @@ class Trainer:
         negatives = self.negatives.sample(users, check=False)
         n = users.numel()
         n_batches = -(-n // cfg.batch_size)
+        if max_batches is not None:
+            n_batches = min(n_batches, max_batches)
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
         total = torch.zeros((), device=self.device)
         bar = progress_bar(n_batches, f"epoch {epoch}", cfg.progress)
         for b in range(n_batches):
             sl = slice(b * cfg.batch_size, (b + 1) * cfg.batch_size)
+            if step_seconds is not None:
+                sync()
+                start = time.perf_counter()
             loss = self.train_step(users[sl], positives[sl], negatives[sl])
+            if step_seconds is not None:
+                sync()
+                step_seconds.append(time.perf_counter() - start)
             total += loss * min(cfg.batch_size, n - b * cfg.batch_size)  # no host sync
             if bar is not None:
                 bar.update(1)
@@ -100,8 +114,9 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss.item():.4f}")
         if bar is not None:
             bar.close()
-        self.epoch = epoch
-        return float(total) / n
+        if max_batches is None:
+            self.epoch = epoch
+        return float(total) / min(n, n_batches * cfg.batch_size)
 
     def train_step(self, u, i, j) -> torch.Tensor:
         """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss."""

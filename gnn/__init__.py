@@ -7,7 +7,7 @@
 See the README's "In Python" section and examples/custom_loop.py for a whole training loop.
 """
 from gnn.adjacency import Adjacency, build_adjacency
-from gnn.data import UniformNegativeSampler, UserItemCSR, load_dataset
+from gnn.data import PositiveSampler, UniformNegativeSampler, UserItemCSR, load_dataset
 from gnn.evaluation import Evaluator, evaluate_ranking
 from gnn.loss import bpr_loss
 from gnn.model_io import load_model, save_model
@@ -18,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NGCF", "LightGCN", "MF", "GraphRecommender", "Adjacency", "build_adjacency", "load_dataset",
-    "UserItemCSR", "UniformNegativeSampler", "bpr_loss", "Evaluator", "evaluate_ranking",
+    "UserItemCSR", "PositiveSampler", "UniformNegativeSampler", "bpr_loss", "Evaluator", "evaluate_ranking",
     "Trainer", "TrainConfig", "save_model", "load_model",
 ]

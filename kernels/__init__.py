@@ -1,17 +1,14 @@
 """Sparse kernels for graph collaborative filtering (installed as ``gnn.kernels``).
 
-Public API (DESIGN.md §4, docs/ARCHITECTURE.md)::
-
-    csr_spmm(rowptr, col, val, x, *, symmetric=False, transpose=None) -> Tensor
-    ngcf_layer(rowptr, col, val, e, w1, w2, bias=None, negative_slope=0.2, self_loop=True, *,
-               symmetric=False, transpose=None) -> Tensor
-    csr_transpose(rowptr, col, n_cols) -> (rowptr_t, col_t, perm_t)
-    get_backend(device=None) -> "triton" | "torch"
-
-CUDA tensors run our Triton kernels (kernels/spmm.py, kernels/ngcf_fused.py), CPU tensors the
-torch reference (kernels/reference.py); ``GNN_KERNEL_BACKEND=auto|triton|torch`` forces one.
+Public API, each contract in its docstring (kernels/ops.py; docs/DESIGN.md §4):
+``csr_spmm`` (y = A x), ``ngcf_layer`` (one NGCF layer, fused on Triton), ``csr_transpose``
+(the CSR of A^T) and ``get_backend`` (which implementation runs). CUDA tensors run our Triton
+kernels (kernels/spmm.py, kernels/ngcf_fused.py), everything else the torch reference
+(kernels/reference.py); the ops' ``backend=`` argument forces one. Knob defaults:
+``gnn.kernels.defaults`` (read from the environment once, at import).
 """
+from . import defaults
 from .backend import get_backend
 from .ops import csr_spmm, csr_transpose, ngcf_layer
 
-__all__ = ["csr_spmm", "csr_transpose", "ngcf_layer", "get_backend"]
+__all__ = ["csr_spmm", "csr_transpose", "ngcf_layer", "get_backend", "defaults"]

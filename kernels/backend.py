@@ -1,7 +1,6 @@
 """Which implementation runs: the Triton kernels or the pure-torch reference.
 
-``GNN_KERNEL_BACKEND`` = ``auto`` (default) | ``triton`` | ``torch``, read at every call (so a
-test or a user can switch it at run time):
+``backend`` (an op's keyword argument, default ``gnn.kernels.defaults.backend``):
 
 * ``auto``: Triton for CUDA tensors, torch for everything else.
 * ``torch``: the reference everywhere (also on CUDA: a baseline and a safety net).
@@ -9,6 +8,8 @@ test or a user can switch it at run time):
   ``TRITON_INTERPRET=1`` set *before* ``triton`` is first imported (triton decides at decoration
   time whether ``@triton.jit`` builds a compiled or an interpreted function, also for its own
   ``tl.sum``/``tl.max``); otherwise a clear error is raised.
+
+float64 always takes the torch path, whatever the backend (ops.py).
 """
 from __future__ import annotations
 
@@ -16,14 +17,7 @@ import os
 
 import torch
 
-_CHOICES = ("auto", "triton", "torch")
-
-
-def _requested() -> str:
-    choice = os.environ.get("GNN_KERNEL_BACKEND", "auto").strip().lower() or "auto"
-    if choice not in _CHOICES:
-        raise ValueError(f"GNN_KERNEL_BACKEND must be one of {_CHOICES}, but got {choice!r}")
-    return choice
+from . import defaults
 
 
 def triton_interpreter_active() -> bool:
@@ -37,23 +31,33 @@ def triton_interpreter_active() -> bool:
     return isinstance(_spmm_row_kernel, InterpretedFunction)
 
 
-def get_backend(device: torch.device | str | None = None) -> str:
-    """``"triton"`` or ``"torch"`` for tensors on ``device`` (None: CUDA if available)."""
+def check_backend(fn: str, backend) -> str:
+    """``backend``, or the default for None; a ValueError for anything but auto/triton/torch."""
+    backend = defaults.backend if backend is None else backend
+    if backend not in defaults.BACKENDS:
+        raise ValueError(f"{fn}(): argument 'backend' must be one of {defaults.BACKENDS}, "
+                         f"but got {backend!r}")
+    return backend
+
+
+def get_backend(device: torch.device | str | None = None, backend: str | None = None) -> str:
+    """``"triton"`` or ``"torch"``: what runs for tensors on ``device`` (None: CUDA if available)
+    when ``backend`` (None: ``defaults.backend``) is asked for."""
+    choice = check_backend("get_backend", backend)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
-    choice = _requested()
     if choice == "torch":
         return "torch"
     if device.type == "cuda":
         return "triton"
     if choice == "auto":
         return "torch"
-    # forced triton on a non-CUDA device: only the interpreter can run it
+    # triton asked for on a non-CUDA device: only the interpreter can run it
     if device.type == "cpu" and triton_interpreter_active():
         return "triton"
     raise ValueError(
-        "GNN_KERNEL_BACKEND=triton on a CPU tensor needs the Triton interpreter: set "
-        "TRITON_INTERPRET=1 before triton is imported (e.g. in the shell), "
-        f"but got TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')!r} and device {device}"
+        "backend 'triton' on a CPU tensor needs the Triton interpreter: set TRITON_INTERPRET=1 "
+        "before triton is imported (e.g. in the shell), but got "
+        f"TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')!r} and device {device}"
     )

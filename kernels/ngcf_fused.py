@@ -1,6 +1,5 @@
-"""Fused NGCF layer in Triton: forward and backward (DESIGN.md §2, §4).
-
-    S = A e,   out = LeakyReLU((S + [self_loop] e) W1 + (S * e) W2 + b)
+"""The NGCF layer fused in Triton, forward and backward. Contract (math, shapes, dtypes,
+backward formula): :func:`gnn.kernels.ngcf_layer` (kernels/ops.py); docs/DESIGN.md §4.
 
 Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows. The rows of a block own a
 contiguous range of nonzeros [rowptr[r0], rowptr[r0 + BLOCK_M]); the program walks it in
@@ -8,8 +7,8 @@ chunks of BLOCK_K, gathers the [BLOCK_K, d_in] rows of e and segment-reduces the
 [BLOCK_M, d_in] tile S with one tensor-core product per chunk: ``S += A_chunk @ X_chunk``, where
 ``A_chunk[m, k] = val[k]`` if nonzero k belongs to row m, else 0 (``_block_s``). All loads of a
 chunk are independent (good memory-level parallelism, no per-row serial loop), every row
-of the block shares the chunk, and no per-edge message or S ever goes to memory. Then
-``[S + e | S * e] @ [W1; W2] + b`` and the LeakyReLU are applied to the tile in registers, with
+of the block shares the chunk, and no per-edge message or S ever goes to memory. Then the two
+products with W1 and W2, the bias and the LeakyReLU are applied to the tile in registers, with
 W1/W2 tiles loaded on chip for ``tl.dot``, looping over BLOCK_N columns of the output.
 Precision: fp32 products use ``input_precision="tf32x3"`` (~fp32 accuracy on tensor cores);
 bf16/fp16 features are multiplied in their dtype with ``val`` split into hi + lo parts, so the
@@ -19,19 +18,15 @@ Load balance: rows longer than T (see spmm.py) are summed beforehand by the SpMM
 kernels into a compact [n_long, d_in] buffer that the block reads; the chunk walk skips their
 nonzeros. So a hub row never stalls a block.
 
-Backward, ``_ngcf_bwd_kernel`` (persistent: P programs, each takes blocks p, p+P, ...):
+Backward, ``_ngcf_bwd_kernel`` (persistent: P programs, each takes blocks p, p+P, ...): per
+block, dZ, dU1 and dU2 stay on chip; the block writes ``dS = dU1 + dU2 * e`` and
+``de_local = [self_loop] dU1 + dU2 * S`` (fp32) and adds its terms of dW1, dW2 and dbias to
+per-program partials, summed after (no atomics). Then ``de = de_local + A^T dS`` is one SpMM
+with ``add`` (on the same CSR when A is symmetric).
 
-    dZ = grad * LeakyReLU'(Z)                 (Z > 0  <=>  out > 0 since slope >= 0)
-    dU1 = dZ W1^T,  dU2 = dZ W2^T             (tl.dot, on chip)
-    dS = dU1 + dU2 * e                        -> written (fp32), then de += A^T dS by SpMM
-    de_local = [self_loop] dU1 + dU2 * S      -> written (fp32), the SpMM's add operand
-    dW1 += (S + [self_loop] e)^T dZ,  dW2 += (S * e)^T dZ,  db += sum_rows dZ
-                                              -> per-program partials, summed after (no atomics)
-
-The A^T SpMM reuses the same CSR when A is symmetric (the caller passes rowptr_t = rowptr ...).
 S saved vs recomputed: saving S costs one N x d_in write in the forward and one read in the
 backward; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on Gowalla), i.e. several
-times more traffic, so S is **saved by default**; ``GNN_NGCF_RECOMPUTE_S=1`` recomputes it to
+times more traffic, so S is **saved by default**; ``recompute_s=True`` recomputes it to
 save N x d_in of memory. To be confirmed by measurement on the GPU (scripts/gpu_check.sh times
 both). Fused path for d_in, d_out <= 128; larger layers use the Triton SpMM + torch matmuls.
 """
@@ -41,8 +36,8 @@ import torch
 import triton
 import triton.language as tl
 
-from . import reference
-from .spmm import FOR_LOOPS, default_long_threshold, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from . import defaults, reference
+from .spmm import FOR_LOOPS, kernel_for, long_rows, spmm_long_rows, spmm_triton
 
 FUSED_MAX_DIM = 128
 
@@ -303,7 +298,7 @@ def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_
     """(out, S or an empty tensor). Inputs already checked (checks.py)."""
     n, d_in = e.shape
     d_out = w1.shape[1]
-    long_threshold = long_threshold or default_long_threshold()
+    long_threshold = long_threshold or defaults.long_threshold
     if not fused_supported(d_in, d_out) or n == 0:
         out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
                                         self_loop, spmm_fn=_spmm_for(long_threshold))
@@ -337,7 +332,7 @@ def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
     """(de, dw1, dw2, db); S empty means recompute it. Inputs already checked."""
     n, d_in = e.shape
     d_out = w1.shape[1]
-    long_threshold = long_threshold or default_long_threshold()
+    long_threshold = long_threshold or defaults.long_threshold
     if not fused_supported(d_in, d_out) or n == 0:
         return reference.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
                                        e, w1, w2, negative_slope, self_loop,

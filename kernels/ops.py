@@ -1,69 +1,66 @@
-"""Public, differentiable ops registered with torch.library (schema, CPU/CUDA impls, fake
-impls, autograd), so that ``torch.compile(model, fullgraph=True)`` sees each as one opaque node.
+"""The public ops and their contracts (``csr_spmm``, ``ngcf_layer``, ``csr_transpose``), each
+registered with torch.library (schema, CPU/CUDA impls, fake impls, autograd) so that
+``torch.compile(model, fullgraph=True)`` sees it as one opaque node.
 
-Ops (namespace ``gnn``):
-  csr_spmm(rowptr, col, val, x, symmetric, rowptr_t?, col_t?, perm_t?) -> y
-  csr_transpose(rowptr, col, n_cols) -> (rowptr_t, col_t, perm_t)
+Registered ops (namespace ``gnn``; the public functions below are their only callers):
+  csr_spmm(rowptr, col, val, x, symmetric, rowptr_t?, col_t?, perm_t?, backend, long_threshold)
+  csr_transpose(rowptr, col, n_cols)
   ngcf_layer_fwd(rowptr, col, val, e, w1, w2, bias?, negative_slope, self_loop, save_s,
-                 symmetric, rowptr_t?, col_t?, perm_t?) -> (out, S)        (S empty if not saved)
+                 symmetric, rowptr_t?, col_t?, perm_t?, backend, long_threshold) -> (out, S)
   ngcf_layer_bwd(grad, out, S, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
-                 negative_slope, self_loop) -> (de, dw1, dw2, db)
-The transpose arguments of the forward ops are only kept for the backward: A^T is the same
-CSR when ``symmetric``, else (rowptr_t, col_t, val[perm_t]), else it is built by csr_transpose.
+                 negative_slope, self_loop, backend, long_threshold) -> (de, dw1, dw2, db)
+S is empty when not saved. The transpose arguments of the forward ops are kept for the
+backward only.
 """
 from __future__ import annotations
 
-import os
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from . import checks, reference
-from .backend import get_backend
+from . import checks, defaults, reference
+from .backend import check_backend, get_backend
 from .transpose import csr_transpose_impl
 
 # ----------------------------------------------------------------------------- dispatch
 
 
-def _runs_triton(device, *tensors) -> bool:
+def _runs_triton(device, backend, *tensors) -> bool:
     """The backend's choice, except that float64 always takes the exact torch path (the Triton
     kernels accumulate in float32: a float64 caller, e.g. gradcheck, expects float64 math)."""
-    return (get_backend(device) == "triton"
+    return (get_backend(device, backend) == "triton"
             and all(t.dtype != torch.float64 for t in tensors))
 
 
-def _spmm_impl(rowptr, col, val, x, add=None):
-    if _runs_triton(x.device, val, x):
+def _spmm_impl(rowptr, col, val, x, backend, long_threshold):
+    if _runs_triton(x.device, backend, val, x):
         from .spmm import spmm_triton
 
-        return spmm_triton(rowptr, col, val, x, add=add)
-    return reference.spmm(rowptr, col, val, x, add=add)
+        return spmm_triton(rowptr, col, val, x, long_threshold=long_threshold)
+    return reference.spmm(rowptr, col, val, x)
+
+
+def _transpose_arg(rowptr_t, col_t, perm_t):
+    return None if rowptr_t is None else (rowptr_t, col_t, perm_t)
 
 
 # ----------------------------------------------------------------------------- csr_spmm
 
 
-@torch.library.custom_op("gnn::csr_spmm", mutates_args=(), device_types="cpu")
+@torch.library.custom_op("gnn::csr_spmm", mutates_args=(), device_types=("cpu", "cuda"))
 def _csr_spmm_op(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, symmetric: bool,
-                 rowptr_t: Optional[Tensor], col_t: Optional[Tensor],
-                 perm_t: Optional[Tensor]) -> Tensor:
-    tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
-    checks.check_spmm("csr_spmm", rowptr, col, val, x, transpose=tr)
-    return _spmm_impl(rowptr, col, val, x)
-
-
-@_csr_spmm_op.register_kernel("cuda")
-def _csr_spmm_cuda(rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t):
-    tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
-    checks.check_spmm("csr_spmm", rowptr, col, val, x, transpose=tr)
-    return _spmm_impl(rowptr, col, val, x)
+                 rowptr_t: Optional[Tensor], col_t: Optional[Tensor], perm_t: Optional[Tensor],
+                 backend: str, long_threshold: int) -> Tensor:
+    checks.check_spmm("csr_spmm", rowptr, col, val, x, _transpose_arg(rowptr_t, col_t, perm_t))
+    return _spmm_impl(rowptr, col, val, x, backend, long_threshold)
 
 
 @_csr_spmm_op.register_fake
-def _csr_spmm_fake(rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t):
-    tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
-    checks.check_spmm("csr_spmm", rowptr, col, val, x, transpose=tr, values=False)
+def _csr_spmm_fake(rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t, backend,
+                   long_threshold):
+    checks.check_spmm("csr_spmm", rowptr, col, val, x, _transpose_arg(rowptr_t, col_t, perm_t),
+                      values=False)
     return x.new_empty((rowptr.shape[0] - 1, x.shape[1]))
 
 
@@ -92,23 +89,23 @@ def _transposed(rowptr, col, val, n_cols, symmetric, rowptr_t, col_t, perm_t):
 
 
 def _spmm_setup(ctx, inputs, output):
-    rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t = inputs
-    ctx.symmetric, ctx.has_t = symmetric, rowptr_t is not None
-    ctx.n_cols = x.shape[0]
+    rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t, backend, long_threshold = inputs
+    ctx.symmetric, ctx.has_t, ctx.n_cols = symmetric, rowptr_t is not None, x.shape[0]
+    ctx.backend, ctx.long_threshold = backend, long_threshold
     saved = (rowptr, col, val) + ((rowptr_t, col_t, perm_t) if ctx.has_t else ())
     ctx.save_for_backward(*saved)
 
 
 def _spmm_backward(ctx, grad):
-    # y = A x  =>  dx = A^T dy  (val is a constant: no gradient)
     saved = ctx.saved_tensors
     rowptr, col, val = saved[:3]
     rt, ct, pt = saved[3:] if ctx.has_t else (None, None, None)
     rt, ct, vt = _transposed(rowptr, col, val, ctx.n_cols, ctx.symmetric, rt, ct, pt)
     dx = None
     if ctx.needs_input_grad[3]:
-        dx = _csr_spmm_op(rt, ct, vt, grad.contiguous(), ctx.symmetric, None, None, None)
-    return None, None, None, dx, None, None, None, None
+        dx = _csr_spmm_op(rt, ct, vt, grad.contiguous(), ctx.symmetric, None, None, None,
+                          ctx.backend, ctx.long_threshold)
+    return (None,) * 3 + (dx,) + (None,) * 6
 
 
 _csr_spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
@@ -116,15 +113,19 @@ _csr_spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
 # ----------------------------------------------------------------------------- ngcf_layer
 
 
-def _ngcf_fwd_impl(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
-                   symmetric, rowptr_t, col_t, perm_t):
-    tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
-    checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope, tr)
-    if _runs_triton(e.device, val, e):
+@torch.library.custom_op("gnn::ngcf_layer_fwd", mutates_args=(), device_types=("cpu", "cuda"))
+def _ngcf_fwd_op(rowptr: Tensor, col: Tensor, val: Tensor, e: Tensor, w1: Tensor, w2: Tensor,
+                 bias: Optional[Tensor], negative_slope: float, self_loop: bool, save_s: bool,
+                 symmetric: bool, rowptr_t: Optional[Tensor], col_t: Optional[Tensor],
+                 perm_t: Optional[Tensor], backend: str, long_threshold: int
+                 ) -> Tuple[Tensor, Tensor]:
+    checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope,
+                      _transpose_arg(rowptr_t, col_t, perm_t))
+    if _runs_triton(e.device, backend, val, e):
         from .ngcf_fused import ngcf_forward_triton
 
         out, s = ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope,
-                                     self_loop, save_s)
+                                     self_loop, save_s, long_threshold=long_threshold)
     else:
         out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
                                         self_loop)
@@ -133,21 +134,11 @@ def _ngcf_fwd_impl(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop,
     return out, s
 
 
-@torch.library.custom_op("gnn::ngcf_layer_fwd", mutates_args=(), device_types=("cpu", "cuda"))
-def _ngcf_fwd_op(rowptr: Tensor, col: Tensor, val: Tensor, e: Tensor, w1: Tensor, w2: Tensor,
-                 bias: Optional[Tensor], negative_slope: float, self_loop: bool, save_s: bool,
-                 symmetric: bool, rowptr_t: Optional[Tensor], col_t: Optional[Tensor],
-                 perm_t: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-    return _ngcf_fwd_impl(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
-                          symmetric, rowptr_t, col_t, perm_t)
-
-
 @_ngcf_fwd_op.register_fake
 def _ngcf_fwd_fake(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
-                   symmetric, rowptr_t, col_t, perm_t):
-    tr = None if rowptr_t is None else (rowptr_t, col_t, perm_t)
-    checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope, tr,
-                      values=False)
+                   symmetric, rowptr_t, col_t, perm_t, backend, long_threshold):
+    checks.check_ngcf("ngcf_layer", rowptr, col, val, e, w1, w2, bias, negative_slope,
+                      _transpose_arg(rowptr_t, col_t, perm_t), values=False)
     out = e.new_empty((e.shape[0], w1.shape[1]))
     s = e.new_empty((e.shape[0] if save_s else 0, e.shape[1]))
     return out, s
@@ -156,30 +147,32 @@ def _ngcf_fwd_fake(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop,
 @torch.library.custom_op("gnn::ngcf_layer_bwd", mutates_args=(), device_types=("cpu", "cuda"))
 def _ngcf_bwd_op(grad: Tensor, out: Tensor, s: Tensor, rowptr: Tensor, col: Tensor, val: Tensor,
                  rowptr_t: Tensor, col_t: Tensor, val_t: Tensor, e: Tensor, w1: Tensor,
-                 w2: Tensor, negative_slope: float, self_loop: bool
-                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+                 w2: Tensor, negative_slope: float, self_loop: bool, backend: str,
+                 long_threshold: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     grad = grad.contiguous()
-    if _runs_triton(e.device, val, e):
+    if _runs_triton(e.device, backend, val, e):
         from .ngcf_fused import ngcf_backward_triton
 
         return ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e,
-                                    w1, w2, negative_slope, self_loop)
+                                    w1, w2, negative_slope, self_loop,
+                                    long_threshold=long_threshold)
     return reference.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e,
                                    w1, w2, negative_slope, self_loop)
 
 
 @_ngcf_bwd_op.register_fake
 def _ngcf_bwd_fake(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
-                   negative_slope, self_loop):
+                   negative_slope, self_loop, backend, long_threshold):
     return (torch.empty_like(e), torch.empty_like(w1), torch.empty_like(w2),
             w1.new_empty((w1.shape[1],)))
 
 
 def _ngcf_setup(ctx, inputs, output):
     (rowptr, col, val, e, w1, w2, bias, slope, self_loop, save_s, symmetric,
-     rowptr_t, col_t, perm_t) = inputs
+     rowptr_t, col_t, perm_t, backend, long_threshold) = inputs
     out, s = output
     ctx.slope, ctx.self_loop, ctx.symmetric = slope, self_loop, symmetric
+    ctx.backend, ctx.long_threshold = backend, long_threshold
     ctx.has_bias, ctx.has_t = bias is not None, rowptr_t is not None
     saved = (out, s, rowptr, col, val, e, w1, w2)
     saved += (rowptr_t, col_t, perm_t) if ctx.has_t else ()
@@ -192,9 +185,8 @@ def _ngcf_backward(ctx, grad_out, grad_s):
     rt, ct, pt = ctx.saved_tensors[8:] if ctx.has_t else (None, None, None)
     rt, ct, vt = _transposed(rowptr, col, val, e.shape[0], ctx.symmetric, rt, ct, pt)
     de, dw1, dw2, db = _ngcf_bwd_op(grad_out, out, s, rowptr, col, val, rt, ct, vt, e, w1, w2,
-                                    ctx.slope, ctx.self_loop)
-    return (None, None, None, de, dw1, dw2, db if ctx.has_bias else None,
-            None, None, None, None, None, None, None)
+                                    ctx.slope, ctx.self_loop, ctx.backend, ctx.long_threshold)
+    return (None,) * 3 + (de, dw1, dw2, db if ctx.has_bias else None) + (None,) * 9
 
 
 _ngcf_fwd_op.register_autograd(_ngcf_backward, setup_context=_ngcf_setup)
@@ -202,12 +194,12 @@ _ngcf_fwd_op.register_autograd(_ngcf_backward, setup_context=_ngcf_setup)
 # ----------------------------------------------------------------------------- public API
 
 
-def _split_transpose(transpose):
+def _split_transpose(fn, transpose):
     if transpose is None:
         return None, None, None
     if not (isinstance(transpose, (tuple, list)) and len(transpose) == 3):
-        raise ValueError("argument 'transpose' must be a tuple (rowptr_t, col_t, perm_t), "
-                         f"but got {type(transpose).__name__}")
+        raise ValueError(f"{fn}(): argument 'transpose' must be a tuple (rowptr_t, col_t, "
+                         f"perm_t), but got {type(transpose).__name__}")
     return tuple(transpose)
 
 
@@ -218,41 +210,81 @@ def _no_val_grad(fn, val):
                          "pass val.detach()")
 
 
-def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: bool = False,
-             transpose=None) -> Tensor:
-    """y = A x with A the CSR (rowptr, col, val) of shape (len(rowptr) - 1, len(x)).
+def _check_long_threshold(fn, long_threshold) -> int:
+    t = defaults.long_threshold if long_threshold is None else long_threshold
+    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
+        raise ValueError(f"{fn}(): argument 'long_threshold' must be an int >= 1, but got {t!r}")
+    return t
 
-    ``y[r] = sum_{k in [rowptr[r], rowptr[r+1])} val[k] * x[col[k]]``, accumulated in float32
-    (float64 when x or val is float64: float64 always runs the exact torch path, also on the
-    Triton backend), returned in x's dtype. Differentiable in
-    x; the backward is ``A^T dy``: the same CSR if ``symmetric``, else
-    ``transpose = (rowptr_t, col_t, perm_t)`` (see :func:`csr_transpose`) with
-    ``val_t = val[perm_t]``, else the transpose is built in the backward (O(nnz log nnz)).
+
+def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: bool = False,
+             transpose=None, backend: Optional[str] = None,
+             long_threshold: Optional[int] = None) -> Tensor:
+    """``y = A x``, A the (n_rows x n_cols) CSR matrix (rowptr, col, val) (docs/DESIGN.md §4).
+
+    ``y[r] = sum_{k in [rowptr[r], rowptr[r+1])} val[k] * x[col[k]]`` (duplicates add up).
+
+    * rowptr: (n_rows + 1,) int32/int64, rowptr[0] = 0, non-decreasing, rowptr[-1] = nnz;
+      col: (nnz,) int32/int64 in [0, n_cols); val: (nnz,) float32/float64;
+      x: (n_cols, d) float32/bfloat16/float16/float64. All contiguous, on one device.
+    * Returns (n_rows, d) in x's dtype, accumulated in float32; float64 (x or val) runs the
+      exact torch path on every backend and accumulates in float64.
+    * Differentiable in x only: ``dx = A^T dy``. A^T is the same CSR if ``symmetric``, else
+      ``transpose = (rowptr_t, col_t, perm_t)`` (:func:`csr_transpose`) with
+      ``val_t = val[perm_t]``, else it is built in every backward (O(nnz log nnz)).
+      ``val`` is a constant (a val that requires grad is refused).
+    * ``backend``: ``auto`` | ``triton`` | ``torch`` (kernels/backend.py); ``long_threshold``:
+      on Triton, rows with more nonzeros are split into segments of that many (kernels/spmm.py).
+      None: ``gnn.kernels.defaults`` (from the environment at import).
+    * Index values are checked once per CSR (kernels/checks.py); the Triton path is
+      deterministic (no atomics).
     """
     _no_val_grad("csr_spmm", val)
-    rt, ct, pt = _split_transpose(transpose)
-    return _csr_spmm_op(rowptr, col, val, x, bool(symmetric), rt, ct, pt)
+    backend = check_backend("csr_spmm", backend)
+    long_threshold = _check_long_threshold("csr_spmm", long_threshold)
+    rt, ct, pt = _split_transpose("csr_spmm", transpose)
+    return _csr_spmm_op(rowptr, col, val, x, bool(symmetric), rt, ct, pt, backend, long_threshold)
 
 
 def csr_transpose(rowptr: Tensor, col: Tensor, n_cols: int):
-    """(rowptr_t, col_t, perm_t): the CSR of A^T, whose values are ``val[perm_t]``."""
+    """(rowptr_t, col_t, perm_t): the CSR of A^T, whose values are ``val[perm_t]``
+    (perm_t int64; rows of A^T list their columns in increasing order)."""
     return _csr_transpose_op(rowptr, col, int(n_cols))
 
 
 def ngcf_layer(rowptr: Tensor, col: Tensor, val: Tensor, e: Tensor, w1: Tensor, w2: Tensor,
                bias: Optional[Tensor] = None, negative_slope: float = 0.2,
-               self_loop: bool = True, *, symmetric: bool = False, transpose=None) -> Tensor:
-    """One NGCF layer: ``LeakyReLU((S + [self_loop] e) @ w1 + (S * e) @ w2 + bias)``, ``S = A e``.
+               self_loop: bool = True, *, symmetric: bool = False, transpose=None,
+               backend: Optional[str] = None, long_threshold: Optional[int] = None,
+               recompute_s: Optional[bool] = None) -> Tensor:
+    """One NGCF layer (docs/DESIGN.md §2, §4), fused on the Triton backend::
 
-    A is the square (N x N) CSR (rowptr, col, val), e is (N, d_in), w1 and w2 are
-    (d_in, d_out), bias is (d_out,) or None; all features and weights share one dtype.
-    Differentiable in e, w1, w2 and bias (DESIGN.md §4 for the backward); ``symmetric`` and
-    ``transpose`` as in :func:`csr_spmm`. ``negative_slope`` must be >= 0.
-    Set ``GNN_NGCF_RECOMPUTE_S=1`` to recompute S in the backward instead of saving it.
+        S = A e
+        Z = (S + [self_loop] e) @ w1 + (S * e) @ w2 + bias
+        out = LeakyReLU(Z, negative_slope)
+
+    * A: the square (N x N) CSR (rowptr, col, val), as in :func:`csr_spmm`; e: (N, d_in);
+      w1, w2: (d_in, d_out); bias: (d_out,) or None. e, w1, w2 and bias share one dtype
+      (float32/bfloat16/float16/float64). Returns (N, d_out) in e's dtype, accumulated in
+      float32; float64 (e or val) runs the exact torch path on every backend.
+    * ``negative_slope`` >= 0 (the backward reads the sign of Z from out: Z > 0 <=> out > 0).
+    * Differentiable in e, w1, w2, bias; with dZ = grad * LeakyReLU'(Z)::
+
+          dU1 = dZ w1^T,  dU2 = dZ w2^T
+          de  = [self_loop] dU1 + dU2 * S + A^T (dU1 + dU2 * e)
+          dw1 = (S + [self_loop] e)^T dZ,  dw2 = (S * e)^T dZ,  dbias = sum_rows dZ
+
+      A^T from ``symmetric`` / ``transpose`` as in :func:`csr_spmm`.
+    * ``recompute_s``: False saves S (N x d_in) for the backward, True recomputes it (less
+      memory, one more gather). ``backend``, ``long_threshold`` as in :func:`csr_spmm`. None:
+      ``gnn.kernels.defaults``.
     """
     _no_val_grad("ngcf_layer", val)
-    rt, ct, pt = _split_transpose(transpose)
-    save_s = os.environ.get("GNN_NGCF_RECOMPUTE_S", "0") != "1"
+    backend = check_backend("ngcf_layer", backend)
+    long_threshold = _check_long_threshold("ngcf_layer", long_threshold)
+    recompute_s = defaults.recompute_s if recompute_s is None else bool(recompute_s)
+    rt, ct, pt = _split_transpose("ngcf_layer", transpose)
     out, _ = _ngcf_fwd_op(rowptr, col, val, e, w1, w2, bias, float(negative_slope),
-                          bool(self_loop), save_s, bool(symmetric), rt, ct, pt)
+                          bool(self_loop), not recompute_s, bool(symmetric), rt, ct, pt,
+                          backend, long_threshold)
     return out

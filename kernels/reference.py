@@ -55,7 +55,7 @@ def transpose_values(val, transpose):
 
 
 def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, spmm_fn=spmm):
-    """(out, S): out = LeakyReLU((S + [self_loop] e) W1 + (S * e) W2 + b), S = A e (e's dtype).
+    """(out, S in e's dtype): the forward of :func:`gnn.kernels.ngcf_layer` (its contract).
 
     ``spmm_fn`` lets the Triton backend reuse this composition (with its own SpMM) for feature
     sizes its fused kernel does not take.
@@ -72,13 +72,8 @@ def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, s
 
 def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
                   negative_slope, self_loop, spmm_fn=spmm):
-    """(de, dw1, dw2, db) of ngcf_forward, given S (or an empty S: recompute it as A e).
-
-    dZ = grad * LeakyReLU'(Z)   (Z > 0  <=>  out > 0 for negative_slope >= 0)
-    [dU1 | dU2] = dZ [W1 ; W2]^T,   dS = dU1 + dU2 * e
-    de = [self_loop] dU1 + dU2 * S + A^T dS
-    dW1 = (S + [self_loop] e)^T dZ,   dW2 = (S * e)^T dZ,   db = sum_rows dZ
-    """
+    """(de, dw1, dw2, db): the backward formula of :func:`gnn.kernels.ngcf_layer`, given S (or
+    an empty S: recompute it as A e) and A^T as (rowptr_t, col_t, val_t)."""
     acc = _acc_dtype(val_t, e)
     if s.numel() != e.numel():  # S was not saved: recompute it
         s = spmm_fn(rowptr, col, val, e, out_dtype=e.dtype)

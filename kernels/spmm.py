@@ -20,27 +20,22 @@ of ``x[col[k], d0:d0+BLOCK_D]`` is one coalesced row read):
   degree, ~1.3k, is near T), and its bookkeeping (which rows are long, where their segments
   start) is O(#long rows), built once per graph with torch ops and cached. Merge-path needs a
   fix-up pass for rows cut at *every* chunk boundary; buckets need a sort and do not bound a
-  single hub row. The threshold T (default 1024) and BLOCK_K/BLOCK_D/num_warps are reasoned
-  defaults: **to be measured** on the GPU (scripts/gpu_check.sh sweeps T).
+  single hub row. The threshold T (``long_threshold``, default ``defaults.long_threshold``)
+  and BLOCK_K/BLOCK_D/num_warps are reasoned defaults: **to be measured** on the GPU
+  (scripts/gpu_check.sh sweeps T).
 
-Bytes (DESIGN.md §4): ``4(N+1) + nnz(4+4) + G + N d b`` with ``N d b <= G <= nnz d b``.
+Bytes (docs/DESIGN.md §4): ``4(N+1) + nnz(4+4) + G + N d b`` with ``N d b <= G <= nnz d b``.
 Int32 col halves index traffic; rowptr may be int32 or int64; offsets are computed in int64.
 """
 from __future__ import annotations
 
-import os
 import weakref
 
 import torch
 import triton
 import triton.language as tl
 
-DEFAULT_LONG_THRESHOLD = 1024
-
-
-def default_long_threshold() -> int:
-    """T: rows with more nonzeros are split (env ``GNN_SPMM_LONG_THRESHOLD``, default 1024)."""
-    return int(os.environ.get("GNN_SPMM_LONG_THRESHOLD", DEFAULT_LONG_THRESHOLD))
+from . import defaults
 
 
 @triton.jit
@@ -272,7 +267,7 @@ def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None,
     y = out if out is not None else torch.empty(n_rows, d, dtype=out_dtype, device=x.device)
     if n_rows == 0 or d == 0:
         return y
-    long_threshold = long_threshold or default_long_threshold()
+    long_threshold = long_threshold or defaults.long_threshold
     sched = long_rows(rowptr, long_threshold)
     bd, bk, nw = spmm_config(d)
     bd, bk = block_d or bd, block_k or bk

@@ -1,5 +1,6 @@
 """The public API on the torch backend: values and gradients vs a dense float64 oracle,
-csr_transpose, input checks, torch.library registration (opcheck, torch.compile)."""
+csr_transpose, input checks, the knobs, torch.library registration (opcheck, torch.compile)."""
+import functools
 import os
 
 import pytest
@@ -7,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 import gnn.kernels as K
+from gnn.kernels import defaults
 from kernel_graphs import dense_of, random_csr, sym_norm_csr
 
-
-@pytest.fixture(autouse=True)
-def _torch_backend(monkeypatch):
-    monkeypatch.setenv("GNN_KERNEL_BACKEND", "torch")
+# every call of this module runs the torch backend, whatever the environment says
+csr_spmm = functools.partial(K.csr_spmm, backend="torch")
+ngcf_layer = functools.partial(K.ngcf_layer, backend="torch")
 
 
 def _ngcf_dense(a, e, w1, w2, b, slope, self_loop):
@@ -35,7 +36,7 @@ def test_csr_spmm_matches_dense(n_rows, n_cols, d, index_dtype, col_dtype, mode)
     x = torch.randn(n_cols, d, dtype=torch.float64)
     x32 = x.float().requires_grad_()
     tr = K.csr_transpose(rowptr, col, n_cols) if mode == "transpose" else None
-    y = K.csr_spmm(rowptr, col, val, x32, transpose=tr)
+    y = csr_spmm(rowptr, col, val, x32, transpose=tr)
     g = torch.randn(n_rows, d, dtype=torch.float64)
     y.backward(g.float())
     torch.testing.assert_close(y.double(), a @ x32.detach().double(), rtol=1e-5, atol=1e-5)
@@ -47,7 +48,7 @@ def test_csr_spmm_symmetric_reuses_csr_and_float64():
     a = dense_of(rowptr, col, val, 40)
     torch.testing.assert_close(a, a.t())
     x = torch.randn(40, 9, dtype=torch.float64, requires_grad=True)
-    y = K.csr_spmm(rowptr, col, val.double(), x, symmetric=True)
+    y = csr_spmm(rowptr, col, val.double(), x, symmetric=True)
     assert y.dtype == torch.float64
     g = torch.randn_like(y)
     y.backward(g)
@@ -59,7 +60,7 @@ def test_csr_spmm_symmetric_reuses_csr_and_float64():
 def test_csr_spmm_low_precision_accumulates_in_fp32(dtype, tol):
     rowptr, col, val = random_csr(20, 30, avg_deg=40, seed=3)
     x = torch.randn(30, 24).to(dtype)
-    y = K.csr_spmm(rowptr, col, val, x)
+    y = csr_spmm(rowptr, col, val, x)
     assert y.dtype == dtype
     ref = dense_of(rowptr, col, val, 30) @ x.double()
     torch.testing.assert_close(y.double(), ref, rtol=tol, atol=tol)
@@ -100,7 +101,7 @@ def test_ngcf_layer_matches_dense(self_loop, bias, mode, d_in, d_out):
     ours = [t.detach().float().requires_grad_() for t in ins]
     kw = dict(symmetric=mode == "symmetric",
               transpose=K.csr_transpose(rowptr, col, n) if mode == "transpose" else None)
-    out = K.ngcf_layer(rowptr, col, val, *ours[:3], ours[3] if bias else None, 0.2, self_loop, **kw)
+    out = ngcf_layer(rowptr, col, val, *ours[:3], ours[3] if bias else None, 0.2, self_loop, **kw)
     out.backward(up.float())
     torch.testing.assert_close(out.double(), ref.detach(), rtol=1e-4, atol=1e-4)
     for o, r in zip(ours, ins):
@@ -108,16 +109,24 @@ def test_ngcf_layer_matches_dense(self_loop, bias, mode, d_in, d_out):
 
 
 def test_ngcf_recompute_s_equals_saved(monkeypatch):
+    from gnn.kernels import reference
+
+    saved_s = []  # the S each backward got: (N, d_in) when saved, empty when recomputed
+    backward = reference.ngcf_backward
+    monkeypatch.setattr(reference, "ngcf_backward",
+                        lambda grad, out, s, *a: saved_s.append(s.shape[0]) or
+                        backward(grad, out, s, *a))
     rowptr, col, val = sym_norm_csr(30, seed=2)
     e = torch.randn(30, 8, requires_grad=True)
     w1, w2 = torch.randn(8, 4, requires_grad=True), torch.randn(8, 4, requires_grad=True)
     grads = []
-    for flag in ("0", "1"):
-        monkeypatch.setenv("GNN_NGCF_RECOMPUTE_S", flag)
+    for recompute in (False, True):
         for t in (e, w1, w2):
             t.grad = None
-        K.ngcf_layer(rowptr, col, val, e, w1, w2, symmetric=True).sum().backward()
+        ngcf_layer(rowptr, col, val, e, w1, w2, symmetric=True,
+                   recompute_s=recompute).sum().backward()
         grads.append([t.grad.clone() for t in (e, w1, w2)])
+    assert saved_s == [30, 0]
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
 
@@ -166,41 +175,72 @@ def test_csr_spmm_input_checks(case, arg):
         rt, ct, pt = K.csr_transpose(rowptr, col, 5)
         kw["transpose"] = (rt[:-1], ct, pt)
     with pytest.raises(ValueError, match=rf"^csr_spmm\(\): argument '{arg}.*but got"):
-        K.csr_spmm(rowptr, col, val, x, **kw)
+        csr_spmm(rowptr, col, val, x, **kw)
 
 
 def test_ngcf_input_checks():
     rowptr, col, val = sym_norm_csr(10, seed=0)
     e, w = torch.randn(10, 4), torch.randn(4, 3)
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'w2'.*but got"):
-        K.ngcf_layer(rowptr, col, val, e, w, torch.randn(3, 4))
+        ngcf_layer(rowptr, col, val, e, w, torch.randn(3, 4))
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'rowptr' must have n_rows"):
-        K.ngcf_layer(rowptr, col, val, e[:9], w, w)
+        ngcf_layer(rowptr, col, val, e[:9], w, w)
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'e'.*but got"):
-        K.ngcf_layer(rowptr, col, val, e[:, 0].contiguous(), w, w)
+        ngcf_layer(rowptr, col, val, e[:, 0].contiguous(), w, w)
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'w1'.*but got"):
-        K.ngcf_layer(rowptr, col, val, e, w.double(), w)
+        ngcf_layer(rowptr, col, val, e, w.double(), w)
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'bias'.*but got"):
-        K.ngcf_layer(rowptr, col, val, e, w, w, torch.zeros(4))
+        ngcf_layer(rowptr, col, val, e, w, w, torch.zeros(4))
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'negative_slope'"):
-        K.ngcf_layer(rowptr, col, val, e, w, w, None, -0.1)
+        ngcf_layer(rowptr, col, val, e, w, w, None, -0.1)
     with pytest.raises(ValueError, match=r"^csr_spmm\(\): argument 'val' is not differentiable"):
-        K.csr_spmm(rowptr, col, val.requires_grad_(), e)
+        csr_spmm(rowptr, col, val.requires_grad_(), e)
 
 
-def test_backend_choice(monkeypatch):
-    monkeypatch.setenv("GNN_KERNEL_BACKEND", "auto")
-    assert K.get_backend("cpu") == "torch"
-    assert K.get_backend("cuda") == "triton"
-    monkeypatch.setenv("GNN_KERNEL_BACKEND", "torch")
-    assert K.get_backend("cuda") == "torch"
-    monkeypatch.setenv("GNN_KERNEL_BACKEND", "bogus")
-    with pytest.raises(ValueError, match="GNN_KERNEL_BACKEND"):
-        K.get_backend("cpu")
+def test_backend_choice():
+    assert K.get_backend("cpu", "auto") == "torch"
+    assert K.get_backend("cuda", "auto") == "triton"
+    assert K.get_backend("cuda", "torch") == "torch"
+    with pytest.raises(ValueError, match=r"^get_backend\(\): argument 'backend'"):
+        K.get_backend("cpu", "bogus")
     if os.environ.get("TRITON_INTERPRET") != "1":
-        monkeypatch.setenv("GNN_KERNEL_BACKEND", "triton")
         with pytest.raises(ValueError, match="TRITON_INTERPRET"):
-            K.get_backend("cpu")
+            K.get_backend("cpu", "triton")
+        with pytest.raises(ValueError, match="TRITON_INTERPRET"):  # the argument reaches the op
+            K.csr_spmm(*_good(), backend="triton")
+
+
+def test_knob_arguments_are_checked():
+    rowptr, col, val, x = _good()
+    with pytest.raises(ValueError, match=r"^csr_spmm\(\): argument 'backend'.*but got 'cuda'"):
+        K.csr_spmm(rowptr, col, val, x, backend="cuda")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match=r"^csr_spmm\(\): argument 'long_threshold'"):
+            K.csr_spmm(rowptr, col, val, x, long_threshold=bad)
+    rowptr, col, val = sym_norm_csr(10, seed=0)
+    e, w = torch.randn(10, 4), torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'backend'"):
+        K.ngcf_layer(rowptr, col, val, e, w, w, backend="Torch")
+    with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'long_threshold'"):
+        K.ngcf_layer(rowptr, col, val, e, w, w, long_threshold=0)
+
+
+def test_knob_defaults_come_from_the_environment_once(monkeypatch):
+    assert defaults.from_environ({}) == dict(backend="auto", long_threshold=1024,
+                                             recompute_s=False)
+    assert defaults.from_environ({"GNN_KERNEL_BACKEND": " Torch", "GNN_SPMM_LONG_THRESHOLD": "64",
+                                  "GNN_NGCF_RECOMPUTE_S": "1"}) == dict(
+        backend="torch", long_threshold=64, recompute_s=True)
+    for name, bad in (("GNN_KERNEL_BACKEND", "cuda"), ("GNN_SPMM_LONG_THRESHOLD", "0"),
+                      ("GNN_SPMM_LONG_THRESHOLD", "1e3"), ("GNN_NGCF_RECOMPUTE_S", "yes")):
+        with pytest.raises(ValueError, match=rf"^environment variable {name} .*but got"):
+            defaults.from_environ({name: bad})
+    # read at import only: a bad value set now is never seen by a call
+    monkeypatch.setenv("GNN_KERNEL_BACKEND", "bogus")
+    monkeypatch.setenv("GNN_SPMM_LONG_THRESHOLD", "-1")
+    rowptr, col, val, x = _good()
+    K.csr_spmm(rowptr, col, val, x, backend="torch")  # long_threshold: the import-time default
+    K.get_backend("cpu")  # backend: the import-time default
 
 
 # ----------------------------------------------------------------------------- torch.library
@@ -211,8 +251,9 @@ def test_opcheck_all_ops():
     rowptr, col, val = random_csr(9, 7, seed=4)
     x = torch.randn(7, 5, requires_grad=True)
     rt, ct, pt = K.csr_transpose(rowptr, col, 7)
-    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, None, None, None))
-    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, rt, ct, pt))
+    knobs = ("torch", 16)  # backend, long_threshold
+    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, None, None, None) + knobs)
+    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, rt, ct, pt) + knobs)
     torch.library.opcheck(ops._csr_transpose_op, (rowptr, col, 7))
     rowptr, col, val = sym_norm_csr(12, seed=4)
     e = torch.randn(12, 6, requires_grad=True)
@@ -220,12 +261,12 @@ def test_opcheck_all_ops():
     b = torch.randn(4, requires_grad=True)
     for save_s in (True, False):
         torch.library.opcheck(ops._ngcf_fwd_op, (rowptr, col, val, e, w1, w2, b, 0.2, True,
-                                                 save_s, True, None, None, None))
+                                                 save_s, True, None, None, None) + knobs)
     out, s = ops._ngcf_fwd_op(rowptr, col, val, e, w1, w2, None, 0.2, False, True, True,
-                              None, None, None)
+                              None, None, None, *knobs)
     torch.library.opcheck(ops._ngcf_bwd_op, (torch.randn_like(out), out.detach(), s.detach(),
                                              rowptr, col, val, rowptr, col, val, e.detach(),
-                                             w1.detach(), w2.detach(), 0.2, False))
+                                             w1.detach(), w2.detach(), 0.2, False) + knobs)
 
 
 class _TinyNGCF(torch.nn.Module):
@@ -237,9 +278,9 @@ class _TinyNGCF(torch.nn.Module):
         self.b = torch.nn.Parameter(torch.zeros(d))
 
     def forward(self, rowptr, col, val, transpose):
-        h = K.ngcf_layer(rowptr, col, val, self.emb, self.w1, self.w2, self.b, transpose=transpose)
-        h2 = K.csr_spmm(rowptr, col, val, h, transpose=transpose)
-        h3 = K.csr_spmm(rowptr, col, val, h2)  # transpose built in the backward
+        h = ngcf_layer(rowptr, col, val, self.emb, self.w1, self.w2, self.b, transpose=transpose)
+        h2 = csr_spmm(rowptr, col, val, h, transpose=transpose)
+        h3 = csr_spmm(rowptr, col, val, h2)  # transpose built in the backward
         return (F.normalize(h, dim=1) * h3).sum()
 
 
@@ -258,3 +299,17 @@ def test_torch_compile_fullgraph_forward_backward():
     torch.testing.assert_close(loss_c, loss)
     for p, w in zip(model.parameters(), want):
         torch.testing.assert_close(p.grad, w)
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1", reason="needs compiled triton")
+def test_torch_compile_sees_a_changed_default(monkeypatch):
+    """Assigning gnn.kernels.defaults after a compile takes effect (dynamo guards on it)."""
+    torch._dynamo.reset()
+    rowptr, col, val, x = _good()
+    f = torch.compile(lambda x: K.csr_spmm(rowptr, col, val, x), fullgraph=True,
+                      backend="aot_eager")
+    monkeypatch.setattr(defaults, "backend", "torch")
+    torch.testing.assert_close(f(x), csr_spmm(rowptr, col, val, x))
+    monkeypatch.setattr(defaults, "backend", "triton")  # CPU tensors, no interpreter: an error
+    with pytest.raises(Exception, match="TRITON_INTERPRET"):
+        f(x)

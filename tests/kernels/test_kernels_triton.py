@@ -2,7 +2,7 @@
 empty rows, one very long row, d not a power of two, int32/int64 indices, fp32/bf16/fp16.
 
 Where they run:
-* on a CUDA machine: directly, compiled for the GPU (scripts/gpu_check.sh);
+* on a CUDA machine: directly, compiled for the GPU;
 * here (no GPU): in the Triton interpreter. Triton decides at *import* time whether
   ``@triton.jit`` builds interpreted functions (also its own ``tl.sum``...), so the interpreter
   cannot be switched on inside a pytest process that has already imported triton (other test
@@ -55,7 +55,6 @@ def close(actual, expected, tol, what=""):
 @pytest.mark.skipif(RUN_HERE, reason="already in the interpreter or on CUDA")
 def test_triton_suite_in_interpreter():
     env = dict(os.environ, TRITON_INTERPRET="1")
-    env.pop("GNN_KERNEL_BACKEND", None)
     here_dir = Path(__file__).resolve().parent
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
            "--rootdir", str(here_dir), str(Path(__file__).resolve())]
@@ -220,22 +219,20 @@ def test_while_loop_form(monkeypatch):
 
 # ----------------------------------------------------------------------------- public API on Triton
 
-@pytest.fixture
-def triton_backend(monkeypatch):
-    monkeypatch.setenv("GNN_KERNEL_BACKEND", "triton")
-    monkeypatch.setenv("GNN_SPMM_LONG_THRESHOLD", "16")  # exercise the long-row path too
+# every public call below runs the Triton backend, with a small T to exercise the long-row path
+TRITON = dict(backend="triton", long_threshold=16)
 
 
 @here
 @pytest.mark.parametrize("mode", ["symmetric", "transpose", "build"])
-def test_public_api_on_triton(triton_backend, mode):
+def test_public_api_on_triton(mode):
     n, d = 45, 24
     if mode == "symmetric":
         rowptr, col, val = sym_norm_csr(n, avg_deg=8, seed=1, device=DEV)
     else:
         rowptr, col, val = random_csr(n, n, avg_deg=5, long_row=40, seed=2, device=DEV)
-    assert K.get_backend(rowptr.device) == "triton"
-    kw = dict(symmetric=mode == "symmetric",
+    assert K.get_backend(rowptr.device, "triton") == "triton"
+    kw = dict(TRITON, symmetric=mode == "symmetric",
               transpose=K.csr_transpose(rowptr, col, n) if mode == "transpose" else None)
     a = dense_of(rowptr, col, val, n)
     g = torch.Generator().manual_seed(0)
@@ -247,8 +244,9 @@ def test_public_api_on_triton(triton_backend, mode):
     ref = a @ _ngcf_dense(a, *ref_in, 0.2, True)
     ref.backward(up)
     ours = [t.float().to(DEV).requires_grad_() for t in (e, w1, w2, b)]
-    h = K.ngcf_layer(rowptr, col, val, *ours, **kw)
+    h = K.ngcf_layer(rowptr, col, val, *ours, recompute_s=mode == "build", **kw)
     y = K.csr_spmm(rowptr, col, val, h, **kw)
+    assert (id(rowptr), rowptr._version, 16) in SP._SCHEDULES  # long_threshold reached the kernels
     y.backward(up.float().to(DEV))
     close(y, ref, 1e-4, "y")
     for o, r, name in zip(ours, ref_in, ("e", "w1", "w2", "b")):
@@ -271,38 +269,38 @@ def _float64_case(val_dtype):
 
 @here
 @pytest.mark.parametrize("val_dtype", [torch.float32, torch.float64])
-def test_csr_spmm_float64_is_exact(triton_backend, val_dtype):
+def test_csr_spmm_float64_is_exact(val_dtype):
     (rowptr, col, val), a, (e, *_) = _float64_case(val_dtype)
     x = e.to(DEV).requires_grad_()
-    y = K.csr_spmm(rowptr, col, val, x)
+    y = K.csr_spmm(rowptr, col, val, x, **TRITON)
     assert y.dtype == torch.float64
     close(y, a @ e, 1e-12, "csr_spmm float64")
-    assert torch.autograd.gradcheck(lambda x: K.csr_spmm(rowptr, col, val, x), (x,))
+    assert torch.autograd.gradcheck(lambda x: K.csr_spmm(rowptr, col, val, x, **TRITON), (x,))
 
 
 @here
 @pytest.mark.parametrize("val_dtype", [torch.float32, torch.float64])
-def test_ngcf_layer_float64_is_exact(triton_backend, val_dtype):
+def test_ngcf_layer_float64_is_exact(val_dtype):
     (rowptr, col, val), a, ins = _float64_case(val_dtype)
     tr = K.csr_transpose(rowptr, col, a.shape[0])
     ours = tuple(t.to(DEV).requires_grad_() for t in ins)
-    out = K.ngcf_layer(rowptr, col, val, *ours, transpose=tr)
+    out = K.ngcf_layer(rowptr, col, val, *ours, transpose=tr, **TRITON)
     assert out.dtype == torch.float64
     close(out, _ngcf_dense(a, *ins, 0.2, True), 1e-12, "ngcf_layer float64")
     assert torch.autograd.gradcheck(
-        lambda *t: K.ngcf_layer(rowptr, col, val, *t, transpose=tr), ours)
+        lambda *t: K.ngcf_layer(rowptr, col, val, *t, transpose=tr, **TRITON), ours)
 
 
 @here
-def test_torch_compile_on_triton(triton_backend):
+def test_torch_compile_on_triton():
     torch._dynamo.reset()
     rowptr, col, val = sym_norm_csr(20, seed=5, device=DEV)
     e = torch.randn(20, 16, device=DEV, requires_grad=True)
     w = torch.randn(16, 16, device=DEV, requires_grad=True)
 
     def f(e, w):
-        h = K.ngcf_layer(rowptr, col, val, e, w, w, symmetric=True)
-        return K.csr_spmm(rowptr, col, val, h, symmetric=True).square().sum()
+        h = K.ngcf_layer(rowptr, col, val, e, w, w, symmetric=True, **TRITON)
+        return K.csr_spmm(rowptr, col, val, h, symmetric=True, **TRITON).square().sum()
 
     f(e, w).backward()
     want = e.grad.clone(), w.grad.clone()

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
       help="sym: D^-1/2 A D^-1/2; row: D^-1 A (for NGCF D^-1 (A+I), as its official code)")
     a("--seed", type=int, default=DEFAULTS.seed)
     a("--device", default=DEFAULTS.device, help="auto, cpu or cuda")
+    a("--compile", action="store_true",
+      help="run each training step as one torch.compile graph (on CUDA captured as a CUDA graph)")
     a("--eval-every", type=int, default=DEFAULTS.eval_every, help="evaluate every N epochs")
     a("--patience", type=int, default=DEFAULTS.patience,
       help="stop after this many evaluations without a better validation recall@20")
@@ -69,7 +71,7 @@ def config_from_args(args) -> TrainConfig:
         min_rating=args.min_rating, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         reg=args.reg, reg_on=args.reg_on, sampling=args.sampling, dim=args.dim, layers=args.layers,
         message_dropout=args.message_dropout, node_dropout=args.node_dropout,
-        adjacency=args.adjacency, seed=args.seed, device=args.device,
+        adjacency=args.adjacency, seed=args.seed, device=args.device, compile=args.compile,
         eval_every=args.eval_every, patience=args.patience, ks=args.k,
         eval_chunk=args.eval_chunk, checkpoint=args.checkpoint, resume=args.resume,
         json=args.json, progress=not args.no_progress)

@@ -21,8 +21,11 @@ def message_dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
     which keeps the layer unbiased. Reproducible under ``torch.manual_seed``.
     """
     dropped = round(p * 65536)  # entries dropped out of every 2^16
-    bits = torch.empty((like.numel() + 3) // 4, dtype=torch.int64, device=like.device)
-    bits = bits.random_(-2**63, 2**63 - 1).view(torch.int16)[: like.numel()].view_as(like)
+    # randint over the int64 range draws the same stream as Tensor.random_ and, unlike it,
+    # is traced by torch.compile.
+    words = torch.randint(-2**63, 2**63 - 1, ((like.numel() + 3) // 4,), dtype=torch.int64,
+                          device=like.device)
+    bits = words.view(torch.int16)[: like.numel()].view_as(like)
     keep = bits >= dropped - 32768  # int16 is uniform on [-32768, 32767]
     return (keep * (65536.0 / (65536 - dropped))).to(like.dtype)
 

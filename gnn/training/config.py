@@ -39,6 +39,7 @@ class TrainConfig:
     adjacency: str = "sym"  # "sym" (D^-1/2 A D^-1/2) or "row" (D^-1 A; NGCF: D^-1 (A+I))
     seed: int = 0
     device: str = "auto"
+    compile: bool = False  # one torch.compile graph per step (CUDA: captured as a CUDA graph)
     eval_every: int = 1
     patience: int = 20
     ks: Sequence[int] = (20,)
@@ -81,7 +82,7 @@ class TrainConfig:
 
     # Fields that may differ between a run and its resumption.
     RESUMABLE_CHANGES = ("epochs", "checkpoint", "resume", "json", "progress", "device", "data_root",
-                         "eval_chunk")
+                         "eval_chunk", "compile")
 
 
 def adjacency_options(config: TrainConfig) -> dict:

@@ -29,6 +29,7 @@ import torch
 from gnn.evaluation import Evaluator
 from gnn.model_io import model_payload
 from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.training.compiled_step import make_compiled_step
 from gnn.training.config import (MAIN_METRIC, TrainConfig, build_adjacency_for, build_model,
                                  epoch_seed, resolve_device, resolve_split)
 from gnn.training.report import progress_bar, summarize
@@ -64,6 +65,7 @@ class Trainer:
         torch.manual_seed(config.seed)  # initial weights
         self.model = build_model(config, build_adjacency_for(config, ds.train_csr)).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self._compiled_step = None  # built on first use (after a resume has loaded the state)
         self.positives = PositiveSampler(ds.train_csr, mode=config.sampling, device=self.device)
         self.negatives = UniformNegativeSampler(ds.train_csr, device=self.device, seed=config.seed)
         self.order_generator = torch.Generator(device=self.device)
@@ -110,8 +112,6 @@ class Trainer:
             total += loss * min(cfg.batch_size, n - b * cfg.batch_size)  # no host sync
             if bar is not None:
                 bar.update(1)
-                if b % 10 == 0 or b == n_batches - 1:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
         if bar is not None:
             bar.close()
         if max_batches is None:
@@ -119,7 +119,17 @@ class Trainer:
         return float(total) / min(n, n_batches * cfg.batch_size)
 
     def train_step(self, u, i, j) -> torch.Tensor:
-        """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss."""
+        """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss.
+
+        With ``config.compile`` the step is one compiled graph (gnn/training/compiled_step.py);
+        either way it reads nothing back to the host.
+        """
+        if self.config.compile:
+            if self._compiled_step is None:
+                mode = "reduce-overhead" if self.device.type == "cuda" else None
+                self._compiled_step = make_compiled_step(self.model, self.optimizer,
+                                                         self.config.reg, self.config.reg_on, mode)
+            return self._compiled_step(u, i, j)
         loss = self.model.loss(u, i, j, self.config.reg, reg_on=self.config.reg_on, check=False)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -2,19 +2,19 @@
 
 Errors read like torch's own: ``ValueError("csr_spmm(): argument 'col' ... but got ...")``.
 
-Cost: metadata checks are free. Value checks (rowptr monotone, rowptr[0] == 0,
-rowptr[-1] == nnz, 0 <= col < n_cols) cost a few reductions and, on CUDA, one host sync
-(all flags are gathered into one small tensor and read once). A graph is normally reused
-for thousands of calls, so a passed value check is remembered per tensor object and
-version counter (a weak reference, so a freed tensor whose memory is reused never hits);
-in-place writes through torch bump the version and force a re-check. Writes that bypass the
-version counter (``.data``, numpy views) are not seen: don't do that to a graph in use.
+Metadata checks (type, dtype, shape, device, contiguity) run at every call and cost nothing.
+Value checks (rowptr[0] == 0, non-decreasing, rowptr[-1] == nnz, 0 <= col < n_cols,
+0 <= perm_t < nnz) need a few reductions and one host read, a host-device sync on CUDA; they
+run once per CSR: a passed check is remembered per index tensors (identity and version,
+kernels/tensor_cache.py), so later calls on the same graph, with any ``val`` (e.g. a dropout
+mask), read nothing back (sync-free, capturable as a CUDA graph). A transpose built by
+``csr_transpose`` from a checked CSR is valid by construction and is remembered as such.
 """
 from __future__ import annotations
 
-import weakref
-
 import torch
+
+from .tensor_cache import TensorCache
 
 INDEX_DTYPES = (torch.int32, torch.int64)
 FEATURE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
@@ -55,31 +55,17 @@ def check_csr_meta(fn, rowptr, col, val, device, n_rows=None, prefix=""):
               f"{val.shape[0]}")
 
 
-_VALIDATED: dict = {}
+_CHECKED = TensorCache()  # (rowptr, col) + ("csr", n_cols) and (perm,) + ("perm", nnz)
 
 
-def _key(*ts):
-    return tuple((id(t), t._version) for t in ts)
-
-
-def _remembered(key, ts) -> bool:
-    hit = _VALIDATED.get(key)
-    return hit is not None and all(r() is t for r, t in zip(hit, ts))
-
-
-def _remember(key, ts) -> None:
-    if len(_VALIDATED) > 256:
-        _VALIDATED.clear()
-    try:
-        _VALIDATED[key] = tuple(weakref.ref(t) for t in ts)
-    except TypeError:  # pragma: no cover - tensors that refuse weak references
-        pass
+def _host_read(t: torch.Tensor) -> list:
+    """The one host read of a value check (a sync on CUDA): tests count its calls."""
+    return t.tolist()
 
 
 def check_csr_values(fn, rowptr, col, n_cols: int, prefix="") -> None:
-    """rowptr[0] == 0, non-decreasing, rowptr[-1] == nnz, 0 <= col < n_cols (one host sync)."""
-    key = _key(rowptr, col) + (n_cols,)
-    if _remembered(key, (rowptr, col)):
+    """rowptr[0] == 0, non-decreasing, rowptr[-1] == nnz, 0 <= col < n_cols (once per CSR)."""
+    if _CHECKED.get((rowptr, col), ("csr", n_cols)):
         return
     nnz = col.shape[0]
     with torch.no_grad():
@@ -92,7 +78,8 @@ def check_csr_values(fn, rowptr, col, n_cols: int, prefix="") -> None:
             c_min, c_max = col.min().to(torch.int64), col.max().to(torch.int64)
         else:
             c_min = c_max = rowptr.new_zeros((), dtype=torch.int64)
-        first, last, d_min, c_min, c_max = torch.stack([first, last, d_min, c_min, c_max]).tolist()
+        first, last, d_min, c_min, c_max = _host_read(
+            torch.stack([first, last, d_min, c_min, c_max]))
     if first != 0:
         _fail(fn, prefix + "rowptr", "must start at 0", f"rowptr[0] = {first}")
     if d_min < 0:
@@ -102,17 +89,26 @@ def check_csr_values(fn, rowptr, col, n_cols: int, prefix="") -> None:
     if nnz and (c_min < 0 or c_max >= n_cols):
         _fail(fn, prefix + "col", f"must hold column indices in [0, {n_cols})",
               f"values in [{c_min}, {c_max}]")
-    _remember(key, (rowptr, col))
+    _CHECKED.put((rowptr, col), True, ("csr", n_cols))
 
 
 def check_perm_values(fn, perm, nnz: int, name="perm_t") -> None:
-    key = _key(perm) + (nnz,)
-    if _remembered(key, (perm,)) or nnz == 0:
+    """0 <= perm < nnz (once per tensor)."""
+    if nnz == 0 or _CHECKED.get((perm,), ("perm", nnz)):
         return
-    lo, hi = torch.stack([perm.min().to(torch.int64), perm.max().to(torch.int64)]).tolist()
+    with torch.no_grad():
+        lo, hi = _host_read(torch.stack([perm.min().to(torch.int64), perm.max().to(torch.int64)]))
     if lo < 0 or hi >= nnz:
         _fail(fn, name, f"must hold positions in [0, {nnz})", f"values in [{lo}, {hi}]")
-    _remember(key, (perm,))
+    _CHECKED.put((perm,), True, ("perm", nnz))
+
+
+def remember_transpose(transpose, n_rows: int, nnz: int) -> None:
+    """Mark (rowptr_t, col_t, perm_t), just built by csr_transpose from a checked CSR of
+    n_rows rows and nnz entries, as checked: it is valid by construction."""
+    rowptr_t, col_t, perm_t = transpose
+    _CHECKED.put((rowptr_t, col_t), True, ("csr", n_rows))
+    _CHECKED.put((perm_t,), True, ("perm", nnz))
 
 
 def check_transpose(fn, transpose, n_rows, n_cols, nnz, device, values=True):

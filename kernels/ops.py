@@ -69,7 +69,9 @@ def _csr_transpose_op(rowptr: Tensor, col: Tensor, n_cols: int) -> Tuple[Tensor,
     checks.check_csr_meta("csr_transpose", rowptr, col, col.new_empty(col.shape, dtype=torch.float32),
                           col.device)
     checks.check_csr_values("csr_transpose", rowptr, col, n_cols)
-    return csr_transpose_impl(rowptr, col, n_cols)
+    transpose = csr_transpose_impl(rowptr, col, n_cols)
+    checks.remember_transpose(transpose, rowptr.shape[0] - 1, col.shape[0])
+    return transpose
 
 
 @_csr_transpose_op.register_fake
@@ -231,13 +233,15 @@ def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: 
       exact torch path on every backend and accumulates in float64.
     * Differentiable in x only: ``dx = A^T dy``. A^T is the same CSR if ``symmetric``, else
       ``transpose = (rowptr_t, col_t, perm_t)`` (:func:`csr_transpose`) with
-      ``val_t = val[perm_t]``, else it is built in every backward (O(nnz log nnz)).
-      ``val`` is a constant (a val that requires grad is refused).
+      ``val_t = val[perm_t]``, else it is built in every backward (O(nnz log nnz); on Triton
+      also its long-row schedule, a host-device sync). ``val`` is a constant (a val that
+      requires grad is refused).
     * ``backend``: ``auto`` | ``triton`` | ``torch`` (kernels/backend.py); ``long_threshold``:
       on Triton, rows with more nonzeros are split into segments of that many (kernels/spmm.py).
       None: ``gnn.kernels.defaults`` (from the environment at import).
-    * Index values are checked once per CSR (kernels/checks.py); the Triton path is
-      deterministic (no atomics).
+    * Index values are checked once per CSR (kernels/checks.py): after the first call on a
+      graph, calls with ``symmetric`` or ``transpose`` and any ``val`` do no host-device sync
+      (a training step can be captured as a CUDA graph). The Triton path is deterministic.
     """
     _no_val_grad("csr_spmm", val)
     backend = check_backend("csr_spmm", backend)

@@ -29,13 +29,12 @@ Int32 col halves index traffic; rowptr may be int32 or int64; offsets are comput
 """
 from __future__ import annotations
 
-import weakref
-
 import torch
 import triton
 import triton.language as tl
 
 from . import defaults
+from .tensor_cache import TensorCache
 
 
 @triton.jit
@@ -197,19 +196,15 @@ class LongRows:
         self.pos[self.rows] = torch.arange(self.n_long, dtype=torch.int32, device=rowptr.device)
 
 
-_SCHEDULES: dict = {}
+_SCHEDULES = TensorCache()
 
 
 def long_rows(rowptr: torch.Tensor, threshold: int) -> LongRows:
-    """LongRows of a CSR, cached per rowptr object and version (built once per graph)."""
-    key = (id(rowptr), rowptr._version, int(threshold))
-    hit = _SCHEDULES.get(key)
-    if hit is not None and hit[0]() is rowptr:
-        return hit[1]
-    sched = LongRows(rowptr, threshold)
-    if len(_SCHEDULES) > 64:
-        _SCHEDULES.clear()
-    _SCHEDULES[key] = (weakref.ref(rowptr), sched)
+    """LongRows of a CSR, built once per rowptr (object and version) and threshold."""
+    sched = _SCHEDULES.get((rowptr,), (int(threshold),))
+    if sched is None:
+        sched = LongRows(rowptr, threshold)
+        _SCHEDULES.put((rowptr,), sched, (int(threshold),))
     return sched
 
 

@@ -197,6 +197,75 @@ def test_ngcf_input_checks():
         csr_spmm(rowptr, col, val.requires_grad_(), e)
 
 
+# ----------------------------------------------------------------------------- value checks once per graph
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Counts the host reads of the value checks (each one a host-device sync on CUDA)."""
+    from gnn.kernels import checks
+
+    reads = []
+    monkeypatch.setattr(checks, "_host_read", lambda t: reads.append(t.numel()) or t.tolist())
+    return reads
+
+
+def test_value_checks_run_once_per_graph(host_reads):
+    from gnn.kernels.transpose import csr_transpose_impl
+
+    n, d = 23, 6
+    rowptr, col, val = random_csr(n, n, long_row=30, seed=11)
+    x = torch.randn(n, d)
+    csr_spmm(rowptr, col, val, x)
+    assert len(host_reads) == 1  # rowptr and col, in one read
+    masked = val * (torch.rand(val.shape[0]) > 0.3)  # a new val (dropout) on the same graph
+    csr_spmm(rowptr, col, masked, torch.randn(n, d))
+    assert len(host_reads) == 1
+    hand_made = csr_transpose_impl(rowptr, col, n)  # not built by csr_transpose: checked on use
+    csr_spmm(rowptr, col, masked, x, transpose=hand_made)
+    csr_spmm(rowptr, col, val, x, transpose=hand_made)
+    assert len(host_reads) == 3  # its (rowptr_t, col_t) and its perm_t, once
+
+    e = torch.randn(n, d, requires_grad=True)
+    w1, w2 = torch.randn(d, d, requires_grad=True), torch.randn(d, d, requires_grad=True)
+    tr = K.csr_transpose(rowptr, col, n)  # built from a checked CSR: valid by construction
+
+    def step(v):
+        h = ngcf_layer(rowptr, col, v, e, w1, w2, transpose=tr)
+        y = csr_spmm(rowptr, col, v, h, transpose=tr)
+        csr_spmm(rowptr, col, v, y).square().sum().backward()  # A^T built in the backward
+
+    step(val)
+    step(masked)
+    assert len(host_reads) == 3
+
+
+def test_value_check_reruns_after_an_in_place_write(host_reads):
+    rowptr, col, val, x = _good()
+    csr_spmm(rowptr, col, val, x)
+    col[0] = x.shape[0]  # out of range, written through torch: the version counter moves
+    with pytest.raises(ValueError, match=r"^csr_spmm\(\): argument 'col' must hold"):
+        csr_spmm(rowptr, col, val, x)
+    assert len(host_reads) == 2
+
+
+def test_tensor_cache_forgets_freed_tensors():
+    import gc
+
+    from gnn.kernels.tensor_cache import TensorCache
+
+    cache = TensorCache()
+    a, b = torch.arange(3), torch.arange(4)
+    cache.put((a, b), "fact", ("extra",))
+    assert cache.get((a, b), ("extra",)) == "fact"
+    assert cache.get((a, b), ("other",)) is None and cache.get((b, a), ("extra",)) is None
+    a.add_(1)  # a new version
+    assert cache.get((a, b), ("extra",)) is None
+    cache.put((a, b), "fact", ("extra",))
+    del b
+    gc.collect()
+    assert len(cache) == 0  # both versions' entries went with b
+
+
 def test_backend_choice():
     assert K.get_backend("cpu", "auto") == "torch"
     assert K.get_backend("cuda", "auto") == "triton"

@@ -13,7 +13,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["gnn", "gnn.cli", "gnn.evaluation", "gnn.models", "gnn.reproduction", "gnn.training",
+    packages=["gnn", "gnn.cli", "gnn.distributed", "gnn.evaluation", "gnn.models", "gnn.reproduction", "gnn.training",
               "gnn.kernels", "gnn.data"],
     package_dir={"gnn": "gnn", "gnn.kernels": "kernels", "gnn.data": "data"},
     install_requires=["torch>=2.4", "numpy>=1.23", "scipy>=1.9", "triton>=3.0", "tqdm>=4.60"],

@@ -7,7 +7,7 @@ Value checks (rowptr[0] == 0, non-decreasing, rowptr[-1] == nnz, 0 <= col < n_co
 0 <= perm_t < nnz) need a few reductions and one host read, a host-device sync on CUDA; they
 run once per CSR: a passed check is remembered per index tensors (identity and version,
 kernels/tensor_cache.py), so later calls on the same graph, with any ``val`` (e.g. a dropout
-mask), read nothing back (sync-free, capturable as a CUDA graph). A transpose built by
+mask), read nothing back (no host-device sync). A transpose built by
 ``csr_transpose`` from a checked CSR is valid by construction and is remembered as such.
 """
 from __future__ import annotations

@@ -139,7 +139,8 @@ def _ngcf_fwd_kernel(
     s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
                  r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
                  HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
+    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :],
+                mask=mask_mi, other=0.0).to(tl.float32)
     if SAVE_S:
         tl.store(s_ptr + rows[:, None] * d_in + offs_i[None, :], s.to(s_ptr.dtype.element_ty), mask=mask_mi)
     u1 = s
@@ -181,10 +182,14 @@ def _bwd_block(blk, acc_w1, acc_w2, acc_b,
                      r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
                      HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
     else:
-        s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
-    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :], mask=mask_mi, other=0.0).to(tl.float32)
-    g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
-    o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :], mask=mask_mo, other=0.0).to(tl.float32)
+        s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :],
+                    mask=mask_mi, other=0.0).to(tl.float32)
+    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :],
+                mask=mask_mi, other=0.0).to(tl.float32)
+    g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :],
+                mask=mask_mo, other=0.0).to(tl.float32)
+    o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :],
+                mask=mask_mo, other=0.0).to(tl.float32)
     dz = tl.where(o > 0, g, g * negative_slope)                       # [BLOCK_M, BLOCK_DOUT]
     dzc = dz.to(w1_ptr.dtype.element_ty)
     w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]

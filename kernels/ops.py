@@ -241,7 +241,7 @@ def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: 
       None: ``gnn.kernels.defaults`` (from the environment at import).
     * Index values are checked once per CSR (kernels/checks.py): after the first call on a
       graph, calls with ``symmetric`` or ``transpose`` and any ``val`` do no host-device sync
-      (a training step can be captured as a CUDA graph). The Triton path is deterministic.
+      (as capturing a training step in a CUDA graph requires). The Triton path is deterministic.
     """
     _no_val_grad("csr_spmm", val)
     backend = check_backend("csr_spmm", backend)

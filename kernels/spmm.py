@@ -40,7 +40,7 @@ from .tensor_cache import TensorCache
 @triton.jit
 def _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
                BLOCK_K: tl.constexpr):
-    """acc + x[col[k], offs_d] * val[k] for k in [k0, min(k0 + BLOCK_K, end)) ([BLOCK_K, BLOCK_D])."""
+    """acc + x[col[k], offs_d] * val[k], k in [k0, min(k0 + BLOCK_K, end)): [BLOCK_K, BLOCK_D]."""
     offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
     mask_k = offs_k < end
     c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)

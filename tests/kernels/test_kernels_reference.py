@@ -197,7 +197,7 @@ def test_ngcf_input_checks():
         csr_spmm(rowptr, col, val.requires_grad_(), e)
 
 
-# ----------------------------------------------------------------------------- value checks once per graph
+# ----------------------------------------------------------------------------- value checks
 
 @pytest.fixture
 def host_reads(monkeypatch):

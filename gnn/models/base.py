@@ -64,6 +64,11 @@ class GraphRecommender(nn.Module):
         self.user_embedding = nn.Embedding(self.n_users, dim)
         self.item_embedding = nn.Embedding(self.n_items, dim)
 
+    def _normal_init(self, std: float) -> None:
+        """``E^0 ~ N(0, std²)`` (LightGCN's and MF's initialisation)."""
+        nn.init.normal_(self.user_embedding.weight, std=std)
+        nn.init.normal_(self.item_embedding.weight, std=std)
+
     def node_embeddings(self) -> torch.Tensor:
         """``E^0`` of all nodes in graph order: users, then items."""
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])

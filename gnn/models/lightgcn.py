@@ -61,8 +61,7 @@ class LightGCN(GraphRecommender):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+        self._normal_init(self.init_std)
 
     def propagate(self, adj: Adjacency):
         if self.training and self.node_dropout > 0:

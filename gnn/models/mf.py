@@ -24,8 +24,7 @@ class MF(GraphRecommender):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.user_embedding.weight, std=self.init_std)
-        nn.init.normal_(self.item_embedding.weight, std=self.init_std)
+        self._normal_init(self.init_std)
 
     def propagate(self, adj: Adjacency):
         return [self.node_embeddings()]

@@ -80,11 +80,15 @@ def validate_config(config, where: str = "config") -> None:
     def fail(message):
         raise ConfigError(f"{where}: {message}")
 
-    if not isinstance(config, dict):
-        fail(f"must be a JSON object, but got {type(config).__name__}")
-    unknown = sorted(set(config) - TOP_KEYS)
-    if unknown:
-        fail(f"unknown key(s) {unknown}; allowed: {sorted(TOP_KEYS)}")
+    def check_object(value, allowed, name):
+        prefix = f"{name}: " if name else ""
+        if not isinstance(value, dict):
+            fail(f"{name or 'the config'} must be a JSON object, but got {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            fail(f"{prefix}unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+    check_object(config, TOP_KEYS, "")
     for key in REQUIRED_KEYS:
         if key not in config:
             fail(f"missing required key {key!r}")
@@ -98,22 +102,14 @@ def validate_config(config, where: str = "config") -> None:
         fail(f"name must be a non-empty string without slashes or spaces, but got {config['name']!r}")
 
     paper = config["paper"]
-    if not isinstance(paper, dict):
-        fail(f"paper must be an object, but got {type(paper).__name__}")
-    unknown = sorted(set(paper) - PAPER_KEYS)
-    if unknown:
-        fail(f"paper: unknown key(s) {unknown}; allowed: {sorted(PAPER_KEYS)}")
+    check_object(paper, PAPER_KEYS, "paper")
     for key in MAIN:
         value = paper.get(key)
         if value is not None and not (_is_number(value) and 0 <= value <= 1):
             fail(f"paper.{key} must be a number in [0, 1] or null, but got {value!r}")
 
     target = config.get("target", {})
-    if not isinstance(target, dict):
-        fail(f"target must be an object, but got {type(target).__name__}")
-    unknown = sorted(set(target) - TARGET_KEYS)
-    if unknown:
-        fail(f"target: unknown key(s) {unknown}; allowed: {sorted(TARGET_KEYS)}")
+    check_object(target, TARGET_KEYS, "target")
     for key, value in target.items():
         if not (_is_number(value) and value > 0):
             fail(f"target.{key} must be a positive number, but got {value!r}")

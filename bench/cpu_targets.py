@@ -1,12 +1,13 @@
-"""Measure the CPU targets of the foundation issue on ml-latest-small and print a table.
+"""The CPU training targets on ml-latest-small: seconds per epoch and per full evaluation.
 
-    python scripts/cpu_targets.py [--data-root ../shared/data] [--epochs 6] [--out results/cpu/targets.md]
+    python -m bench.cpu_targets [--epochs 6] [--out results/cpu/targets.md]
 
-Per model: a short run of the training CLI's own Trainer (default split, d = 64, 3 layers,
-batch 2048), the median seconds of a training epoch (sampling included, evaluation excluded);
-then the median time of one full-ranking evaluation of all users (the trained NGCF's
-embeddings, 610 users x 9,724 items, d = 256) over 20 repeats. Run it on an otherwise idle
-machine: the numbers are wall-clock times.
+Per model: a short run of the trainer (``gnn.Trainer``, default split, d = 64, 3 layers,
+batch 2048), the median seconds of a training epoch (sampling included, evaluation excluded;
+the first epoch is a warm-up); then the median time of one full-ranking evaluation of all users
+(the trained NGCF's embeddings, 610 users x 9,724 items, d = 256; an Evaluator built once, as
+the trainer does) over 20 repeats. The data comes from ``gnn.data.data_root()`` ($GNN_DATA).
+Run it on an otherwise idle machine: the numbers are wall-clock times.
 """
 from __future__ import annotations
 
@@ -19,45 +20,48 @@ from pathlib import Path
 
 import torch
 
-from gnn.evaluate import evaluate_ranking
-from gnn.training import TrainConfig, Trainer
+from bench import graphs
+from gnn import TrainConfig, Trainer
+from gnn.evaluation import Evaluator
+
+DATASET = "ml-latest-small"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--out", default="results/cpu/targets.md")
-    args = p.parse_args()
-    rows = []
-    trainer = None
+    args = p.parse_args(argv)
+    ds = graphs.dataset(DATASET)
+    rows, trained = [], {}
     for model in ("ngcf", "lightgcn", "mf"):
-        cfg = TrainConfig(model=model, dataset="ml-latest-small", data_root=args.data_root,
-                          epochs=args.epochs, eval_every=args.epochs, progress=False, device="cpu")
-        trainer = Trainer(cfg, log=lambda *a: None)
+        cfg = TrainConfig(model=model, dataset=DATASET, epochs=args.epochs, eval_every=args.epochs,
+                          progress=False, device="cpu")
+        trainer = Trainer(cfg, ds, log=lambda *a: None)
         trainer.fit()
         sec = trainer.epoch_seconds[1:] or trainer.epoch_seconds  # the first epoch warms up
         rows.append((model, statistics.median(sec), min(sec), len(sec)))
-        if model == "ngcf":
-            ngcf = trainer
-    user_emb, item_emb = ngcf.model.embeddings()
+        trained[model] = trainer
+    user_emb, item_emb = trained["ngcf"].model.embeddings()
+    evaluator = Evaluator(ds.test_csr, [c for c in (ds.train_csr, ds.valid_csr) if c is not None],
+                          ks=(20,))
     times = []
     for _ in range(21):
         start = time.perf_counter()
-        evaluate_ranking(user_emb, item_emb, *ngcf.test_csr, exclude=[ngcf.train_csr, ngcf.valid_csr],
-                         ks=(20,))
+        evaluator.evaluate(user_emb, item_emb)
         times.append(time.perf_counter() - start)
     eval_median = statistics.median(times[1:])
 
     machine = (f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                f"{torch.get_num_threads()} threads, float32")
-    lines = [f"Measured with `python scripts/cpu_targets.py --epochs {args.epochs}` on: {machine}.",
+    lines = [f"Measured with `python -m bench.cpu_targets --epochs {args.epochs}` on: {machine}.",
              "ml-latest-small, default random split 0.8/0.1/0.1, d = 64, 3 layers, batch 2048.", "",
              "| what | median | best | runs |", "|---|---|---|---|"]
     for model, med, best, n in rows:
         lines.append(f"| {model} training epoch (sampling included) | {med:.2f} s | {best:.2f} s | {n} epochs |")
-    lines.append(f"| full-ranking evaluation, all 610 users x 9,724 items, NGCF d = 256 | "
-                 f"{eval_median * 1000:.0f} ms | {min(times[1:]) * 1000:.0f} ms | 20 |")
+    lines.append(f"| full-ranking evaluation, all {ds.n_users} users x {ds.n_items:,} items, NGCF "
+                 f"d = {user_emb.shape[1]} | {eval_median * 1000:.0f} ms | "
+                 f"{min(times[1:]) * 1000:.0f} ms | 20 |")
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

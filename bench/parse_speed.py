@@ -1,11 +1,12 @@
 """Measure gnn.data's ratings parser: real ml-latest-small and a generated 25M-row ratings.csv.
 
-    python scripts/measure_parse_speed.py [--rows 25000000] [--tmp /tmp/gnn_parse_speed]
+    python -m bench.parse_speed [--rows 25000000] [--tmp /tmp/gnn_parse_speed]
 
 The large file mimics ml-25m (about 153 ratings per user, movieId <= 209171, half-star
 ratings, 10-digit timestamps, sorted by user then movie, LF line ends) and is generated once into --tmp (never commit it).
 Prints rows/s of the raw parse (read_columns) and of the full load (load_interactions:
-parse + range checks + id remapping + duplicate check).
+parse + range checks + id remapping + duplicate check). ml-latest-small is read from
+``gnn.data.data_root()`` ($GNN_DATA) unless ``--small`` names its folder.
 """
 import argparse
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gnn.data import load_interactions
+from gnn.data import data_root, load_interactions
 from gnn.data.fastcsv import read_columns
 
 NAMES = ["userId", "movieId", "rating", "timestamp"]
@@ -70,11 +71,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=25_000_000)
     ap.add_argument("--tmp", default="/tmp/gnn_parse_speed")
-    ap.add_argument("--small", default=None, help="ml-latest-small folder (default: $GNN_DATA or ../shared/data)")
+    ap.add_argument("--small", default=None,
+                    help="ml-latest-small folder (default: gnn.data.data_root()/ml-latest-small)")
     args = ap.parse_args(argv)
 
-    small = Path(args.small) if args.small else Path(
-        os.environ.get("GNN_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")) / "ml-latest-small"
+    small = Path(args.small) if args.small else data_root() / "ml-latest-small"
     if (small / "ratings.csv").is_file():
         sec, cols = timed(lambda: read_columns(small / "ratings.csv", ",", "iifi", NAMES, skip_lines=1), 5)
         print(f"ml-latest-small ratings.csv: {len(cols[0]):,} rows parsed in {sec:.3f} s "

@@ -39,6 +39,15 @@ def _zipf_probabilities(n: int, exponent: float, rng: np.random.Generator) -> np
     return weights[rng.permutation(n)]
 
 
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` by a sort and a neighbour comparison (numpy 2's hash-based unique is
+    several times slower on tens of millions of int64 keys)."""
+    keys = np.sort(keys)
+    keep = np.ones(keys.size, dtype=bool)
+    keep[1:] = keys[1:] != keys[:-1]
+    return keys[keep]
+
+
 def powerlaw_interactions(n_nodes: int, nnz: int, *, user_fraction: float = 0.42,
                           user_exponent: float = 0.6, item_exponent: float = 0.6,
                           seed: int = 0, max_rounds: int = 64
@@ -79,10 +88,10 @@ def powerlaw_interactions(n_nodes: int, nnz: int, *, user_fraction: float = 0.42
         draw = int(missing * 1.1) + 64
         u = rng.choice(n_users, size=draw, p=p_user)
         i = rng.choice(n_items, size=draw, p=p_item)
-        new = np.setdiff1d(np.unique(u * n_items + i), keys, assume_unique=True)
+        new = np.setdiff1d(_sorted_unique(u * n_items + i), keys, assume_unique=True)
         if new.size > missing:  # keep a random subset, so no id range is favoured
             new = rng.choice(new, size=missing, replace=False)
-        keys = np.union1d(keys, new)
+        keys = np.sort(np.concatenate([keys, new]))  # disjoint: a union
     else:
         raise RuntimeError(f"powerlaw_interactions(): only {keys.size} of {target} distinct pairs "
                            f"after {max_rounds} rounds; the graph is too dense for its skew")

@@ -1,16 +1,18 @@
-#!/usr/bin/env python
-"""Turn a ``pytest bench/ --benchmark-json results.json`` file into the memory profile.
+"""Benchmark results as markdown tables and a plot, optionally written into the docs.
 
-    python scripts/bench_report.py results.json --out results/cpu/
+    python -m bench.report results/cpu/results.json --out results/cpu/ \\
+        [--update-docs docs/BENCHMARKS.md --section cpu] [--no-plot] [--stat median|min]
+    python -m bench.report results/gpu/ --out results/gpu/ \\
+        --update-docs docs/BENCHMARKS.md --section gpu        # a device run's folder
 
-writes ``<out>/report.md`` (per operation: a time table, a memory table and, for SpMM, achieved
-GB/s; sizes as rows, providers as columns; providers that were not attempted show
-"OOM (needs X GB)") and ``<out>/profile.png`` (time and memory against N, log-log, one line per
-provider, dense included, so the gap to the dense adjacency is visible). The plot needs
-matplotlib (``pip install 'graphcf-triton[plot]'``); without it only the table is written, and
-the report says so. ``--update-docs docs/BENCHMARKS.md --section cpu`` also replaces the text
-between ``<!-- bench:cpu:start -->`` and ``<!-- bench:cpu:end -->`` in that file with the report
-(headings one level down, the plot linked relative to the file).
+A json file is a ``pytest bench/ --benchmark-json`` result: ``<out>/report.md`` gets per operation
+a time table, a memory table (and, measured on the CPU, the peak RSS of each case) and, for
+SpMM, achieved GB/s; sizes as rows, providers as columns; providers that were not attempted show
+"OOM (needs X GB)". ``<out>/profile.png`` plots time and memory against N (needs matplotlib).
+A folder is a device run's output (``python3 -m bench.device_run``): see bench/report_device.py.
+``--update-docs FILE --section NAME`` replaces the text between ``<!-- bench:NAME:start -->``
+and ``<!-- bench:NAME:end -->`` of FILE with the report (headings one level down, links made
+relative to FILE).
 
 Times are pytest-benchmark medians, or the ``triton.testing.do_bench`` median where the run
 recorded one (CUDA). Memory is the bytes of the provider's representation (CSR arrays, the dense
@@ -21,9 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import OrderedDict, defaultdict
 from pathlib import Path
+
+from bench.report_plot import plot, provider_key, size_key
 
 OP_TITLES = OrderedDict([
     ("spmm", "SpMM  Y = Â·E"),
@@ -34,11 +39,8 @@ OP_TITLES = OrderedDict([
     ("negative_sampling", "Negative sampling, one epoch"),
     ("load_ratings", "Loading ratings"),
 ])
-PROVIDER_ORDER = ["ours", "ours_fused", "ours_spmm+torch", "ours_chunked", "torch_csr",
-                  "torch_unfused", "dense", "dense_scores", "gather_scatter", "scipy",
-                  "NGCF", "NGCF [torch backend]", "LightGCN", "LightGCN [torch backend]", "MF",
-                  "rank", "rejection", "gnn.data.load_dataset", "plain_parse"]
 PLOTTED_OPS = ["spmm", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd", "train_step"]
+NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
 
 
 # --------------------------------------------------------------------------- reading
@@ -58,32 +60,23 @@ def load_records(path: Path, stat: str = "median"):
         seconds = info["do_bench_ms"] / 1e3 if "do_bench_ms" in info else stats.get(stat)
         if "gbps" in info and "model_bytes" in info and "do_bench_ms" not in info and seconds:
             info["gbps"] = info["model_bytes"] / seconds / 1e9  # consistent with the shown time
-        info.update(seconds=seconds, rounds=stats.get("rounds"), status="ok",
-                    timer="do_bench median" if "do_bench_ms" in info else f"pytest-benchmark {stat}")
-        # representation + (CUDA) peak working memory above the inputs, or (CPU) the
-        # materialised per-edge tensor of an edge-materialising provider
-        extra = info.get("peak_mem_bytes", info.get("materialised_bytes", 0))
-        info["memory"] = (info.get("repr_bytes") or 0) + (extra or 0) if (
-            info.get("repr_bytes") is not None or extra) else None
-        info["memory_kind"] = "peak" if "peak_mem_bytes" in info else "repr"
+        info.update(seconds=seconds, rounds=stats.get("rounds"), status="ok")
+        # representation + the measured peak working memory above the inputs (CUDA allocator,
+        # or CPU peak RSS); older CPU results: + the computed materialised per-edge tensor
+        kind = next((k for k in ("peak_mem_bytes", "cpu_peak_rss_bytes", "materialised_bytes")
+                     if info.get(k) is not None), None)
+        extra = info[kind] if kind else 0
+        has_repr = info.get("repr_bytes") is not None
+        info["memory"] = (info.get("repr_bytes") or 0) + extra if (has_repr or extra) else None
+        info["memory_kind"] = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}.get(kind, "repr")
         records.append(info)
     for info in data.get("gnn_not_run", []):
-        info = dict(info)
-        info.update(seconds=None, memory=info.get("needs_bytes"), memory_kind="needs")
-        records.append(info)
+        records.append(dict(info, seconds=None, memory=info.get("needs_bytes"),
+                            memory_kind="needs"))
     meta = {"machine": data.get("machine_info", {}), "config": data.get("gnn_config", {}),
             "datetime": data.get("datetime"), "commit": data.get("commit_info", {}),
             "version": data.get("version")}
     return records, meta
-
-
-def _provider_key(p: str):
-    return (PROVIDER_ORDER.index(p) if p in PROVIDER_ORDER else len(PROVIDER_ORDER), p)
-
-
-def _size_key(rec: dict):
-    real = not str(rec["size"]).startswith("powerlaw")
-    return (0 if real else 1, rec.get("N") or 0, rec.get("nnz") or 0, rec["size"])
 
 
 # --------------------------------------------------------------------------- formatting
@@ -110,20 +103,35 @@ def fmt_count(n) -> str:
     return f"{int(n):,}" if n is not None else "–"
 
 
-def _table(header, rows) -> list:
+def table(header, rows) -> list:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return out
 
 
+def _memory_note(op: str, kinds: set) -> str:
+    if "peak" in kinds:
+        return ("the provider's representation plus the peak allocated above the inputs during "
+                "the call (torch.cuda.max_memory_allocated)")
+    if "rss" in kinds:
+        return ("the provider's representation (computed) plus its measured working memory: the "
+                "peak RSS of the timed calls above the RSS before them (VmHWM, reset through "
+                "/proc/self/clear_refs)")
+    if op == "evaluate_all_users":
+        return "score buffer the evaluator holds at once"
+    if op == "train_step":
+        return "adjacency representation (embeddings, weights and Adam state come on top)"
+    return ("adjacency representation the provider works from (for gather_scatter with the "
+            "materialised nnz×d message tensor)")
+
+
 def op_tables(op: str, recs: list, stat: str = "median") -> list:
-    providers = sorted({r["provider"] for r in recs}, key=_provider_key)
+    providers = sorted({r["provider"] for r in recs}, key=provider_key)
     sizes = OrderedDict()
-    for r in sorted(recs, key=_size_key):
+    for r in sorted(recs, key=size_key):
         sizes.setdefault(r["size"], r)
     cell = {(r["size"], r["provider"]): r for r in recs}
-    graph_op = op not in ("negative_sampling", "load_ratings", "evaluate_all_users")
-    size_cols = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
+    graph_op = op not in NON_GRAPH_OPS
 
     def size_part(first):
         if graph_op:
@@ -131,41 +139,43 @@ def op_tables(op: str, recs: list, stat: str = "median") -> list:
         return [first["size"], fmt_count(first.get("n_users")), fmt_count(first.get("n_items")),
                 fmt_count((first.get("nnz") or 0) // 2)]
 
-    lines = []
-    time_rows, mem_rows, gbps_rows = [], [], []
+    size_cols = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
+    rows = {"time": [], "memory": [], "rss": [], "gbps": []}
     for size, first in sizes.items():
-        t, m, g = size_part(first), size_part(first), size_part(first)
+        row = {key: size_part(first) for key in rows}
         for p in providers:
             r = cell.get((size, p))
             if r is None:
-                t.append("–"), m.append("–"), g.append("–")
+                values = ["–"] * 4
             elif r.get("status", "ok") != "ok":
-                t.append(r["status"]), m.append(f"{fmt_bytes(r['memory'])} (not run)"), g.append("–")
+                status = r["status"].split(":")[0] + f" ({r['status'].split(':')[1].strip()})" \
+                    if r["status"].startswith("error:") else r["status"]
+                values = [status, f"{fmt_bytes(r['memory'])} (not run)", "not run", "–"]
             else:
-                t.append(fmt_time(r["seconds"]))
-                m.append(fmt_bytes(r["memory"]))
-                g.append(f"{r['gbps']:.1f}" if r.get("gbps") is not None else "–")
-        time_rows.append(t), mem_rows.append(m), gbps_rows.append(g)
-    lines += [f"**Time** ({stat} per call)", ""] + _table(size_cols + providers, time_rows) + [""]
-    kinds = {r["memory_kind"] for r in recs if r.get("status", "ok") == "ok"}
+                gbps = r.get("gbps")
+                values = [fmt_time(r["seconds"]), fmt_bytes(r["memory"]),
+                          fmt_bytes(r.get("cpu_case_rss_bytes")),
+                          f"{gbps:.1f}" if gbps is not None else "–"]
+            for key, value in zip(rows, values):
+                row[key].append(value)
+        for key in rows:
+            rows[key].append(row[key])
+    header = size_cols + providers
+    lines = [f"**Time** ({stat} per call)", ""] + table(header, rows["time"]) + [""]
     if op in ("negative_sampling", "load_ratings"):
         return lines
-    if "peak" in kinds:
-        what = ("the provider's representation plus the peak allocated above the inputs during "
-                "the call (torch.cuda.max_memory_allocated)")
-    elif op == "evaluate_all_users":
-        what = "score buffer the evaluator holds at once"
-    elif op == "train_step":
-        what = "adjacency representation (embeddings, weights and Adam state come on top)"
-    else:
-        what = ("adjacency representation the provider works from (for gather_scatter with the "
-                "materialised nnz×d message tensor)")
-    lines += [f"**Memory**: {what}", ""] + _table(size_cols + providers, mem_rows) + [""]
+    kinds = {r["memory_kind"] for r in recs if r.get("status", "ok") == "ok"}
+    lines += [f"**Memory**: {_memory_note(op, kinds)}", ""] + table(header, rows["memory"]) + [""]
+    if any(r.get("cpu_case_rss_bytes") is not None for r in recs):
+        lines += ["**Measured peak RSS of the whole case** above the RSS before it (VmHWM, "
+                  "reset before each case): the representation as built, the warm-up call (with "
+                  "one-time costs such as library pages on first use) and the working memory", ""]
+        lines += table(header, rows["rss"]) + [""]
     if op == "spmm":
-        lines += ["**Achieved GB/s** by the byte model of DESIGN.md §4, "
+        lines += ["**Achieved GB/s** by the byte model of docs/DESIGN.md §4, "
                   "`4(N+1) + 8·nnz + G + N·d·b` with the best case G = N·d·b (each row of E "
                   "read once); the worst case G = nnz·d·b would give higher figures", ""]
-        lines += _table(size_cols + providers, gbps_rows) + [""]
+        lines += table(header, rows["gbps"]) + [""]
     return lines
 
 
@@ -175,18 +185,18 @@ def markdown(records: list, meta: dict, plot_note: str, stat: str = "median") ->
     dtypes = sorted({r.get("dtype", "?") for r in records if r.get("op") not in
                      ("negative_sampling", "load_ratings")})
     dims = sorted({r.get("d") for r in records if r.get("d")})
-    lines = ["# Benchmark report", ""]
-    lines += [f"- generated from a pytest-benchmark json of {meta.get('datetime') or '?'} "
-              f"(pytest-benchmark {meta.get('version') or '?'})",
-              f"- device: {', '.join(devices)}; CPU: {machine.get('cpu', {}).get('brand_raw', '?')}, "
-              f"Python {machine.get('python_version', '?')}",
-              f"- torch {cfg.get('torch', '?')}, {cfg.get('threads', '?')} threads, "
-              f"dtype {', '.join(dtypes)}, d = {', '.join(str(d) for d in dims)}, "
-              f"size preset `{cfg.get('sizes', '?')}`",
-              f"- dense providers are attempted only within the budget "
-              f"({cfg.get('cpu_budget_rule', '?')} on the CPU, 80 % of free memory on CUDA); "
-              f"beyond it the needed bytes are computed and shown as OOM",
-              f"- {plot_note}"]
+    lines = ["# Benchmark report", "",
+             f"- generated from a pytest-benchmark json of {meta.get('datetime') or '?'} "
+             f"(pytest-benchmark {meta.get('version') or '?'})",
+             f"- device: {', '.join(devices)}; CPU: {machine.get('cpu', {}).get('brand_raw', '?')}, "
+             f"Python {machine.get('python_version', '?')}",
+             f"- torch {cfg.get('torch', '?')}, {cfg.get('threads', '?')} threads, "
+             f"dtype {', '.join(dtypes)}, d = {', '.join(str(d) for d in dims)}, "
+             f"size preset `{cfg.get('sizes', '?')}`",
+             f"- dense providers are attempted only within the budget "
+             f"({cfg.get('cpu_budget_rule', '?')} on the CPU, 80 % of free memory on CUDA); "
+             f"beyond it the needed bytes are computed and shown as OOM",
+             f"- {plot_note}"]
     if cfg.get("loadavg"):
         lines.append(f"- 1-minute load average at the start / end of the run: {cfg['loadavg']}")
     commit = meta.get("commit") or {}
@@ -202,124 +212,71 @@ def markdown(records: list, meta: dict, plot_note: str, stat: str = "median") ->
     return "\n".join(lines).rstrip() + "\n"
 
 
-# --------------------------------------------------------------------------- plotting
-def plot(records: list, path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    ops = [op for op in PLOTTED_OPS if any(r["op"] == op for r in records)]
-    if not ops:
-        return False
-    providers = sorted({r["provider"] for r in records if r["op"] in ops}, key=_provider_key)
-    colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(providers)}
-    real_markers = {}
-    fig, axes = plt.subplots(len(ops), 2, figsize=(12, 3.6 * len(ops)), squeeze=False)
-    for row, op in enumerate(ops):
-        recs = [r for r in records if r["op"] == op]
-        ax_t, ax_m = axes[row]
-        for p in sorted({r["provider"] for r in recs}, key=_provider_key):
-            mine = sorted((r for r in recs if r["provider"] == p), key=_size_key)
-            curve = [r for r in mine if str(r["size"]).startswith("powerlaw")]
-            real = [r for r in mine if not str(r["size"]).startswith("powerlaw")]
-            ok = [r for r in curve if r.get("status", "ok") == "ok" and r["seconds"]]
-            if ok:
-                ax_t.plot([r["N"] for r in ok], [r["seconds"] for r in ok], "o-",
-                          color=colors[p], label=p)
-            mem = [r for r in curve if r.get("memory")]
-            ran = [r for r in mem if r.get("status", "ok") == "ok"]
-            if ran:
-                ax_m.plot([r["N"] for r in ran], [r["memory"] for r in ran], "o-",
-                          color=colors[p], label=p)
-            oom = [r for r in mem if r.get("status", "ok") != "ok"]
-            if oom:  # computed need of a provider that was not attempted: hollow, dashed
-                xs = [r["N"] for r in (ran[-1:] + oom)]
-                ys = [r["memory"] for r in (ran[-1:] + oom)]
-                ax_m.plot(xs, ys, "--", color=colors[p], alpha=0.7)
-                ax_m.plot([r["N"] for r in oom], [r["memory"] for r in oom], "o",
-                          mfc="none", color=colors[p], label=f"{p} (OOM, computed)")
-            for r in real:
-                marker = real_markers.setdefault(r["size"], "*^sDv"[len(real_markers) % 5])
-                if r.get("status", "ok") == "ok" and r["seconds"]:
-                    ax_t.plot([r["N"]], [r["seconds"]], marker, color=colors[p], ms=9, alpha=0.8)
-                if r.get("memory"):
-                    ax_m.plot([r["N"]], [r["memory"]], marker, color=colors[p], ms=9,
-                              alpha=0.8, mfc=None if r.get("status", "ok") == "ok" else "none")
-        for ax, ylabel in ((ax_t, "time per call [s]"), (ax_m, "bytes")):
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("N (nodes)")
-            ax.set_ylabel(ylabel)
-            ax.grid(True, which="both", alpha=0.3)
-        kind = {r["memory_kind"] for r in recs if r.get("status", "ok") == "ok"}
-        ax_t.set_title(f"{OP_TITLES.get(op, op)}: time")
-        ax_m.set_title(f"{op}: " + ("representation + peak above inputs" if "peak" in kind
-                                    else "adjacency representation bytes"))
-        ax_t.legend(fontsize=7)
-        ax_m.legend(fontsize=7)
-    if real_markers:
-        note = ", ".join(f"{m} {name}" for name, m in real_markers.items())
-        fig.text(0.5, 0.002, f"lines: power-law graphs (nnz = 20·N); markers: {note}",
-                 ha="center", fontsize=8)
-    fig.tight_layout(rect=(0, 0.015, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
-
-
-def update_docs(doc: Path, section: str, report: str, png: Path | None) -> None:
-    """Replace the marked section of ``doc`` with ``report`` (its title dropped, headings demoted)."""
-    import os
-
+# --------------------------------------------------------------------------- docs
+def update_docs(doc: Path, section: str, report: str, images=()) -> None:
+    """Replace the marked section of ``doc`` with ``report`` (its title dropped, headings
+    demoted, links to ``images`` made relative to ``doc``; each image shown at the end)."""
     start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
     text = doc.read_text()
     if start not in text or end not in text:
-        raise SystemExit(f"bench_report: {doc} has no {start} ... {end} markers")
-    body = report.split("\n", 1)[1].lstrip("\n")  # drop "# Benchmark report"
+        raise SystemExit(f"bench.report: {doc} has no {start} ... {end} markers")
+    body = report.split("\n", 1)[1].lstrip("\n")  # drop the "# ..." title
     body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
-    if png is not None:
+    shown = []
+    for png in images:
         rel = os.path.relpath(png, doc.parent)
-        body = body.replace(f"[{png.name}]({png.name})", f"[{rel}]({rel})")
-        body = body.rstrip() + f"\n\n![time and memory against N]({rel})\n"
+        body = body.replace(f"]({png.name})", f"]({rel})")
+        shown.append(f"![{png.stem}]({rel})")
+    if shown:
+        body = body.rstrip() + "\n\n" + "\n".join(shown) + "\n"
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     doc.write_text(f"{head}{start}\n{body.rstrip()}\n{end}{tail}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("json", type=Path, help="file written by pytest --benchmark-json")
-    parser.add_argument("--out", type=Path, default=Path("."), help="output folder")
-    parser.add_argument("--no-plot", action="store_true", help="write the table only")
-    parser.add_argument("--stat", choices=("median", "min"), default="median",
-                        help="pytest-benchmark statistic shown as the time (default median)")
-    parser.add_argument("--update-docs", type=Path, metavar="MD",
-                        help="also write the report into this file between section markers")
-    parser.add_argument("--section", default="cpu", help="marker name for --update-docs")
-    args = parser.parse_args(argv)
-    records, meta = load_records(args.json, args.stat)
+def report_pytest_json(args) -> tuple:
+    """``(markdown, images)`` of a pytest-benchmark json, written into ``args.out``."""
+    records, meta = load_records(args.source, args.stat)
     if not records:
-        print(f"bench_report: no results of bench/ in {args.json}", file=sys.stderr)
-        return 1
-    args.out.mkdir(parents=True, exist_ok=True)
+        raise SystemExit(f"bench.report: no results of bench/ in {args.source}")
     png = args.out / "profile.png"
+    made = False
     if args.no_plot:
-        made, note = False, "plot not requested (--no-plot)"
+        note = "plot not requested (--no-plot)"
     else:
-        made = plot(records, png)
+        made = plot(records, png, PLOTTED_OPS, OP_TITLES)
         note = (f"plot: [{png.name}]({png.name})" if made else
                 "matplotlib is not installed, so only this table was written "
                 "(pip install 'graphcf-triton[plot]' for profile.png)")
+    return markdown(records, meta, note, args.stat), [png] if made else []
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path,
+                        help="a pytest --benchmark-json file, or a device run's folder")
+    parser.add_argument("--out", type=Path, default=Path("."), help="output folder")
+    parser.add_argument("--no-plot", action="store_true", help="write the tables only")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="pytest-benchmark statistic shown as the time (default median)")
+    parser.add_argument("--update-docs", type=Path, metavar="MD", action="append", default=[],
+                        help="also write the report into this file between section markers "
+                             "(repeatable, e.g. the docs and the README)")
+    parser.add_argument("--section", default="cpu", help="marker name for --update-docs")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.source.is_dir():
+        from bench.report_device import report_device_run
+
+        report, images = report_device_run(args.source, args.out, plot=not args.no_plot)
+    else:
+        report, images = report_pytest_json(args)
     md = args.out / "report.md"
-    report = markdown(records, meta, note, args.stat)
     md.write_text(report)
-    print(f"wrote {md}" + (f" and {png}" if made else f" ({note})"))
-    if args.update_docs:
-        update_docs(args.update_docs, args.section, report, png if made else None)
-        print(f"updated section {args.section!r} of {args.update_docs}")
+    print(f"wrote {md}" + "".join(f" and {p}" for p in images))
+    for doc in args.update_docs:
+        update_docs(doc, args.section, report, images)
+        print(f"updated section {args.section!r} of {doc}")
     return 0
 
 

@@ -1,20 +1,11 @@
-"""scripts/bench_report.py on a small synthetic pytest-benchmark json (keeps the report from rotting)."""
+"""bench.report on a small synthetic pytest-benchmark json (keeps the report from rotting)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from bench.conftest import PROJECT_ROOT
-
-
-def _report_module():
-    spec = importlib.util.spec_from_file_location("bench_report",
-                                                  PROJECT_ROOT / "scripts" / "bench_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench import report
 
 
 def _record(provider, size, n, seconds, repr_bytes, **extra):
@@ -43,7 +34,7 @@ def test_report_table_and_plot(tmp_path, with_plot):
     src.write_text(json.dumps(data))
     out = tmp_path / "out"
     argv = [str(src), "--out", str(out)] + ([] if with_plot else ["--no-plot"])
-    assert _report_module().main(argv) == 0
+    assert report.main(argv) == 0
     md = (out / "report.md").read_text()
     assert "OOM (needs 0.4 GB)" in md and "| powerlaw-N10000 | 10,000 |" in md
     assert "100 µs" in md and "1.00 ms" in md and "400 MB (not run)" in md
@@ -57,7 +48,7 @@ def test_report_updates_docs_section(tmp_path):
     doc = tmp_path / "BENCH.md"
     doc.write_text("intro\n<!-- bench:cpu:start -->\nold\n<!-- bench:cpu:end -->\noutro\n")
     argv = [str(src), "--out", str(tmp_path / "out"), "--no-plot", "--update-docs", str(doc)]
-    assert _report_module().main(argv) == 0
+    assert report.main(argv) == 0
     text = doc.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert "### SpMM" in text and "# Benchmark report" not in text

@@ -1,4 +1,4 @@
-"""BPR loss against a float64 formula written out by hand."""
+"""gnn.loss: the BPR loss against a float64 formula written out by hand, and its gradient."""
 import math
 
 import torch
@@ -22,3 +22,9 @@ def test_bpr_loss_is_finite_for_huge_margins():
     u = torch.tensor([[100.0]])
     loss, _, _ = bpr_loss(u, -u, u, u, u, u, reg=0.0)
     assert torch.isfinite(loss) and loss.item() > 1000
+
+
+def test_bpr_loss_gradient_matches_finite_differences():
+    g = torch.Generator().manual_seed(1)
+    args = [torch.randn(4, 3, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(6)]
+    assert torch.autograd.gradcheck(lambda *t: bpr_loss(*t, reg=0.3)[0], args)

@@ -9,7 +9,8 @@ Gowalla as markers) and each provider of SpMM ``Â·E`` and of the NGCF layer's 
 dense N×N matrix, the edge list) plus the peak allocated above the inputs during one call
 (CUDA allocator statistics; on the CPU the peak RSS). A dense Â over the memory budget (80 % of
 free device memory) is not built: its need N²·4 bytes is recorded and drawn hollow. The json is
-rewritten after every size; the plot is drawn at the end (bench/report_plot.py).
+rewritten after every size; the plot is drawn at the end (bench/report_plot.py), or by
+``python -m bench.report`` from the json when the run was stopped before.
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from bench.measure import fmt_gb, measure_once, sync
 from bench.report_plot import plot
 from bench.settings import device_name, memory_budget
 
-DEFAULT_SIZES = ["powerlaw-N1000", "powerlaw-N3000", "powerlaw-N10000", "powerlaw-N30000",
-                 "powerlaw-N100000", "powerlaw-N300000", "powerlaw-N1000000",
-                 "ml-latest-small", "gowalla"]
+DEFAULT_SIZES = ["ml-latest-small", "gowalla", "powerlaw-N1000", "powerlaw-N3000",
+                 "powerlaw-N10000", "powerlaw-N30000", "powerlaw-N100000", "powerlaw-N300000",
+                 "powerlaw-N1000000"]
 SPMM = ["ours", "torch_csr", "dense", "gather_scatter"]
 NGCF = ["ours_fused", "torch_unfused", "dense"]
 TITLES = {"spmm": "SpMM Â·E (fp32, d = 64)", "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"}
@@ -95,10 +96,15 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps({"meta": meta, "records": records}, indent=1) + "\n")
         tmp.replace(args.out)
     if args.plot is not None:
-        drawn = plot(records, args.plot, list(TITLES), TITLES,
-                     memory_label="representation + peak above inputs [bytes]", time_axis=False)
+        drawn = draw(records, args.plot)
         print(f"plot {'written to ' + str(args.plot) if drawn else 'not drawn (no matplotlib)'}")
     return 0
+
+
+def draw(records: list, path: Path) -> bool:
+    """The memory-against-N figure (False without matplotlib)."""
+    return plot(records, path, list(TITLES), TITLES,
+                memory_label="representation + peak above inputs [bytes]", time_axis=False)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ median degree 18 / 13 (Gowalla 16 / 12), top-1 % share of interactions 0.14 / 0.
 (0.10 / 0.13); the heaviest rows are ~3-5x heavier than Gowalla's (4.3k vs 0.8k users,
 3.8k vs 1.4k items), which makes it a somewhat harder case for load balancing, not an easier one.
 
-Standalone: numpy, plus ``gnn.graph.build_adjacency`` for :func:`powerlaw_graph`.
+Standalone: numpy, plus ``gnn.build_adjacency`` for :func:`powerlaw_graph`.
 
     >>> from bench.powerlaw import powerlaw_graph        # from the repository root
     >>> adj = powerlaw_graph(100_000, 2_000_000, seed=0)  # N = 1e5 nodes, nnz = 2e6
@@ -100,12 +100,12 @@ def powerlaw_interactions(n_nodes: int, nnz: int, *, user_fraction: float = 0.42
 
 def powerlaw_graph(n_nodes: int, nnz: int, *, norm: str = "sym", self_loops: bool = False,
                    **kwargs):
-    """The normalised adjacency (:class:`gnn.graph.Adjacency`) of :func:`powerlaw_interactions`.
+    """The normalised adjacency (:class:`gnn.Adjacency`) of :func:`powerlaw_interactions`.
 
     ``nnz`` counts the entries before self loops (``self_loops=True`` adds ``n_nodes``).
     Extra keyword arguments go to :func:`powerlaw_interactions`.
     """
-    from gnn.graph import build_adjacency
+    from gnn import build_adjacency
 
     user, item, n_users, n_items = powerlaw_interactions(n_nodes, nnz, **kwargs)
     return build_adjacency(user, item, n_users, n_items, norm=norm, self_loops=self_loops)

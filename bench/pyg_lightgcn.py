@@ -57,7 +57,7 @@ class PygLightGCNRun:
         else:  # our Â, already normalised and symmetric (so it is its own transpose)
             adj = adj.to(self.device)
             self.graph = torch.sparse_csr_tensor(adj.rowptr, adj.col.long(), adj.val,
-                                                 (n_nodes, n_nodes))
+                                                 (n_nodes, n_nodes), check_invariants=False)
             self.model = LightGCN(n_nodes, dim, layers, normalize=False).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)

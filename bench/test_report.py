@@ -52,3 +52,35 @@ def test_report_updates_docs_section(tmp_path):
     text = doc.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert "### SpMM" in text and "# Benchmark report" not in text
+
+
+# --------------------------------------------------------------------------- device runs
+def _sweep_record(op, size, t, seconds):
+    return {"op": op, "size": size, "dtype": "float32", "provider": f"T={t}", "seconds": seconds,
+            "status": "ok", "max_degree": 5000, "N": 10, "nnz": 100}
+
+
+def test_threshold_sweep_names_the_fastest_over_all_sizes():
+    from bench.report_device import sweep_lines
+
+    times = {"a": {"256": 2.0, "1024": 1.0, "off": 5.0}, "b": {"256": 1.0, "1024": 1.5, "off": 9.0}}
+    records = [_sweep_record("spmm_threshold", size, t, s)
+               for size, row in times.items() for t, s in row.items()]
+    text = "\n".join(sweep_lines(records))
+    assert "**T=1024**" in text  # geometric means: 256 → 1.41, 1024 → 1.22, off → 6.7
+    assert "| a | 5,000 | 2.00 s | 1.00 s | 5.00 s |" in text
+
+
+def test_curve_stage_fits_its_epochs_to_the_time_left(tmp_path):
+    from bench.stages import CURVE_STARTUP_S, command, curve_plan
+
+    records = [{"dataset": "gowalla", "provider": "ours lightgcn", "status": "ok",
+                "s_per_epoch": 1.0, "eval_seconds": 0.5}]
+    (tmp_path / "epochs.json").write_text(json.dumps({"meta": {}, "records": records}))
+    epochs, every, basis = curve_plan(tmp_path, 200.0, dry_run=False)
+    assert epochs == int(0.85 * (200 - CURVE_STARTUP_S - 11 * 0.5)) and every == epochs // 10
+    assert "1.00 s/epoch" in basis
+    assert curve_plan(tmp_path, 1e6, dry_run=False)[0] == 1000  # never past the config's epochs
+    assert command("curve", tmp_path, tmp_path, False, CURVE_STARTUP_S) is None  # no time left
+    argv = command("curve", tmp_path, tmp_path, False, 300.0)[0]
+    assert argv[argv.index("--epochs") + 1] == str(curve_plan(tmp_path, 290.0, False)[0])

@@ -85,29 +85,51 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     from gnn.data import DatasetFormatError, DatasetNotFoundError, DownloadError
+    from gnn.distributed.runtime import DistributedError, launched_world_size
     from gnn.model_io import save_model
 
+    # Under torchrun (WORLD_SIZE > 1) the graph is partitioned over the processes
+    # (docs/DISTRIBUTED.md); only rank 0 prints and writes files.
+    distributed = launched_world_size() > 1
     try:
-        trainer = Trainer(config)
-    except (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError) as exc:
+        if distributed:
+            from gnn.distributed import DistributedTrainer
+
+            trainer = DistributedTrainer(config)
+        else:
+            trainer = Trainer(config)
+    except (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError,
+            DistributedError) as exc:
         # The message names the file and line, the device, or what to download and where:
         # no traceback for a user's mistake.
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    main_rank = getattr(trainer, "rank", 0) == 0
+    say = print if main_rank else (lambda *a, **k: None)
     ds = trainer.dataset
-    print(f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {trainer.n_train} training pairs; "
-          f"{config.model} on {trainer.device}")
-    print(trainer.model)
-    summary = trainer.fit()
+    say(f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {trainer.n_train} training pairs; "
+        f"{config.model} on {trainer.device}" + (f" x {trainer.world_size} processes" if distributed else ""))
+    say(trainer.model)
+    try:
+        summary = trainer.fit()
+    except DistributedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    summary.setdefault("world_size", 1)
     shown = "  ".join(f"{k}={summary[k]:.4f}" for k in ("recall@20", "precision@20", "ndcg@20", "hit@20")
                       if summary.get(k) is not None)
-    print(f"test at epoch {summary['best_epoch']} ({summary['protocol']} protocol): {shown}  "
-          f"[{summary['sec_per_epoch'] or 0:.2f} s/epoch, {summary['epochs']} epochs]")
-    if config.json:
+    say(f"test at epoch {summary['best_epoch']} ({summary['protocol']} protocol): {shown}  "
+        f"[{summary['sec_per_epoch'] or 0:.2f} s/epoch, {summary['epochs']} epochs]")
+    if config.json and main_rank:
         write_json(summary, config.json)
     if args.save_model:
-        save_model(trainer.model, args.save_model, dataset=ds)
-        print(f"model saved to {args.save_model}")
+        if distributed:
+            trainer.save_model(args.save_model)
+        else:
+            save_model(trainer.model, args.save_model, dataset=ds)
+        say(f"model saved to {args.save_model}")
+    if distributed:
+        trainer.close()
     return 0
 
 

@@ -43,6 +43,9 @@ class DistributedTrainer(Trainer):
     ``$GNN_DIST_TIMEOUT`` or 300)."""
 
     def __init__(self, config, dataset=None, log=print, timeout: Optional[float] = None):
+        if getattr(config, "compile", False):
+            raise ValueError("TrainConfig: compile is not supported by distributed training yet "
+                             "(the exchanges are collectives inside the step); drop --compile")
         device = init_process_group(resolve_device(config.device), timeout)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         main = self.rank == 0
@@ -129,6 +132,11 @@ class DistributedTrainer(Trainer):
         summary = super().fit()
         summary["world_size"] = self.world_size
         return summary
+
+    def close(self) -> None:
+        """Leave the process group (after a run that ended normally)."""
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save(self, path) -> None:

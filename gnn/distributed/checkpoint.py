@@ -176,15 +176,16 @@ def full_state_dict(model, shard_state: dict) -> dict:
     return {k: v.detach().cpu() for k, v in shard_to_full(whole, model.n_users).items()}
 
 
-def convert(path, out, data_root=None) -> None:
-    """Write the single-process training checkpoint of a checkpoint folder to ``out``."""
+def convert(path, out, data_root=None, dataset=None) -> None:
+    """Write the single-process training checkpoint of a checkpoint folder to ``out``
+    (``dataset``: the run's dataset object, else loaded as the run's config says)."""
     from gnn.training import TrainConfig, Trainer
 
     run = read_run(path)
     config = TrainConfig(**{**run["config"], "device": "cpu", "progress": False,
                             "checkpoint": str(out), "resume": False,
                             "data_root": data_root or run["config"].get("data_root")})
-    trainer = Trainer(config, log=lambda *a: None)
+    trainer = Trainer(config, dataset, log=lambda *a: None)
     model, n_users = trainer.model, trainer.model.n_users
     tables = {k: v for k, v in model.state_dict().items() if k not in TABLES}
     tables[SHARDED] = torch.zeros(model.n_users + model.n_items, model.embedding_dim)
@@ -204,7 +205,7 @@ def convert(path, out, data_root=None) -> None:
     for name, slots in state["optim"].items():
         for slot, value in slots.items():
             split = (shard_to_full({name: value}, n_users) if slot != "step" else
-                     {t: value for t in (TABLES if name == SHARDED else (name,))})
+                     {t: value.clone() for t in (TABLES if name == SHARDED else (name,))})
             for target, part in split.items():
                 per_param.setdefault(target, {})[slot] = part
     names = [n for n, _ in model.named_parameters()]

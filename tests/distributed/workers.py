@@ -72,3 +72,52 @@ def _received_ids(trainer) -> list:
     ids = torch.arange(model.graph.lo, model.graph.hi, dtype=torch.float64)[:, None]
     got = exchange(ids.index_select(0, model.halo.send_index), model.halo)
     return got[:, 0].long().tolist()
+
+
+def fit_recorded(trainer) -> dict:
+    """``trainer.fit()`` with the loss of every step recorded."""
+    losses = []
+    step = trainer.train_step
+
+    def recorded(u, i, j):
+        loss = step(u, i, j)
+        losses.append(float(loss))
+        return loss
+
+    trainer.train_step = recorded
+    summary = trainer.fit()
+    return {"losses": losses, "summary": summary}
+
+
+def checkpoints(rank: int, config_kw: dict, folder: str, phase: str) -> dict:
+    """phase "first": an uninterrupted 2-epoch run (checkpoint and model file written), then a
+    1-epoch run whose checkpoint is copied (for the other world sizes) and resumed to 2 epochs.
+    phase "resume": resume the copy for this world size to 2 epochs."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    import torch.distributed as dist
+
+    from gnn.distributed import DistributedTrainer
+
+    folder, world = Path(folder), int(__import__("os").environ["WORLD_SIZE"])
+    base = TrainConfig(**config_kw)
+
+    def trainer(**kw):
+        return DistributedTrainer(dataclasses.replace(base, **kw), dataset=dataset_for("tiny"),
+                                  log=lambda *a: None)
+
+    out = {}
+    if phase == "first":
+        full = trainer(epochs=2, checkpoint=str(folder / "full"))
+        out["full"] = fit_recorded(full)
+        full.save_model(folder / "model.pt")
+        trainer(epochs=1, checkpoint=str(folder / "epoch1")).fit()
+        if rank == 0:
+            for copy in ("resume1", "resume2", "resume3"):
+                shutil.copytree(folder / "epoch1", folder / copy)
+        dist.barrier()
+    out["resumed"] = fit_recorded(trainer(epochs=2, checkpoint=str(folder / f"resume{world}"),
+                                          resume=True))
+    return out

@@ -46,20 +46,22 @@ class Bench:
 
     def __init__(self, args, device):
         self.args, self.device, self.records = args, device, []
+        self.last_out = None  # the output of the latest forward + backward call
 
     def case(self, base: dict, fn, *, check=None, repr_bytes=None, model_bytes=None, **extra):
         """Warm up (compile) and check once, then peak memory and time; errors are recorded."""
         rec = dict(base, **extra, repr_bytes=repr_bytes, status="ok")
         try:
-            out = fn()
-            sync(self.device)
+            if self.args.quick:  # a single call: checked, timed and measured at once
+                rec["peak_mem_bytes"], rec["seconds"], out = measure_once(fn, self.device, True)
+            else:
+                out = fn()
+                sync(self.device)
             if check is not None:
                 rec["rel_err"] = check(out)
                 rec["check_ok"] = rec["rel_err"] <= TOLERANCE[DTYPES[base["dtype"]]]
             del out
-            if self.args.quick:  # one more call, timed and measured at once
-                rec["peak_mem_bytes"], rec["seconds"] = measure_once(fn, self.device)
-            else:
+            if not self.args.quick:
                 rec["peak_mem_bytes"] = peak_bytes(fn, self.device)
                 rec["seconds"] = time_call(fn, self.device, repeat=5)
         except torch.OutOfMemoryError:
@@ -158,7 +160,7 @@ class Bench:
                 return max(rel_err(o, r) for o, r in zip(outs, ref))
 
             self.case(dict(base, provider=label), fn, check=check, repr_bytes=repr_bytes, **extra)
-            del fn, params
+            fn = params = layer = self.last_out = None  # a dense Â goes before the next case
         if dtype == torch.float32:
             self.ngcf_threshold_sweep(size, adj, (e, w1, w2, b), grad, ref)
 
@@ -231,7 +233,7 @@ def main(argv=None) -> int:
                    help="long-row thresholds T to sweep ('off': no splitting)")
     p.add_argument("--d", type=int, default=64)
     p.add_argument("--quick", action="store_true",
-                   help="one timed call per case, no warm-up timing (dry runs)")
+                   help="one call per case, checked, timed and measured at once (dry runs)")
     p.add_argument("--out", type=Path, required=True, help="json file to write")
     args = p.parse_args(argv)
     args.thresholds = [t for t in args.thresholds.split(",") if t]

@@ -92,10 +92,10 @@ def cuda_peak_bytes(fn: Callable[[], object], device) -> int:
     return measure_once(fn, device)[0]
 
 
-def measure_once(fn: Callable[[], object], device) -> tuple:
+def measure_once(fn: Callable[[], object], device, keep_output: bool = False) -> tuple:
     """``(peak bytes above the current use, seconds)`` of one call of ``fn``: CUDA allocator
     statistics on a GPU, the process's peak RSS (:class:`PeakRSS`) on the CPU (None where not
-    measurable)."""
+    measurable); ``keep_output`` appends the call's result."""
     cuda = torch.device(device).type == "cuda"
     if cuda:
         sync(device)
@@ -108,10 +108,8 @@ def measure_once(fn: Callable[[], object], device) -> tuple:
     out = fn()
     sync(device)
     seconds = time.perf_counter() - start
-    del out
-    if cuda:
-        return int(torch.cuda.max_memory_allocated(device) - base), seconds
-    return meter.peak_above_start(), seconds
+    peak = int(torch.cuda.max_memory_allocated(device) - base) if cuda else meter.peak_above_start()
+    return (peak, seconds, out) if keep_output else (peak, seconds)
 
 
 def peak_bytes(fn: Callable[[], object], device) -> Optional[int]:

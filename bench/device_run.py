@@ -100,8 +100,9 @@ def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
     def pump():
         for line in proc.stdout:
             log.write(line)
-            tail.append(line.rstrip())
-            del tail[:-12]
+            if line.strip():
+                tail.append(line.rstrip())
+                del tail[:-12]
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -132,6 +133,13 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gnn-device-run-"))
+    try:
+        return run_all(args, out, work, deadline)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_all(args, out: Path, work: Path, deadline: float) -> int:
     env = dict(os.environ, **importable_checkout(work / "import"))
     if args.dry_run:
         from bench.tiny_data import write_tiny_datasets
@@ -147,15 +155,15 @@ def main(argv=None) -> int:
     def save():
         (out / "device.json").write_text(json.dumps(report, indent=1) + "\n")
 
-    report["machine"] = stages.machine_info(env, dry_run=args.dry_run)
+    report["machine"] = machine = stages.machine_info(env, dry_run=args.dry_run)
     save()
-    if not args.dry_run and not report["machine"].get("cuda"):
-        log.write(f"device_run: torch sees no CUDA device ({report['machine']}); "
+    log.write(f"machine: {json.dumps(machine)}\n")
+    if not args.dry_run and not machine.get("cuda"):
+        log.write("device_run: torch sees no CUDA device (see machine above); "
                   "use --dry-run on a CPU\n")
         return 2
     for name in filter(None, args.stages.split(",")):
-        left = deadline - time.monotonic()
-        plan = stages.command(name, out, work, args.dry_run, left)
+        plan = stages.command(name, out, work, args.dry_run, deadline - time.monotonic())
         if plan is None:
             report["stages"].append({"name": name, "status": "skipped", "why": "no time left"})
             save()
@@ -168,10 +176,8 @@ def main(argv=None) -> int:
         save()
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
-    shutil.rmtree(work, ignore_errors=True)
     log.write("\n" + stages.summary(report) + "\n")
     return 0 if all(s["status"] in ("ok", "skipped") for s in report["stages"]) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -152,8 +152,11 @@ try:
     info["torch_geometric"] = torch_geometric.__version__
 except ImportError:
     info["torch_geometric"] = None
-import gnn, gnn.kernels, gnn.data
-info["gnn_from"] = os.path.dirname(gnn.__file__)
+try:
+    import gnn, gnn.kernels, gnn.data
+    info["gnn_from"] = os.path.dirname(gnn.__file__)
+except Exception as exc:
+    info["gnn_import_error"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(info))
 """
 

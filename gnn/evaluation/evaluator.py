@@ -116,6 +116,8 @@ class Evaluator:
         for lo in range(0, self.users.numel(), self.chunk_size):
             cu = self.users[lo:lo + self.chunk_size]
             s = torch.as_tensor(score_fn(cu), device=self.device)
+            if not s.is_floating_point():  # integer scores: float64 holds them and -inf
+                s = s.to(torch.float64)
             if s.shape != (cu.numel(), n_items):
                 raise ValueError(f"the scores of {cu.numel()} users must have shape "
                                  f"({cu.numel()}, {n_items}), but got {tuple(s.shape)}")

@@ -6,12 +6,15 @@ model to whichever device its weights are on, the first time it is needed there.
 
 Inference (:meth:`embeddings`, :meth:`score`, :meth:`recommend`) runs one full propagation in
 eval mode and caches the result until the model changes: ``train()``, a parameter update (every
-in-place change bumps a tensor's version counter) or a move to another device.
+in-place change bumps a tensor's version counter: optimiser steps, ``load_state_dict``) or a move
+to another device. A change made through ``param.data`` bypasses the version counter (that is
+what ``.data`` is for): call :meth:`GraphRecommender.invalidate_cache` after one.
 """
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -137,6 +140,10 @@ class GraphRecommender(nn.Module):
         self._cache = None
         return super().train(mode)
 
+    def invalidate_cache(self) -> None:
+        """Forget the cached inference embeddings (needed only after edits through ``.data``)."""
+        self._cache = None
+
     def _cache_key(self) -> tuple:
         return (id(self.adj),) + tuple((p.data_ptr(), p._version) for p in self.parameters())
 
@@ -227,7 +234,10 @@ class GraphRecommender(nn.Module):
             if ids.device != device:
                 raise ValueError(f"{name} is on {ids.device}, but the model is on {device}")
         else:
-            ids = torch.as_tensor(ids, device=device)
+            array = np.asarray(ids)
+            if array.size == 0:  # an empty list has no integer dtype of its own
+                array = array.astype(np.int64)
+            ids = torch.as_tensor(array, device=device)
         if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer ids, but got dtype {ids.dtype}")
         ids = ids.reshape(-1).long()

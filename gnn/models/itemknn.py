@@ -174,9 +174,18 @@ class ItemKNN:
         one (default: the training items); ``(len(users), k)``, -1 where fewer items remain."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"recommend(): k must be an int >= 1, but got {k!r}")
+        self._check_fitted()
+        if exclude is None:
+            exclude = self.train
+        elif not isinstance(exclude, UserItemCSR):
+            raise TypeError(f"recommend(): exclude must be None or a gnn.data.UserItemCSR, but "
+                            f"got {type(exclude).__name__}")
+        elif exclude.shape != self.train.shape:
+            raise ValueError(f"recommend(): exclude covers {exclude.shape} users x items, but the "
+                             f"model has {self.train.shape}")
         users = np.asarray(users, dtype=np.int64).reshape(-1)
         scores = self.score(users).astype(np.float64)
-        seen = (self.train if exclude is None else exclude).to_scipy()[users].tocoo()
+        seen = exclude.to_scipy()[users].tocoo()
         scores[seen.row, seen.col] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         order[np.take_along_axis(scores, order, axis=1) == -np.inf] = -1

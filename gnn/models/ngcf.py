@@ -62,6 +62,7 @@ class NGCF(GraphRecommender):
                  node_dropout: float = 0.0, self_loop: Optional[bool] = None,
                  negative_slope: float = 0.2):
         super().__init__(adj)
+        self._create_embeddings(embedding_dim)  # checks embedding_dim first
         if layer_sizes is None:
             if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
                 raise ValueError(f"NGCF(): num_layers must be an int >= 0, but got {num_layers!r}")
@@ -88,7 +89,6 @@ class NGCF(GraphRecommender):
         self.embedding_dim, self.num_layers, self.layer_sizes = embedding_dim, len(sizes), sizes
         self.message_dropout, self.node_dropout = message_dropout, node_dropout
         self.self_loop, self.negative_slope = bool(self_loop), negative_slope
-        self._create_embeddings(embedding_dim)
         in_sizes = [embedding_dim] + sizes[:-1]
         self.w1 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
         self.w2 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))

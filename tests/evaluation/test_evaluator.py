@@ -166,19 +166,10 @@ def test_evaluate_scores_block_of_the_wrong_shape():
         evaluator.evaluate_scores(lambda u: torch.zeros(u.numel(), scores.shape[1] - 1))
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: Evaluator.evaluate_scores with an integer "
-                   "score block fails with RuntimeError 'value cannot be converted to type int64_t "
-                   "without overflow' (the -inf scatter of excluded items), while the reference "
-                   "ranking_metrics accepts integer scores; it should accept them or raise a "
-                   "ValueError naming the dtype")
 def test_evaluate_scores_integer_scores():
     scores, exclude, test = random_case(3)
     evaluator = Evaluator(test, [exclude], ks=(3,))
-    try:
-        got = evaluator.evaluate_scores(lambda u: torch.from_numpy(scores.astype(np.int64))[u])
-    except ValueError as exc:
-        assert "dtype" in str(exc)
-        return
+    got = evaluator.evaluate_scores(lambda u: torch.from_numpy(scores.astype(np.int64))[u])
     assert_metrics_close(got, ranking_metrics(scores, exclude, test, ks=(3,)))
 
 

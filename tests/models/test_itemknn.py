@@ -165,19 +165,12 @@ def test_recommend_bad_k():
             knn.recommend([0], k=k)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: ItemKNN.recommend(exclude=...) does not "
-                   "check exclude's shape: a UserItemCSR over fewer items is applied silently, and "
-                   "one over fewer users fails with a bare IndexError (the graph models raise "
-                   "ValueError 'exclude covers ...')")
 def test_recommend_exclude_of_another_shape():
     knn = ItemKNN(k=2).fit(UserItemCSR.from_pairs([0, 0, 1, 2], [0, 1, 1, 2], 3, 4))
     with pytest.raises(ValueError, match="exclude"):
         knn.recommend([0, 2], exclude=UserItemCSR.from_pairs([0], [0], 3, 3))
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: ItemKNN.recommend(exclude=<not a UserItemCSR>) "
-                   "fails with AttributeError \"'list' object has no attribute 'to_scipy'\" instead "
-                   "of a TypeError naming exclude (as the graph models' recommend does)")
 def test_recommend_exclude_of_the_wrong_type():
     knn = ItemKNN(k=2).fit(UserItemCSR.from_pairs([0, 0, 1, 2], [0, 1, 1, 2], 3, 4))
     with pytest.raises(TypeError, match="exclude"):

@@ -103,9 +103,6 @@ def test_bad_arguments_name_themselves(kwargs, match):
         NGCF(adj, **kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: NGCF(adj, embedding_dim=0) with layers reports "
-                   "'layer sizes must be >= 1, but got [0, 0, 0]', naming neither embedding_dim nor "
-                   "the value passed (the layer sizes are checked before the embeddings)")
 def test_zero_embedding_dim_names_the_argument():
     _, _, adj = small_graph()
     with pytest.raises(ValueError, match="embedding_dim"):

@@ -3,7 +3,7 @@
 Each model (NGCF, LightGCN, MF) x adjacency {sym, row} x self-loops {off, on} x node dropout
 {0, 0.3} x message dropout {0, 0.3} (where the model has the option), in train mode: the BPR
 loss, the final embeddings and every parameter's gradient are compared with the dense float64
-re-implementation of tests/reference_models.py, replaying the masks the library drew. Through
+re-implementation of tests/models/reference_models.py, replaying the masks the library drew. Through
 the torch backend here, and through the Triton kernels in the interpreter (a subprocess, since
 triton picks interpreter or compiler when it is first imported) for one configuration per model.
 """
@@ -124,7 +124,7 @@ def test_triton_kernels_in_interpreter():
                GNN_TEST_TRITON_GRADIENTS="1")
     here = Path(__file__).resolve()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                             str(here), "-k", "test_triton_case"], env=env, cwd=here.parents[1],
+                             str(here), "-k", "test_triton_case"], env=env, cwd=here.parents[2],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "3 passed" in result.stdout, result.stdout[-2000:]

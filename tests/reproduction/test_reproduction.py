@@ -98,7 +98,7 @@ def test_itemknn_end_to_end(tmp_path, data):
 
 def test_shipped_configs_are_valid():
     from pathlib import Path
-    folder = Path(__file__).resolve().parents[1] / "configs" / "gowalla"
+    folder = Path(__file__).resolve().parents[2] / "configs" / "gowalla"
     names = {p.stem for p in folder.glob("*.json")}
     assert {"ngcf", "ngcf-row", "lightgcn", "mf", "itemknn", "ngcf-fast", "lightgcn-fast"} <= names
     for path in folder.glob("*.json"):

@@ -10,10 +10,12 @@ from gnn import TrainConfig, Trainer
 def dataset_for(name):
     """The dataset object a test names ("tiny": a seeded synthetic split; otherwise None, so the
     trainer loads config.dataset itself)."""
-    if name == "tiny":
-        from tiny_datasets import tiny_split
+    from tiny_datasets import tiny_split
 
+    if name == "tiny":
         return tiny_split(seed=3, n_users=30, n_items=40)
+    if name == "tiny-other":  # same sizes, other interactions
+        return tiny_split(seed=4, n_users=30, n_items=40)
     return None
 
 
@@ -121,3 +123,56 @@ def checkpoints(rank: int, config_kw: dict, folder: str, phase: str) -> dict:
     out["resumed"] = fit_recorded(trainer(epochs=2, checkpoint=str(folder / f"resume{world}"),
                                           resume=True))
     return out
+
+
+def start(rank: int, configs: list, datasets: list) -> str:
+    """Build a DistributedTrainer with this rank's config and dataset; "ok" if it starts."""
+    from gnn.distributed import DistributedTrainer
+
+    DistributedTrainer(TrainConfig(**configs[rank]), dataset=dataset_for(datasets[rank]),
+                       log=lambda *a: None)
+    return "ok"
+
+
+def two_nodes_three_items(rank: int, world: int) -> str:
+    """A graph of 1 user and 2 items (3 nodes) on ``world`` ranks."""
+    import numpy as np
+
+    from gnn.data import SplitDataset
+    from gnn.distributed import DistributedTrainer
+
+    one = np.array([0]), np.array([1])
+    ds = SplitDataset(name="three", n_users=1, n_items=2, train=(np.array([0]), np.array([0])),
+                      valid=None, test=one, user_ids=np.arange(1), item_ids=np.arange(2),
+                      protocol="given")
+    DistributedTrainer(TrainConfig(**tiny_config(dataset="three")), dataset=ds)
+    return "ok"
+
+
+def dies_at_step(rank: int, config_kw: dict, victim: int, step: int, how: str) -> str:
+    """Train; rank ``victim`` exits (``how="exit"``) or stops answering (``"hang"``) at its
+    ``step``-th step. Returns what the fit raised on this rank."""
+    import os
+    import time
+
+    from gnn.distributed import DistributedError, DistributedTrainer
+
+    trainer = DistributedTrainer(TrainConfig(**config_kw), dataset=dataset_for("tiny"),
+                                 log=lambda *a: None)
+    inner, count = trainer.train_step, [0]
+
+    def step_or_die(u, i, j):
+        count[0] += 1
+        if rank == victim and count[0] == step:
+            if how == "exit":
+                os._exit(3)
+            time.sleep(float(os.environ["GNN_DIST_TIMEOUT"]) * 4)
+        return inner(u, i, j)
+
+    trainer.train_step = step_or_die
+    started = time.monotonic()
+    try:
+        trainer.fit()
+    except DistributedError as exc:
+        return f"DistributedError after {time.monotonic() - started:.1f}s: {exc}"
+    return "finished"

@@ -1,6 +1,7 @@
-"""Run a function in P local processes joined by a gloo process group (a small torchrun).
+"""Run a function in P local processes joined by a gloo process group: a small torchrun for
+the tests and the benchmarks (``fn`` must be importable by name: a module-level function).
 
-    results = run_ranks(workers.train_and_record, 2, spec)   # [rank 0's result, rank 1's]
+    results = run_ranks(fn, 2, arg)   # [fn(0, arg) in rank 0's process, fn(1, arg) in rank 1's]
 
 Each process gets torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT),
 one torch thread and ``$GNN_DIST_TIMEOUT`` = ``timeout`` seconds. A rank that raises returns
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue as queue_module
 import socket
+import time
 import traceback
 from dataclasses import dataclass
 
@@ -68,9 +71,6 @@ def run_ranks(fn, world_size: int, *args, timeout: float = 20.0, deadline: float
         p.start()
         procs.append(p)
     results = {}
-    import queue as queue_module
-    import time
-
     end = time.monotonic() + deadline
     while len(results) < world_size and time.monotonic() < end:
         try:
@@ -86,13 +86,13 @@ def run_ranks(fn, world_size: int, *args, timeout: float = 20.0, deadline: float
         procs[r].kill()
         procs[r].join()
     if hung:
-        raise AssertionError(f"ranks {hung} were still running after {deadline} s")
+        raise RuntimeError(f"ranks {hung} were still running after {deadline} s (killed)")
     return [results.get(r, RankExited(procs[r].exitcode)) for r in range(world_size)]
 
 
 def unwrap(results):
-    """The results, or an AssertionError quoting the first failed rank."""
+    """The results, or a RuntimeError quoting the first failed rank."""
     for r, res in enumerate(results):
         if isinstance(res, (RankFailed, RankExited)):
-            raise AssertionError(f"rank {r} failed: {res}")
+            raise RuntimeError(f"rank {r} failed: {res}")
     return results

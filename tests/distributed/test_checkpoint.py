@@ -9,7 +9,7 @@ import workers
 from gnn import TrainConfig, Trainer, load_model
 from gnn.distributed.checkpoint import convert, main as convert_main, read_run
 from gnn.evaluation import Evaluator
-from ranks import run_ranks, unwrap
+from gnn.distributed.local import run_ranks, unwrap
 
 CONFIG = workers.tiny_config(model="ngcf", message_dropout=0.2, node_dropout=0.3, epochs=2)
 SUMMARY_KEYS = ("recall@20", "ndcg@20", "valid_recall@20", "best_epoch", "epochs")

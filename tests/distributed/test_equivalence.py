@@ -7,7 +7,7 @@ import pytest
 
 import workers
 from gnn.data import find_dataset_file
-from ranks import run_ranks, unwrap
+from gnn.distributed.local import run_ranks, unwrap
 
 STEPS = 20
 TINY = {

@@ -4,7 +4,7 @@ hangs. (The harness kills anything still running after its deadline and fails th
 import re
 
 import workers
-from ranks import RankExited, RankFailed, run_ranks
+from gnn.distributed.local import RankExited, RankFailed, run_ranks
 
 TIMEOUT = 4.0  # $GNN_DIST_TIMEOUT of these runs, seconds
 

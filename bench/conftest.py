@@ -66,14 +66,23 @@ def device() -> torch.device:
     return settings.bench_device()
 
 
-@pytest.fixture(scope="module")
-def split_dataset(request):
-    """The :class:`gnn.data.SplitDataset` of the test's ``size`` or ``dataset`` label."""
-    label = request.getfixturevalue("size" if "size" in request.fixturenames else "dataset")
+def _dataset_or_skip(label: str):
     try:
         return graphs.dataset(label)
     except DatasetNotFoundError as exc:
         pytest.skip(f"{label}: {exc} (set $GNN_DATA)")
+
+
+@pytest.fixture(scope="module")
+def split_dataset(size):
+    """The :class:`gnn.data.SplitDataset` behind the test's ``size`` label."""
+    return _dataset_or_skip(size)
+
+
+@pytest.fixture(scope="module")
+def real_dataset(dataset):
+    """The :class:`gnn.data.SplitDataset` of the test's real ``dataset``."""
+    return _dataset_or_skip(dataset)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ A *size label* names a graph:
   ``gnn.data.load_dataset`` (default random 0.8/0.1/0.1 split for MovieLens, the given
   train/test split for Gowalla), from ``gnn.data.data_root()`` (``$GNN_DATA``);
 * ``powerlaw-N<n>`` (nnz = 20·n) and ``powerlaw-N<n>-nnz<nnz>``: :mod:`bench.powerlaw`, seed 0,
-  as a dataset with a training part only.
+  for the training part (exactly nnz entries in the adjacency); a test part of about 10 % more
+  pairs from the same distribution (seed 1, training pairs removed), so a trainer can evaluate.
 
 The graph a benchmark propagates over is the training adjacency the trainer builds,
 ``gnn.build_adjacency`` of the dataset's ``train_csr`` (symmetric normalisation unless asked).
@@ -51,10 +52,13 @@ def dataset(label: str) -> SplitDataset:
     """The split dataset behind a size label (cached for the process)."""
     sizes = parse_powerlaw(label)
     if sizes is not None:
-        user, item, n_users, n_items = powerlaw_interactions(*sizes, seed=0)
-        empty = np.zeros(0, dtype=np.int64)
+        n, nnz = sizes
+        user, item, n_users, n_items = powerlaw_interactions(n, nnz, seed=0)
+        # a held-out part from the same distribution (seed 1, about 10 %, training pairs removed)
+        tu, ti, _, _ = powerlaw_interactions(n, 2 * max(1, nnz // 20), seed=1)
+        fresh = ~np.isin(tu * n_items + ti, user * n_items + item, assume_unique=True)
         return SplitDataset(name=label, n_users=n_users, n_items=n_items, train=(user, item),
-                            valid=None, test=(empty, empty), user_ids=np.arange(n_users),
+                            valid=None, test=(tu[fresh], ti[fresh]), user_ids=np.arange(n_users),
                             item_ids=np.arange(n_items), protocol="given")
     if label == "gowalla":
         return load_dataset("gowalla", split="given", download=False)

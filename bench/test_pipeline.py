@@ -63,8 +63,8 @@ def _keys(csrs, n_items, device):
 
 
 @pytest.mark.parametrize("provider", ["ours_chunked", "dense_scores"])
-def test_evaluate_all_users(benchmark, provider, dataset, split_dataset, device):
-    ds = split_dataset
+def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
+    ds = real_dataset
     d = embedding_dim()
     info = base_info("evaluate_all_users", provider, dataset, _Sizes(ds), d, torch.float32, device)
     info["k"] = K
@@ -100,8 +100,8 @@ def test_evaluate_all_users(benchmark, provider, dataset, split_dataset, device)
 
 # --------------------------------------------------------------------------- sampling
 @pytest.mark.parametrize("provider", ["rank", "rejection"])
-def test_negative_sampling(benchmark, provider, dataset, split_dataset, device):
-    ds = split_dataset
+def test_negative_sampling(benchmark, provider, dataset, real_dataset, device):
+    ds = real_dataset
     sampler = UniformNegativeSampler(ds.train_csr, device=device, seed=0, method=provider)
     info = base_info("negative_sampling", provider, dataset, _Sizes(ds), 0, torch.int64, device)
     train_users, train_items = ds.train_csr.pairs()
@@ -138,8 +138,8 @@ def plain_parse(dataset):
 
 
 @pytest.mark.parametrize("provider", ["gnn.load_dataset", "plain_parse"])
-def test_load_ratings(benchmark, provider, dataset, split_dataset):
-    info = base_info("load_ratings", provider, dataset, _Sizes(split_dataset), 0,
+def test_load_ratings(benchmark, provider, dataset, real_dataset):
+    info = base_info("load_ratings", provider, dataset, _Sizes(real_dataset), 0,
                      torch.float32, torch.device("cpu"))
     if provider == "plain_parse":
         info["what"] = "np.loadtxt (MovieLens) / Python line split (Gowalla), no remapping or split"

@@ -30,7 +30,7 @@ call. From the repository root of this machine (the device tool's ``run``)::
 (``.data/`` is git-ignored.) Then copy the returned files into ``results/gpu/`` and::
 
     python -m bench.report results/gpu/ --out results/gpu/ --section gpu \\
-        --update-docs docs/BENCHMARKS.md --update-docs README.md
+        --update-docs docs/BENCHMARKS.md --headlines README.md
 
 Dry run, on any CPU in about half a minute (what bench/test_device_run.py runs): every stage at
 tiny sizes on generated stand-in datasets, Triton through its interpreter, the tests collected

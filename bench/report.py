@@ -2,14 +2,15 @@
 
     python -m bench.report results/cpu/results.json --out results/cpu/ \\
         [--update-docs docs/BENCHMARKS.md --section cpu] [--no-plot] [--stat median|min]
-    python -m bench.report results/gpu/ --out results/gpu/ \\
-        --update-docs docs/BENCHMARKS.md --section gpu        # a device run's folder
+    python -m bench.report results/gpu/ --out results/gpu/ --section gpu \\
+        --update-docs docs/BENCHMARKS.md --headlines README.md  # a device run's folder
 
 A json file is a ``pytest bench/ --benchmark-json`` result: ``<out>/report.md`` gets per operation
 a time table, a memory table (and, measured on the CPU, the peak RSS of each case) and, for
 SpMM, achieved GB/s; sizes as rows, providers as columns; providers that were not attempted show
 "OOM (needs X GB)". ``<out>/profile.png`` plots time and memory against N (needs matplotlib).
-A folder is a device run's output (``python3 -m bench.device_run``): see bench/report_device.py.
+A folder is a device run's output (``python3 -m bench.device_run``): see bench/report_device.py;
+``--headlines FILE`` writes its few headline numbers (bench/report_headlines.py) into FILE.
 ``--update-docs FILE --section NAME`` replaces the text between ``<!-- bench:NAME:start -->``
 and ``<!-- bench:NAME:end -->`` of FILE with the report (headings one level down, links made
 relative to FILE).
@@ -263,12 +264,17 @@ def main(argv=None) -> int:
                         help="also write the report into this file between section markers "
                              "(repeatable, e.g. the docs and the README)")
     parser.add_argument("--section", default="cpu", help="marker name for --update-docs")
+    parser.add_argument("--headlines", type=Path, metavar="MD", action="append", default=[],
+                        help="a device run's few headline numbers into this file's section "
+                             "(repeatable; e.g. the README)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.source.is_dir():
         from bench.report_device import report_device_run
 
         report, images = report_device_run(args.source, args.out, plot=not args.no_plot)
+    elif args.headlines:
+        raise SystemExit("bench.report: --headlines needs a device run's folder")
     else:
         report, images = report_pytest_json(args)
     md = args.out / "report.md"
@@ -277,6 +283,14 @@ def main(argv=None) -> int:
     for doc in args.update_docs:
         update_docs(doc, args.section, report, images)
         print(f"updated section {args.section!r} of {doc}")
+    if args.headlines:
+        from bench.report_headlines import headlines
+
+        short = headlines(args.source)
+        (args.out / "headlines.md").write_text(short)
+        for doc in args.headlines:
+            update_docs(doc, args.section, short)
+            print(f"updated section {args.section!r} of {doc} with the headlines")
     return 0
 
 

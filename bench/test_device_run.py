@@ -62,8 +62,13 @@ def test_report_fills_the_gpu_section(dry_run, tmp_path):
     out, _ = dry_run
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text("# B\n<!-- bench:gpu:start -->\nnot measured\n<!-- bench:gpu:end -->\n")
-    argv = [str(out), "--out", str(tmp_path / "gpu"), "--section", "gpu", "--update-docs", str(doc)]
+    readme = tmp_path / "README.md"
+    readme.write_text(doc.read_text())
+    argv = [str(out), "--out", str(tmp_path / "gpu"), "--section", "gpu", "--update-docs", str(doc),
+            "--headlines", str(readme)]
     assert report.main(argv) == 0
+    short = readme.read_text()
+    assert "Dry run on the CPU" in short and "Gowalla training, epochs/s" in short
     text = doc.read_text()
     assert "not measured" not in text and "DRY RUN" in text
     for heading in ("### Kernels", "### Training epochs", "### Memory against graph size",

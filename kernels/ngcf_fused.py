@@ -27,8 +27,8 @@ with ``add`` (on the same CSR when A is symmetric).
 S saved vs recomputed: saving S costs one N x d_in write in the forward and one read in the
 backward; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on Gowalla), i.e. several
 times more traffic, so S is **saved by default**; ``recompute_s=True`` recomputes it to
-save N x d_in of memory. To be confirmed by measurement on the GPU (scripts/gpu_check.sh times
-both). Fused path for d_in, d_out <= 128; larger layers use the Triton SpMM + torch matmuls.
+save N x d_in of memory. To be confirmed by measurement on the GPU (`bench/kernels.py`, run by
+`python3 -m bench.device_run`, times both). Fused path for d_in, d_out <= 128; larger layers use the Triton SpMM + torch matmuls.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ of ``x[col[k], d0:d0+BLOCK_D]`` is one coalesced row read):
   fix-up pass for rows cut at *every* chunk boundary; buckets need a sort and do not bound a
   single hub row. The threshold T (``long_threshold``, default ``defaults.long_threshold``)
   and BLOCK_K/BLOCK_D/num_warps are reasoned defaults: **to be measured** on the GPU
-  (scripts/gpu_check.sh sweeps T).
+  (`python3 -m bench.device_run`, its kernels stage `bench/kernels.py`, sweeps T).
 
 Bytes (docs/DESIGN.md §4): ``4(N+1) + nnz(4+4) + G + N d b`` with ``N d b <= G <= nnz d b``.
 Int32 col halves index traffic; rowptr may be int32 or int64; offsets are computed in int64.

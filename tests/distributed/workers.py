@@ -26,8 +26,8 @@ def tiny_config(**kw) -> dict:
     return base
 
 
-def record(trainer, steps: int) -> dict:
-    """Per-step losses of the first ``steps`` steps (whole epochs), then the metrics."""
+def recording(trainer) -> list:
+    """The list the loss of every later step of ``trainer`` is appended to."""
     losses = []
     step = trainer.train_step
 
@@ -37,6 +37,12 @@ def record(trainer, steps: int) -> dict:
         return loss
 
     trainer.train_step = recorded
+    return losses
+
+
+def record(trainer, steps: int) -> dict:
+    """Per-step losses of the first ``steps`` steps (whole epochs), then the metrics."""
+    losses = recording(trainer)
     while len(losses) < steps:
         trainer.train_epoch()
     out = {"losses": losses[:steps], "test": trainer.evaluate("test")}
@@ -78,17 +84,8 @@ def _received_ids(trainer) -> list:
 
 def fit_recorded(trainer) -> dict:
     """``trainer.fit()`` with the loss of every step recorded."""
-    losses = []
-    step = trainer.train_step
-
-    def recorded(u, i, j):
-        loss = step(u, i, j)
-        losses.append(float(loss))
-        return loss
-
-    trainer.train_step = recorded
-    summary = trainer.fit()
-    return {"losses": losses, "summary": summary}
+    losses = recording(trainer)
+    return {"losses": losses, "summary": trainer.fit()}
 
 
 def checkpoints(rank: int, config_kw: dict, folder: str, phase: str) -> dict:

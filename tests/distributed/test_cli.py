@@ -1,0 +1,39 @@
+"""``torchrun ... -m gnn.train`` as a user runs it: two processes on the CPU, rank 0 alone
+prints and writes, the summary gains world_size, the metrics are one process's."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cli.cli_runs import PROJECT_ROOT, synthetic_ratings
+from gnn import load_model
+from gnn.cli.train import main as train_main
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_like_one(tmp_path):
+    data = synthetic_ratings(tmp_path / "ratings.csv", n_users=60, n_items=50, per_user=15)
+    common = ["--model", "ngcf", "--dataset", str(data), "--epochs", "3", "--batch-size", "128",
+              "--dim", "8", "--layers", "2", "--node-dropout", "0.1", "--device", "cpu",
+              "--no-progress", "--seed", "2"]
+    one = tmp_path / "one.json"
+    assert train_main(common + ["--json", str(one)]) == 0
+
+    two = tmp_path / "two.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", GNN_DIST_TIMEOUT="60")
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "gnn.train", *common, "--json", str(two), "--save-model", str(tmp_path / "m.pt")],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("test at epoch") == 1  # rank 0 alone prints
+    assert "x 2 processes" in proc.stdout
+    a, b = json.loads(one.read_text()), json.loads(two.read_text())
+    assert a["world_size"] == 1 and b["world_size"] == 2
+    for key in ("recall@20", "ndcg@20", "precision@20", "hit@20", "valid_recall@20"):
+        assert b[key] == pytest.approx(a[key], abs=1e-3), key
+    assert [h["loss"] for h in b["history"]] == pytest.approx([h["loss"] for h in a["history"]],
+                                                             rel=1e-5)
+    assert load_model(tmp_path / "m.pt").n_users == a["n_users"]

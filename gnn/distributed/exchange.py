@@ -36,10 +36,6 @@ class ExchangePlan:
     def n_recv(self) -> int:
         return sum(self.recv_counts)
 
-    def remote_rows_sent(self) -> int:
-        """Rows this rank sends to other ranks (not to itself)."""
-        return sum(self.send_counts) - self.send_counts[self.rank]
-
 
 class Traffic:
     """Bytes this process sent to other ranks through :func:`exchange` (forward and backward)."""

@@ -27,9 +27,10 @@ def test_torchrun_two_processes_like_one(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "gnn.train", *common, "--json", str(two), "--save-model", str(tmp_path / "m.pt")],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("test at epoch") == 1  # rank 0 alone prints
-    assert "x 2 processes" in proc.stdout
+    why = f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-3000:]}"
+    assert proc.returncode == 0, why
+    assert proc.stdout.count("test at epoch") == 1, why  # rank 0 alone prints
+    assert "x 2 processes" in proc.stdout, why
     a, b = json.loads(one.read_text()), json.loads(two.read_text())
     assert a["world_size"] == 1 and b["world_size"] == 2
     for key in ("recall@20", "ndcg@20", "precision@20", "hit@20", "valid_recall@20"):

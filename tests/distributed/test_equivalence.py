@@ -14,6 +14,7 @@ TINY = {
     "ngcf": workers.tiny_config(model="ngcf"),
     "ngcf+dropout": workers.tiny_config(model="ngcf", message_dropout=0.2, node_dropout=0.3),
     "lightgcn": workers.tiny_config(model="lightgcn"),
+    "lightgcn+dropout": workers.tiny_config(model="lightgcn", node_dropout=0.2),
 }
 _REFERENCE = {}
 

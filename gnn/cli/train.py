@@ -107,8 +107,9 @@ def main(argv=None) -> int:
     main_rank = getattr(trainer, "rank", 0) == 0
     say = print if main_rank else (lambda *a, **k: None)
     ds = trainer.dataset
+    procs = f" x {trainer.world_size} processes" if distributed else ""
     say(f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {trainer.n_train} training pairs; "
-        f"{config.model} on {trainer.device}" + (f" x {trainer.world_size} processes" if distributed else ""))
+        f"{config.model} on {trainer.device}{procs}")
     say(trainer.model)
     try:
         summary = trainer.fit()

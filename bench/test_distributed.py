@@ -17,6 +17,7 @@ exchanges' cost on this machine; the ordinary ``gnn.Trainer`` step is test_train
 """
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 
@@ -53,7 +54,8 @@ def _rank_step(rank: int, label: str, model: str, steps: int) -> dict:
         trainer.train_step(u, i, j)
         times.append(time.perf_counter() - start)
     return {"step_s": statistics.median(times), "bytes_sent_step": TRAFFIC.bytes_sent // steps,
-            "peak_rss_bytes": meter.peak_above_start(), "rss_bytes": PeakRSS._read("VmHWM"),
+            "peak_rss_bytes": meter.peak_above_start(),
+            "rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "halo_rows": int(trainer.model.graph.halo.numel()), "nnz": trainer.model.graph.nnz}
 
 

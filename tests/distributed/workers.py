@@ -173,3 +173,35 @@ def dies_at_step(rank: int, config_kw: dict, victim: int, step: int, how: str) -
     except DistributedError as exc:
         return f"DistributedError after {time.monotonic() - started:.1f}s: {exc}"
     return "finished"
+
+
+def two_layer_gradient(rank: int, seed: int) -> dict:
+    """``loss = Σ W ⊙ Â(ÂX)`` through two halo exchanges and csr_spmm on this rank's rows:
+    the rank's rows of the loss's gradient in X (float64), and of the reference ``ÂᵀÂᵀW``."""
+    import os
+
+    import torch.distributed as dist
+    from gnn.distributed import Partition, local_graph
+    from gnn.distributed.exchange import exchange, halo_plan
+    from gnn.kernels import csr_spmm
+    from random_graphs import random_adjacency
+
+    dist.init_process_group("gloo")
+    adj = random_adjacency(seed)
+    part = Partition.of(adj, int(os.environ["WORLD_SIZE"]))
+    g = local_graph(adj, part, rank)
+    plan = halo_plan(g.halo, part, rank)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(adj.n_nodes, 5, generator=gen, dtype=torch.float64)
+    w = torch.randn(adj.n_nodes, 5, generator=gen, dtype=torch.float64)
+    own = x[g.lo: g.hi].clone().requires_grad_()
+    h = own
+    for _ in range(2):
+        buffer = g.assemble(h, exchange(h.index_select(0, plan.send_index), plan))
+        h = csr_spmm(g.rowptr, g.col, g.val.double(), buffer, transpose=g.transpose)
+    (h * w[g.lo: g.hi]).sum().backward()
+    a = adj.to_scipy()
+    want = a.T @ (a.T @ w.numpy())
+    forward = a @ (a @ x.numpy())
+    return {"grad": own.grad.numpy(), "want": want[g.lo: g.hi], "out": h.detach().numpy(),
+            "forward": forward[g.lo: g.hi], "halo": int(g.halo.numel())}

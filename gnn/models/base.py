@@ -99,7 +99,7 @@ class GraphRecommender(nn.Module):
         :meth:`forward` followed by indexing, forward and backward.
         """
         layers = self.propagate(self._check_adj(adj))
-        rows = torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
+        rows = self._batch_node_rows(users, pos_items, neg_items)
         return self.readout(layers, rows).split([users.numel(), pos_items.numel(), neg_items.numel()])
 
     def loss(self, users, pos_items, neg_items, reg: float = 1e-4, *, reg_on: str = "initial",
@@ -126,14 +126,26 @@ class GraphRecommender(nn.Module):
                                  f"{neg_items.numel()}")
             if users.numel() == 0:
                 raise ValueError("loss(): the batch is empty")
-        eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
         if reg_on == "initial":
-            u0 = self.user_embedding.weight.index_select(0, users)
-            i0 = self.item_embedding.weight.index_select(0, pos_items)
-            j0 = self.item_embedding.weight.index_select(0, neg_items)
+            eu, ei, ej, u0, i0, j0 = self._loss_rows(users, pos_items, neg_items)
         else:
+            eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
             u0, i0, j0 = eu, ei, ej
         return bpr_loss(eu, ei, ej, u0, i0, j0, reg)[0]
+
+    def _loss_rows(self, users, pos_items, neg_items):
+        """``(eu, ei, ej, u0, i0, j0)``: :meth:`batch_embeddings` and the same rows of ``E^0``
+        (what the L2 term penalises). Subclasses take both from one propagation, so that the
+        backward scatters into each embedding table once (not once per tensor)."""
+        eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
+        u0 = self.user_embedding.weight.index_select(0, users)
+        i0 = self.item_embedding.weight.index_select(0, pos_items)
+        j0 = self.item_embedding.weight.index_select(0, neg_items)
+        return eu, ei, ej, u0, i0, j0
+
+    def _batch_node_rows(self, users, pos_items, neg_items) -> torch.Tensor:
+        """The batch's node ids in graph order: users, then positives, then negatives."""
+        return torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
 
     # -- inference -------------------------------------------------------------------------------
     def train(self, mode: bool = True):

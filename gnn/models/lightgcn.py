@@ -17,6 +17,56 @@ def spmm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
                     transpose=adj.transpose)
 
 
+class _BatchRows(torch.autograd.Function):
+    r"""Rows ``rows`` of ``e* = Σ_k α_k Â^k E^0`` and of ``E^0``, with ``E^0 = [U; I]``.
+
+    Forward: K SpMMs; no layer is kept for the backward (the propagation is linear). Backward,
+    with ``g`` the rows' gradient scattered into a zero N x d ``G`` (the only dense scatter),
+    by Horner's rule: ``Y_K = α_K G``, ``Y_k = Âᵀ Y_{k+1} + α_k G``, ``dE^0 = Y_0`` (plus the
+    ``E^0`` rows' own gradient). Each ``+ α_k G`` touches only the batch rows (``index_add_``),
+    so the backward makes K SpMM passes and one zero fill over N x d, where autograd through
+    the layer list made a scatter, a zero fill and an accumulation per layer.
+    """
+
+    @staticmethod
+    def forward(ctx, user_w, item_w, rows, rowptr, col, val, rowptr_t, col_t, val_t, alpha):
+        x = torch.cat([user_w, item_w])
+        rows0 = x.index_select(0, rows)
+        total = rows0 * alpha[0]
+        for a in alpha[1:]:
+            x = csr_spmm(rowptr, col, val, x, symmetric=True)  # no autograd in here
+            total.add_(x.index_select(0, rows), alpha=a)
+        if rowptr_t is None:  # symmetric: Âᵀ = Â
+            rowptr_t, col_t, val_t = rowptr, col, val
+        ctx.save_for_backward(rows, rowptr_t, col_t, val_t)
+        ctx.alpha, ctx.n_nodes, ctx.n_users = alpha, x.shape[0], user_w.shape[0]
+        return total, rows0
+
+    @staticmethod
+    def backward(ctx, grad_total, grad_rows0):
+        rows, rowptr_t, col_t, val_t = ctx.saved_tensors
+        alpha = ctx.alpha
+        y = grad_total.new_zeros((ctx.n_nodes, grad_total.shape[1]))
+        y.index_add_(0, rows, grad_total, alpha=alpha[-1])
+        for a in reversed(alpha[:-1]):
+            y = csr_spmm(rowptr_t, col_t, val_t, y, symmetric=True)
+            y.index_add_(0, rows, grad_total, alpha=a)
+        if grad_rows0 is not None:
+            y.index_add_(0, rows, grad_rows0)
+        return (y[: ctx.n_users], y[ctx.n_users:]) + (None,) * 8
+
+
+def batch_rows(model, adj: Adjacency, rows: torch.Tensor):
+    """``(e*[rows], E^0[rows])`` of a LightGCN through :class:`_BatchRows`."""
+    if adj.symmetric:
+        t = (None, None, None)  # the same tensors twice would stop torch.compile
+    else:
+        rowptr_t, col_t, perm_t = adj.transpose
+        t = (rowptr_t, col_t, adj.val.index_select(0, perm_t))
+    return _BatchRows.apply(model.user_embedding.weight, model.item_embedding.weight, rows,
+                            adj.rowptr, adj.col, adj.val, *t, model.alpha)
+
+
 class LightGCN(GraphRecommender):
     r"""LightGCN: linear propagation, weighted layer sum (docs/DESIGN.md §2).
 
@@ -63,9 +113,22 @@ class LightGCN(GraphRecommender):
     def reset_parameters(self) -> None:
         self._normal_init(self.init_std)
 
+    def _training_adj(self, adj: Adjacency) -> Adjacency:
+        return adj.dropout(self.node_dropout) if self.training and self.node_dropout > 0 else adj
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        adj = self._training_adj(self._check_adj(adj))
+        total, _ = batch_rows(self, adj, self._batch_node_rows(users, pos_items, neg_items))
+        return total.split([users.numel(), pos_items.numel(), neg_items.numel()])
+
+    def _loss_rows(self, users, pos_items, neg_items):
+        sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
+        total, rows0 = batch_rows(self, self._training_adj(self.adj),
+                                  self._batch_node_rows(users, pos_items, neg_items))
+        return total.split(sizes) + rows0.split(sizes)
+
     def propagate(self, adj: Adjacency):
-        if self.training and self.node_dropout > 0:
-            adj = adj.dropout(self.node_dropout)
+        adj = self._training_adj(adj)
         layers = [self.node_embeddings()]
         for _ in range(self.num_layers):
             layers.append(spmm(adj, layers[-1]))

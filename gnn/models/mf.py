@@ -1,6 +1,9 @@
 """Matrix factorisation trained with BPR (Rendle et al., UAI 2009): the honest baseline."""
 from __future__ import annotations
 
+from typing import Optional
+
+import torch
 from torch import nn
 
 from gnn.adjacency import Adjacency
@@ -28,6 +31,18 @@ class MF(GraphRecommender):
 
     def propagate(self, adj: Adjacency):
         return [self.node_embeddings()]
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        self._check_adj(adj)
+        return self._loss_rows(users, pos_items, neg_items)[:3]
+
+    def _loss_rows(self, users, pos_items, neg_items):
+        # Straight from the two tables: no N x d concatenation per step, and one scatter per
+        # table in the backward (the item rows of positives and negatives gathered at once).
+        eu = self.user_embedding.weight.index_select(0, users)
+        items = self.item_embedding.weight.index_select(0, torch.cat([pos_items, neg_items]))
+        ei, ej = items.split([pos_items.numel(), neg_items.numel()])
+        return eu, ei, ej, eu, ei, ej
 
     def readout(self, layers, rows=None):
         return layers[0] if rows is None else layers[0].index_select(0, rows)

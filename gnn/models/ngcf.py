@@ -123,6 +123,13 @@ class NGCF(GraphRecommender):
             layers.append(x)
         return layers
 
+    def _loss_rows(self, users, pos_items, neg_items):
+        # E^0 rows are the first embedding_dim columns of the read-out: the L2 term's gradient
+        # joins the read-out's instead of scattering into each table on its own.
+        eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
+        d = self.embedding_dim
+        return eu, ei, ej, eu[:, :d], ei[:, :d], ej[:, :d]
+
     def readout(self, layers, rows=None):
         """``E^0 ‖ norm(E^1) ‖ … ‖ norm(E^L)`` for the given node rows."""
         if rows is not None:

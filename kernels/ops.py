@@ -130,7 +130,7 @@ def _ngcf_fwd_op(rowptr: Tensor, col: Tensor, val: Tensor, e: Tensor, w1: Tensor
                                      self_loop, save_s, long_threshold=long_threshold)
     else:
         out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
-                                        self_loop)
+                                        self_loop, save_s=save_s)
     if not save_s:
         s = e.new_empty((0, e.shape[1]))
     return out, s

@@ -25,6 +25,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from . import ngcf_cpu
 from .tensor_cache import TensorCache
 
 _INDEX_COPIES = TensorCache()  # rowptr in the column dtype, made once per graph
@@ -77,12 +78,17 @@ def transpose_values(val, transpose):
     return rowptr_t, col_t, val.index_select(0, perm_t)
 
 
-def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, spmm_fn=spmm):
+def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, spmm_fn=spmm,
+                 save_s=True):
     """(out, S in e's dtype): the forward of :func:`gnn.kernels.ngcf_layer` (its contract).
 
-    ``spmm_fn`` lets the Triton backend reuse this composition (with its own SpMM) for feature
-    sizes its fused kernel does not take.
+    float32 on the CPU runs by row blocks (kernels/ngcf_cpu.py; ``save_s=False`` then skips
+    keeping S). ``spmm_fn`` lets the Triton backend reuse this composition (with its own SpMM)
+    for feature sizes its fused kernel does not take.
     """
+    if spmm_fn is spmm and ngcf_cpu.supports(e, w1, val):
+        return ngcf_cpu.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
+                                     self_loop, save_s)
     acc = _acc_dtype(val, e)
     s = spmm_fn(rowptr, col, val, e, out_dtype=acc)
     ef = e.to(acc)
@@ -96,7 +102,11 @@ def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, s
 def ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
                   negative_slope, self_loop, spmm_fn=spmm):
     """(de, dw1, dw2, db): the backward formula of :func:`gnn.kernels.ngcf_layer`, given S (or
-    an empty S: recompute it as A e) and A^T as (rowptr_t, col_t, val_t)."""
+    an empty S: recompute it as A e) and A^T as (rowptr_t, col_t, val_t); float32 on the CPU by
+    row blocks (kernels/ngcf_cpu.py)."""
+    if spmm_fn is spmm and ngcf_cpu.supports(e, w1, val_t):
+        return ngcf_cpu.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e,
+                                      w1, w2, negative_slope, self_loop)
     acc = _acc_dtype(val_t, e)
     if s.numel() != e.numel():  # S was not saved: recompute it
         s = spmm_fn(rowptr, col, val, e, out_dtype=e.dtype)

@@ -7,7 +7,7 @@ one block of ``ROWS`` rows runs while the block is hot:
 
     forward, per block b:   S_b = A_b e                  (embedding_bag over the block's rows)
                             U_b = [S_b + e_b | S_b * e_b] (one B x 2d buffer, reused)
-                            out_b = LeakyReLU(U_b [w1; w2] + bias)   (one GEMM, written in place)
+                            out_b = LeakyReLU(U1_b w1 + U2_b w2 + bias)  (in place in out)
     backward, per block b:  dZ_b = LeakyReLU'(grad_b)
                             [dU1 | dU2] = dZ_b [w1; w2]^T
                             dS_b = dU1 + dU2 * e_b,   de_b = [self_loop] dU1 + dU2 * S_b
@@ -20,7 +20,10 @@ one call: Gowalla (N = 70,839) forward 23.5 -> 20.6 ms, backward 45 -> 37 ms; ml
 (N = 10,334) forward 2.3 -> 2.4 ms, backward 5.6 -> 5.0 ms in isolation, where the composition's
 passes still hit the cache (in a training step they do not: 40 -> 38 ms per NGCF step). Six
 N x d x d GEMMs per layer are most of what is left (about 105 GFLOP/s on one core here). The
-weight gradients sum over blocks in another order than one GEMM would (float32 rounding only).
+weight gradients sum over blocks in another order than one GEMM would (float32 rounding only);
+the forward adds ``U1 w1`` and ``U2 w2`` as two products, in the composition's order (one
+product with ``[w1; w2]`` rounds differently, enough to flip a near-tie in a ranking metric
+against gnn.distributed's layer, which composes it so).
 """
 from __future__ import annotations
 
@@ -90,9 +93,10 @@ def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, s
         ub, ob = u[: r1 - r0], out[r0:r1]
         _fill_u(ub, s, e[r0:r1], self_loop)
         if bias is None:
-            torch.mm(ub, w, out=ob)
+            torch.mm(ub[:, :d], w1, out=ob)
         else:
-            torch.addmm(bias, ub, w, out=ob)
+            torch.addmm(bias, ub[:, :d], w1, out=ob)
+        ob.addmm_(ub[:, d:], w2)
         F.leaky_relu_(ob, negative_slope)
         if save_s:
             s_all[r0:r1] = s

@@ -46,11 +46,18 @@ class _BatchRows(torch.autograd.Function):
     def backward(ctx, grad_total, grad_rows0):
         rows, rowptr_t, col_t, val_t = ctx.saved_tensors
         alpha = ctx.alpha
+        scaled = {}  # α g per distinct α: index_add_ with alpha= takes a slower path on the CPU
+
+        def add_rows(y, a):
+            if a not in scaled:
+                scaled[a] = grad_total * a
+            y.index_add_(0, rows, scaled[a])
+
         y = grad_total.new_zeros((ctx.n_nodes, grad_total.shape[1]))
-        y.index_add_(0, rows, grad_total, alpha=alpha[-1])
+        add_rows(y, alpha[-1])
         for a in reversed(alpha[:-1]):
             y = csr_spmm(rowptr_t, col_t, val_t, y, symmetric=True)
-            y.index_add_(0, rows, grad_total, alpha=a)
+            add_rows(y, a)
         if grad_rows0 is not None:
             y.index_add_(0, rows, grad_rows0)
         return (y[: ctx.n_users], y[ctx.n_users:]) + (None,) * 8

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnn.adjacency import Adjacency
-from gnn.kernels import ngcf_layer
+from gnn.kernels import csr_spmm, ngcf_layer
 from gnn.models.base import GraphRecommender
 
 
@@ -25,9 +25,10 @@ def message_dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
     # is traced by torch.compile.
     words = torch.randint(-2**63, 2**63 - 1, ((like.numel() + 3) // 4,), dtype=torch.int64,
                           device=like.device)
-    bits = words.view(torch.int16)[: like.numel()].view_as(like)
+    bits = words.view(torch.int16)[: like.numel()].view(like.shape)
     keep = bits >= dropped - 32768  # int16 is uniform on [-32768, 32767]
-    return (keep * (65536.0 / (65536 - dropped))).to(like.dtype)
+    # bool -> float, then the scale in place: ~10x faster on the CPU than bool * scale
+    return keep.to(like.dtype).mul_(65536.0 / (65536 - dropped))
 
 
 class NGCF(GraphRecommender):
@@ -109,19 +110,51 @@ class NGCF(GraphRecommender):
             nn.init.zeros_(b)
 
     def propagate(self, adj: Adjacency):
-        # Random draws, in this order: the node-dropout mask (one per entry of Â), then one
-        # message-dropout mask per layer. The same seed gives the same masks.
+        return self._layers(adj)
+
+    def _layers(self, adj: Adjacency, rows: Optional[torch.Tensor] = None):
+        """``[E^0, ..., E^L]``; with ``rows``, ``E^L`` only at those rows (``E^L[rows]``).
+
+        Random draws, in this order: the node-dropout mask (one per entry of Â), then one
+        message-dropout mask per layer, always drawn whole. The same seed gives the same masks.
+        """
         if self.training and self.node_dropout > 0:
             adj = adj.dropout(self.node_dropout)
         layers = [self.node_embeddings()]
-        for w1, w2, b in zip(self.w1, self.w2, self.bias):
-            x = ngcf_layer(adj.rowptr, adj.col, adj.val, layers[-1], w1, w2, b,
-                           negative_slope=self.negative_slope, self_loop=self.self_loop,
-                           symmetric=adj.symmetric, transpose=adj.transpose)
+        for k, (w1, w2, b) in enumerate(zip(self.w1, self.w2, self.bias)):
+            last_rows = rows if k == self.num_layers - 1 else None
+            e = layers[-1]
+            if last_rows is None:
+                x = ngcf_layer(adj.rowptr, adj.col, adj.val, e, w1, w2, b,
+                               negative_slope=self.negative_slope, self_loop=self.self_loop,
+                               symmetric=adj.symmetric, transpose=adj.transpose)
+            else:
+                x = self._layer_at_rows(adj, e, w1, w2, b, last_rows)
             if self.training and self.message_dropout > 0:
-                x = x * message_dropout_mask(x, self.message_dropout)
+                like = e.new_empty(()).expand(e.shape[0], w1.shape[1])
+                mask = message_dropout_mask(like, self.message_dropout)  # drawn whole
+                x = x * (mask if last_rows is None else mask.index_select(0, last_rows))
             layers.append(x)
         return layers
+
+    def _layer_at_rows(self, adj, e, w1, w2, b, rows):
+        """``ngcf_layer(...)[rows]`` without the other rows' dense work (the same math)."""
+        s = csr_spmm(adj.rowptr, adj.col, adj.val, e, symmetric=adj.symmetric,
+                     transpose=adj.transpose).index_select(0, rows)
+        er = e.index_select(0, rows)
+        u1 = s + er if self.self_loop else s
+        z = torch.addmm(torch.addmm(b, u1, w1), s * er, w2)
+        return F.leaky_relu(z, self.negative_slope)
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        # A batch reads the last layer at its own rows only, so that layer is computed there
+        # (its SpMM stays whole): with 3B rows of N, most of the last layer's dense work goes.
+        rows = self._batch_node_rows(users, pos_items, neg_items)
+        if self.num_layers == 0:
+            return super().batch_embeddings(users, pos_items, neg_items, adj)
+        layers = self._layers(self._check_adj(adj), rows)
+        picked = [x.index_select(0, rows) for x in layers[:-1]] + layers[-1:]
+        return self._concat(picked).split([users.numel(), pos_items.numel(), neg_items.numel()])
 
     def _loss_rows(self, users, pos_items, neg_items):
         # E^0 rows are the first embedding_dim columns of the read-out: the L2 term's gradient
@@ -134,4 +167,8 @@ class NGCF(GraphRecommender):
         """``E^0 ‖ norm(E^1) ‖ … ‖ norm(E^L)`` for the given node rows."""
         if rows is not None:
             layers = [x.index_select(0, rows) for x in layers]
+        return self._concat(layers)
+
+    @staticmethod
+    def _concat(layers):
         return torch.cat([layers[0]] + [F.normalize(x, p=2, dim=1) for x in layers[1:]], dim=1)

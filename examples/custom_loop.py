@@ -11,7 +11,7 @@ ds = load_dataset("ml-latest-small")                      # downloaded to $GNN_D
 torch.manual_seed(0)
 model = NGCF(build_adjacency(ds.train_csr), embedding_dim=64, num_layers=3)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-positives = PositiveSampler(ds.train_csr, mode="pair")      # every training pair once per epoch
+positives = PositiveSampler(ds.train_csr, mode="user")      # a user, then one of its items
 negatives = UniformNegativeSampler(ds.train_csr, seed=0)   # items the user has not seen
 valid = Evaluator(ds.valid_csr, exclude=[ds.train_csr], ks=(20,))
 order = torch.Generator().manual_seed(0)

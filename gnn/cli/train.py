@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--reg-on", choices=["initial", "final"], default=DEFAULTS.reg_on,
       help="regularise layer-0 embeddings (LightGCN) or final ones (NGCF official code)")
     a("--sampling", choices=["pair", "user"], default=DEFAULTS.sampling,
-      help="pair: every training pair once per epoch; user: a uniform user, then one of its "
-           "positives (the official NGCF / LightGCN code)")
+      help="user: a uniform user, then one of its positives (the official NGCF / LightGCN "
+           "code; measured better, docs/REPRODUCE.md); pair: every training pair once per epoch")
     a("--dim", type=int, default=DEFAULTS.dim, help="embedding size")
     a("--layers", type=int, default=DEFAULTS.layers, help="number of propagation layers")
     a("--message-dropout", type=float, default=DEFAULTS.message_dropout, help="NGCF only")

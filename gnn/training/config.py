@@ -31,7 +31,8 @@ class TrainConfig:
     lr: float = 1e-3
     reg: float = 1e-4
     reg_on: str = "initial"  # "initial" (layer-0, LightGCN) or "final" (NGCF official code)
-    sampling: str = "pair"  # "pair": every training pair once per epoch; "user": official code
+    sampling: str = "user"  # "user": a user, then one of its items (official code, measured
+    # better: docs/REPRODUCE.md "Sampling"); "pair": every training pair once per epoch
     dim: int = 64
     layers: int = 3
     message_dropout: float = 0.1

@@ -34,6 +34,12 @@ from .tensor_cache import TensorCache
 
 ROWS = 1024  # rows per block: B x 2d float32 for d = 64 is 512 KiB, well inside a 2 MiB L2
 
+# oneDNN's float32 GEMM, the kernel torch.compile's CPU backend calls for a linear layer: on
+# this AMD CPU (AVX-512) 1.6-2x MKL's (torch.mm), one thread, N x 64 x 64; bitwise the same
+# forward results for K a multiple of 16 (then also what gnn.distributed's composed layer gets).
+_ONEDNN = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+_use_onednn = _ONEDNN is not None and torch.backends.mkldnn.is_available()
+
 _BLOCKS = TensorCache()  # the row blocks of a CSR, made once per graph
 
 
@@ -70,34 +76,46 @@ def _block_spmm(block, col, val, x):
                            per_sample_weights=val[p0:p1], include_last_offset=True)
 
 
-def _fill_u(u, s, e, self_loop: bool) -> None:
-    d = e.shape[1]
+def _linear(x, weight, bias=None, add=None):
+    """``x @ weight.T (+ bias) (+ add)``, the sums in that order, as a new tensor (oneDNN when
+    torch has it, else MKL through torch.mm)."""
+    global _use_onednn
+    if _use_onednn:
+        try:
+            if add is None:
+                return _ONEDNN(x, weight, bias, "none", [None], "")
+            return _ONEDNN.binary(x, add, weight, bias, "add")
+        except (RuntimeError, NotImplementedError):
+            _use_onednn = False  # an op this torch build lacks: MKL from now on
+    y = torch.mm(x, weight.t()) if bias is None else torch.addmm(bias, x, weight.t())
+    return y if add is None else torch.add(add, y)
+
+
+def _fill_u(u1, u2, s, e, self_loop: bool):
+    """U1 = S + [self_loop] e and U2 = S * e, into the given buffers (U1 is S itself without
+    the self-loop)."""
     if self_loop:
-        torch.add(s, e, out=u[:, :d])
+        torch.add(s, e, out=u1)
     else:
-        u[:, :d].copy_(s)
-    torch.mul(s, e, out=u[:, d:])
+        u1 = s
+    torch.mul(s, e, out=u2)
+    return u1, u2
 
 
 @torch.no_grad()
 def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s=True):
     """(out, S or an empty tensor): the layer's forward, block by block (module docstring)."""
     n, d = e.shape
-    w = torch.cat([w1, w2])
+    w1t, w2t = w1.t().contiguous(), w2.t().contiguous()  # (d_out, d_in): a linear's weight
     out = e.new_empty((n, w1.shape[1]))
     s_all = e.new_empty((n, d)) if save_s else e.new_empty((0, d))
-    u = e.new_empty((min(n, ROWS), 2 * d))
+    u = e.new_empty((2, min(n, ROWS), d))  # U1 and U2 of one block, each contiguous
     for block in row_blocks(rowptr, col):
         r0, r1 = block[0], block[1]
         s = _block_spmm(block, col, val, e)
-        ub, ob = u[: r1 - r0], out[r0:r1]
-        _fill_u(ub, s, e[r0:r1], self_loop)
-        if bias is None:
-            torch.mm(ub[:, :d], w1, out=ob)
-        else:
-            torch.addmm(bias, ub[:, :d], w1, out=ob)
-        ob.addmm_(ub[:, d:], w2)
-        F.leaky_relu_(ob, negative_slope)
+        u1, u2 = _fill_u(u[0, : r1 - r0], u[1, : r1 - r0], s, e[r0:r1], self_loop)
+        z = _linear(u2, w2t, add=_linear(u1, w1t, bias))
+        torch.ops.aten.leaky_relu.out(z, negative_slope, out=out[r0:r1])
         if save_s:
             s_all[r0:r1] = s
     return out, s_all
@@ -109,11 +127,10 @@ def ngcf_backward(grad, out, s_saved, rowptr, col, val, rowptr_t, col_t, val_t, 
     """(de, dw1, dw2, dbias): the layer's backward, block by block (module docstring);
     ``s_saved`` empty means recompute each block's S."""
     n, d = e.shape
-    w = torch.cat([w1, w2])
+    w = torch.cat([w1, w2])  # (2 d_in, d_out): dU = dZ w^T
     ds, de = e.new_empty((n, d)), e.new_empty((n, d))
-    dw, db = w.new_zeros(w.shape), w.new_zeros((w.shape[1],))
+    dw_t, db = w.new_zeros((w.shape[1], w.shape[0])), w.new_zeros((w.shape[1],))
     u = e.new_empty((min(n, ROWS), 2 * d))
-    du_buf = e.new_empty((min(n, ROWS), 2 * d))
     saved = s_saved.shape[0] == n
     grad = grad.contiguous()
     for block in row_blocks(rowptr, col):
@@ -121,8 +138,7 @@ def ngcf_backward(grad, out, s_saved, rowptr, col, val, rowptr_t, col_t, val_t, 
         s = s_saved[r0:r1] if saved else _block_spmm(block, col, val, e)
         eb = e[r0:r1]
         dz = torch.ops.aten.leaky_relu_backward(grad[r0:r1], out[r0:r1], negative_slope, True)
-        du = du_buf[: r1 - r0]
-        torch.mm(dz, w.t(), out=du)
+        du = _linear(dz, w)
         du1, du2 = du[:, :d], du[:, d:]
         torch.addcmul(du1, du2, eb, out=ds[r0:r1])
         if self_loop:
@@ -130,11 +146,14 @@ def ngcf_backward(grad, out, s_saved, rowptr, col, val, rowptr_t, col_t, val_t, 
         else:
             torch.mul(du2, s, out=de[r0:r1])
         ub = u[: r1 - r0]
-        _fill_u(ub, s, eb, self_loop)
-        dw.addmm_(ub.t(), dz)
+        _fill_u(ub[:, :d], ub[:, d:], s, eb, self_loop)
+        if not self_loop:
+            ub[:, :d].copy_(s)
+        dw_t.add_(_linear(dz.t(), ub.t()))  # [dw1; dw2]^T += dZ^T U
         db.add_(dz.sum(0))
     for block in row_blocks(rowptr_t, col_t):
         r0, r1, p0, p1, _ = block
         if p0 != p1:
             de[r0:r1] += _block_spmm(block, col_t, val_t, ds)
-    return de, dw[:d].clone(), dw[d:].clone(), db  # outputs of a custom op may not alias
+    # transposed back into separate tensors: outputs of a custom op may not alias
+    return de, dw_t[:, :d].t().contiguous(), dw_t[:, d:].t().contiguous(), db

@@ -179,10 +179,16 @@ def _ngcf_setup(ctx, inputs, output):
     saved = (out, s, rowptr, col, val, e, w1, w2)
     saved += (rowptr_t, col_t, perm_t) if ctx.has_t else ()
     ctx.save_for_backward(*saved)
+    # S is never differentiated: without this, autograd fills an N x d zero gradient for it
+    # in every backward.
+    ctx.set_materialize_grads(False)
 
 
 def _ngcf_backward(ctx, grad_out, grad_s):
-    # grad_s is ignored: S is an internal activation, never used by the caller.
+    # grad_s is ignored: S is an internal activation, never used by the caller. Grads are
+    # not materialised (_ngcf_setup), so an undefined grad_out arrives as None.
+    if grad_out is None:
+        return (None,) * 16
     out, s, rowptr, col, val, e, w1, w2 = ctx.saved_tensors[:8]
     rt, ct, pt = ctx.saved_tensors[8:] if ctx.has_t else (None, None, None)
     rt, ct, vt = _transposed(rowptr, col, val, e.shape[0], ctx.symmetric, rt, ct, pt)

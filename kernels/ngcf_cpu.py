@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .tensor_cache import TensorCache
 
-ROWS = 1024  # rows per block: B x 2d float32 for d = 64 is 512 KiB, well inside a 2 MiB L2
+ROWS = 2048  # rows per block: U (B x 2d float32) is 1 MiB for d = 64, inside a 2 MiB L2
 
 # oneDNN's float32 GEMM, the kernel torch.compile's CPU backend calls for a linear layer: on
 # this AMD CPU (AVX-512) 1.6-2x MKL's (torch.mm), one thread, N x 64 x 64; bitwise the same

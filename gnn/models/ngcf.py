@@ -116,37 +116,40 @@ class NGCF(GraphRecommender):
         return self._layers(adj)
 
     def _layers(self, adj: Adjacency, rows: Optional[torch.Tensor] = None):
-        """``[E^0, ..., E^L]``; with ``rows``, ``E^L`` only at those rows (``E^L[rows]``).
+        """``[E^0, ..., E^L]``; with ``rows``, the rows of every layer instead,
+        ``[E^0[rows], ..., E^L[rows]]``, with ``E^L`` computed at those rows only (the layers
+        before it stay whole: its SpMM needs their neighbours).
 
         Random draws, in this order: the node-dropout mask (one per entry of Â), then one
         message-dropout mask per layer, always drawn whole. The same seed gives the same masks.
         """
         if self.training and self.node_dropout > 0:
             adj = adj.dropout(self.node_dropout)
-        layers = [self.node_embeddings()]
+        x = self.node_embeddings()
+        out = [x if rows is None else x.index_select(0, rows)]
         for k, (w1, w2, b) in enumerate(zip(self.w1, self.w2, self.bias)):
-            last_rows = rows if k == self.num_layers - 1 else None
-            e = layers[-1]
-            if last_rows is None:
-                x = ngcf_layer(adj.rowptr, adj.col, adj.val, e, w1, w2, b,
+            at_rows = rows is not None and k == self.num_layers - 1
+            if at_rows:  # out[-1] is E^{L-1}[rows], gathered once for both uses
+                y = self._layer_at_rows(adj, x, out[-1], w1, w2, b, rows)
+            else:
+                y = ngcf_layer(adj.rowptr, adj.col, adj.val, x, w1, w2, b,
                                negative_slope=self.negative_slope, self_loop=self.self_loop,
                                symmetric=adj.symmetric, transpose=adj.transpose)
-            else:
-                x = self._layer_at_rows(adj, e, w1, w2, b, last_rows)
             if self.training and self.message_dropout > 0:
-                like = e.new_empty(()).expand(e.shape[0], w1.shape[1])
+                like = x.new_empty(()).expand(x.shape[0], w1.shape[1])
                 mask = message_dropout_mask(like, self.message_dropout)  # drawn whole
-                x = x * (mask if last_rows is None else mask.index_select(0, last_rows))
-            layers.append(x)
-        return layers
+                y = y * (mask.index_select(0, rows) if at_rows else mask)
+            x = y
+            out.append(y if rows is None or at_rows else y.index_select(0, rows))
+        return out
 
-    def _layer_at_rows(self, adj, e, w1, w2, b, rows):
-        """``ngcf_layer(...)[rows]`` without the other rows' dense work (the same math)."""
+    def _layer_at_rows(self, adj, e, e_rows, w1, w2, b, rows):
+        """``ngcf_layer(adj, e, ...)[rows]`` without the other rows' dense work (the same
+        math); ``e_rows = e[rows]``."""
         s = csr_spmm(adj.rowptr, adj.col, adj.val, e, symmetric=adj.symmetric,
                      transpose=adj.transpose).index_select(0, rows)
-        er = e.index_select(0, rows)
-        u1 = s + er if self.self_loop else s
-        z = torch.addmm(torch.addmm(b, u1, w1), s * er, w2)
+        u1 = s + e_rows if self.self_loop else s
+        z = torch.addmm(torch.addmm(b, u1, w1), s * e_rows, w2)
         return F.leaky_relu(z, self.negative_slope)
 
     def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
@@ -168,10 +171,11 @@ class NGCF(GraphRecommender):
             needed, where = torch.unique(rows, return_inverse=True)
         else:
             needed, where = rows, None
-        layers = self._layers(self._check_adj(adj), needed)
-        last = layers[-1] if where is None else layers[-1].index_select(0, where)
-        picked = [x.index_select(0, rows) for x in layers[:-1]] + [last]
-        return self._concat(picked).split(sizes), picked[0].split(sizes)
+        parts = self._layers(self._check_adj(adj), needed)
+        final, rows0 = self._concat(parts), parts[0]
+        if where is not None:
+            final, rows0 = final.index_select(0, where), rows0.index_select(0, where)
+        return final.split(sizes), rows0.split(sizes)
 
     def _loss_rows(self, users, pos_items, neg_items):
         # The E^0 rows the read-out gathered anyway: the L2 term's gradient joins the
@@ -187,4 +191,38 @@ class NGCF(GraphRecommender):
 
     @staticmethod
     def _concat(layers):
-        return torch.cat([layers[0]] + [F.normalize(x, p=2, dim=1) for x in layers[1:]], dim=1)
+        return _NormalizedConcat.apply(*layers)
+
+
+_NORM_EPS = 1e-12  # F.normalize's
+
+
+class _NormalizedConcat(torch.autograd.Function):
+    r"""``[x_0 | x_1 / ‖x_1‖ | ... | x_L / ‖x_L‖]`` by rows, into one tensor
+    (``F.normalize``'s ``max(‖x‖, eps)``), with its backward in a few passes per part:
+    ``dx = (g - y ⟨g, y⟩) / ‖x‖`` (``g / eps`` where ``‖x‖ <= eps``), ``y`` the output part.
+    Composed from ``F.normalize`` and ``torch.cat``, autograd made about ten passes per part
+    and a copy of the whole output's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, *xs):
+        norms = [torch.linalg.vector_norm(x, dim=1, keepdim=True) for x in xs[1:]]
+        out = torch.cat([xs[0]] + [x / n.clamp_min(_NORM_EPS) for x, n in zip(xs[1:], norms)],
+                        dim=1)
+        ctx.widths = [x.shape[1] for x in xs]
+        ctx.save_for_backward(out, *norms)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out, *norms = ctx.saved_tensors
+        widths = ctx.widths
+        grads, start = [grad[:, : widths[0]]], widths[0]
+        for norm, w in zip(norms, widths[1:]):
+            y, g = out[:, start: start + w], grad[:, start: start + w]
+            dot = (g * y).sum(1, keepdim=True).masked_fill_(norm <= _NORM_EPS, 0)
+            grads.append(torch.addcmul(g, y, dot, value=-1).div_(
+                norm.clamp_min(_NORM_EPS)))
+            start += w
+        return tuple(grads)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .tensor_cache import TensorCache
 
-ROWS = 2048  # rows per block: U (B x 2d float32) is 1 MiB for d = 64, inside a 2 MiB L2
+ROWS = 4096  # rows per block (U: B x 2d float32, 2 MiB for d = 64): best of 1024..16384 measured
 
 # oneDNN's float32 GEMM, the kernel torch.compile's CPU backend calls for a linear layer: on
 # this AMD CPU (AVX-512) 1.6-2x MKL's (torch.mm), one thread, N x 64 x 64; bitwise the same

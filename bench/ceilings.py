@@ -3,6 +3,9 @@
 * **copy**: ``dst.copy_(src)`` of a float32 buffer; bytes = read + write = ``2 · size``;
 * **gather**: ``torch.index_select(table, 0, idx, out=...)`` of uniformly random rows of a
   float32 table with ``d`` columns; bytes = gathered rows + written rows + the int64 indices;
+* **gather-reduce**: the same random rows read and summed in bags of 16 (``embedding_bag``),
+  the access pattern of an SpMM (rows read, never written); bytes = gathered rows + indices +
+  the sums written;
 * **GEMM**: a ``(4096 x 256) @ (256 x 256)`` float32 matrix product, ``2 m k n`` flops (the
   compute ceiling of the NGCF layer's dense products, which have this thin shape).
 
@@ -62,6 +65,19 @@ def gather_gbs(table_rows: int, dim: int, n_gather: int, repeats: int, seed: int
     return (2 * n_gather * dim * 4 + n_gather * 8) / seconds / 1e9
 
 
+def gather_reduce_gbs(table_rows: int, dim: int, n_gather: int, repeats: int, bag: int = 16,
+                      seed: int = 0) -> float:
+    """Random rows read and summed in bags of ``bag`` (``embedding_bag``): rows are read, not
+    written, as an SpMM reads x. Bytes: gathered rows + int64 indices + the sums written."""
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(table_rows, dim, generator=gen)
+    idx = torch.randint(table_rows, (n_gather,), generator=gen)
+    offsets = torch.arange(0, n_gather, bag)
+    seconds = median_seconds(
+        lambda: torch.nn.functional.embedding_bag(idx, table, offsets, mode="sum"), repeats)
+    return (n_gather * dim * 4 + n_gather * 8 + len(offsets) * dim * 4) / seconds / 1e9
+
+
 def gemm_gflops(repeats: int, m: int = 4096, k: int = 256, n: int = 256) -> float:
     a, b, out = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
     return 2 * m * k * n / median_seconds(lambda: torch.mm(a, b, out=out), repeats) / 1e9
@@ -79,6 +95,8 @@ def measure(n_nodes: int, dim: int, repeats: int = 15) -> Dict[str, float]:
         "copy_dram": copy_gbs(big_rows * dim * 4, repeats),
         "gather_nd": gather_gbs(n_nodes, dim, n_gather, repeats),
         "gather_dram": gather_gbs(big_rows, dim, n_gather, repeats),
+        "gather_reduce_nd": gather_reduce_gbs(n_nodes, dim, n_gather, repeats),
+        "gather_reduce_dram": gather_reduce_gbs(big_rows, dim, n_gather, repeats),
         "gemm": gemm_gflops(repeats),
         "table_nd_bytes": small_bytes,
         "table_dram_bytes": big_rows * dim * 4,

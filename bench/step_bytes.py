@@ -5,12 +5,14 @@ Every ``torch.profiler`` event is costed from its recorded input shapes and dtyp
 read at random positions (``gather``), and floating-point operations of dense products. Its
 *floor* is the time the machine's measured ceilings allow for that cost (bench/ceilings.py)::
 
-    floor = stream / copy_bw + gather / gather_bw          (memory-bound ops)
+    floor = stream / copy_bw + gather / gather_bw          (memory-bound ops; an SpMM's
+                                                            gather against gather-reduce)
     floor = max(stream / copy_bw, flops / gemm_rate)       (dense matrix products)
 
 Rules (``N`` rows, ``d`` columns, ``b`` bytes per element):
 
-* ``gnn::csr_spmm`` and a CSR ``matmul`` (its operand built by ``sparse_compressed_tensor``):
+* ``gnn::csr_spmm``, ``embedding_bag`` and a CSR ``matmul`` (its operand built by
+  ``sparse_compressed_tensor``):
   stream ``rowptr + col + val + N d b`` (the indices once, the output written), gather
   ``nnz d b`` (one row of x per entry), ``2 nnz d`` flops (docs/DESIGN.md §4);
 * dense ``mm`` / ``addmm`` / ``matmul``: both operands and the output (and the added input),
@@ -92,6 +94,7 @@ class ByteModel:
     def __init__(self, ceilings: Dict[str, float], param_bytes: int):
         self.copy_bw = ceilings["copy_nd"] * 1e9
         self.gather_bw = ceilings["gather_nd"] * 1e9
+        self.reduce_bw = ceilings["gather_reduce_nd"] * 1e9
         self.gemm_rate = ceilings["gemm"] * 1e9
         self.param_bytes = param_bytes
 
@@ -107,7 +110,10 @@ class ByteModel:
         return self.memory(7 * self.param_bytes)
 
     def spmm(self, n_rows: int, nnz: int, index_bytes: float, dim: int, elem: int) -> Cost:
-        return self.memory(index_bytes + n_rows * dim * elem, nnz * dim * elem, 2.0 * nnz * dim)
+        """Rows of x read (not written) at random: against the gather-reduce ceiling."""
+        stream, gather = index_bytes + n_rows * dim * elem, nnz * dim * elem
+        return Cost(stream, gather, 2.0 * nnz * dim,
+                    stream / self.copy_bw + gather / self.reduce_bw)
 
     # -- events ----------------------------------------------------------------------------
     def cost(self, event) -> Cost:
@@ -149,8 +155,15 @@ class ByteModel:
         shapes = event.input_shapes
         if op in FREE:
             return Cost()
+        if op == "_fused_adam_":
+            return self.adam_floor()
         if op in GEMM:
             return self._gemm(event, t, shapes, sparse)
+        if op in ("embedding_bag", "_embedding_bag", "_embedding_bag_forward_only") \
+                and len(t) >= 3 and t[0] and t[1] and t[2]:
+            (_, bw), (nnz, bi), (n_off, bo) = t[0], t[1], t[2]
+            dim = shapes[0][1] if len(shapes[0]) == 2 else 1
+            return self.spmm(n_off - 1, nnz, nnz * bi + n_off * bo + nnz * 4, dim, bw)
         if op == "index_select" and len(t) >= 3 and t[0] and t[2]:
             (n_idx, bi), row = t[2], (t[0][0] // max(shapes[0][0], 1)) * t[0][1]
             return self.memory(n_idx * bi + n_idx * row, n_idx * row)

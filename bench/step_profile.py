@@ -5,8 +5,8 @@
 
 Runs ``gnn.Trainer.train_step`` (the trainer's own step: ``model.loss``, backward, Adam) on a
 fixed batch (bench/graphs.py) under ``torch.profiler`` for ``--steps`` steps after a warm-up,
-with the model's ``loss`` / ``batch_embeddings`` / ``propagate`` / ``readout`` labelled (on this
-instance only: the library carries no profiling code). Each operation of a step (each SpMM or
+with the model's ``loss`` / read-out / propagation methods labelled (on this instance only: the
+library carries no profiling code); then one more step recording allocations, for the bytes. Each operation of a step (each SpMM or
 NGCF layer, each read-out and loss op, each autograd node of the backward, the optimiser) is
 one row: its median time over the steps, the bytes it moves by the byte model of
 bench/step_bytes.py, the GB/s that makes, and its floor, the time the copy / gather / GEMM
@@ -48,11 +48,26 @@ def _labelled(fn, name):
     return run
 
 
+# The model methods labelled, with their phase; the innermost label wins. Private ones are the
+# library's batch paths (gnn/models), labelled where a model has them.
+PHASE_OF_METHOD = (("loss", "loss"), ("_loss_rows", "readout"), ("batch_embeddings", "readout"),
+                   ("_batch_parts", "readout"), ("propagate", "propagate"),
+                   ("_layers", "propagate"), ("readout", "readout"))
+
+
 def label_model(model) -> None:
     """Wrap the model's phases in profiler labels (instance attributes; the class is intact)."""
-    for method, phase in (("loss", "loss"), ("batch_embeddings", "readout"),
-                          ("propagate", "propagate"), ("readout", "readout")):
-        setattr(model, method, _labelled(getattr(model, method), phase))
+    for method, phase in PHASE_OF_METHOD:
+        if hasattr(model, method):
+            setattr(model, method, _labelled(getattr(model, method), phase))
+
+
+def _is_python_function(name: str) -> bool:
+    """A torch.autograd.Function of the library (its forward or backward node): its ops are
+    shown one by one instead of as one row."""
+    return not name.startswith(("aten::", "gnn::", "autograd::", "Optimizer.", "torch::",
+                                "GeneratedBackward", LABEL)) and not name[:1].islower() \
+        and not name.endswith(("Backward0", "Backward1"))
 
 
 def op_label(event) -> str:
@@ -73,37 +88,54 @@ def step_rows(step, model: ByteModel):
     """``[(phase, label, seconds, cost)]`` of one profiled step, in order."""
     rows = []
 
-    def visit(events, phase):
+    def visit(events, phase, prefix=""):
         for e in events:
             if e.name.startswith(LABEL):
-                visit(e.cpu_children, e.name[len(LABEL):])
+                visit(e.cpu_children, e.name[len(LABEL):], prefix)
                 continue
             if e.name.startswith("Optimizer."):
                 ph = "optimizer"
             elif e.name.startswith("autograd::engine"):
                 ph = "backward"
+                node = e.cpu_children[0] if len(e.cpu_children) == 1 else None
+                if node is not None and _is_python_function(node.name):
+                    visit(node.cpu_children, ph, "∂ " + node.name.replace("Backward", "") + ": ")
+                    continue
+            elif e.name in ("gnn::csr_spmm", "gnn::ngcf_layer_fwd") and phase != "backward":
+                ph = "propagate"  # wherever the model calls it from
             else:
                 ph = phase
-            rows.append((ph, op_label(e), e.time_range.elapsed_us() * 1e-6, model.cost(e)))
+            if _is_python_function(e.name) and e.cpu_children:
+                visit(e.cpu_children, ph, e.name + ": ")
+                continue
+            rows.append((ph, prefix + op_label(e), e.time_range.elapsed_us() * 1e-6,
+                         model.cost(e)))
 
     visit(step.cpu_children, "forward (other)")
     return rows
 
 
-def median_rows(steps_rows):
-    """Median seconds per (phase, label, occurrence) over the steps, with its cost."""
+def _keyed(rows):
+    """``{(phase, label, occurrence): (seconds, cost)}`` of one step's rows."""
+    seen, out = defaultdict(int), {}
+    for phase, label, sec, cost in rows:
+        key = (phase, label, seen[(phase, label)])
+        seen[(phase, label)] += 1
+        out[key] = (sec, cost)
+    return out
+
+
+def median_rows(steps_rows, cost_rows):
+    """Median seconds per (phase, label, occurrence) over the timed steps, with the cost the
+    memory-recording pass (``cost_rows``, one step) gives the same op."""
     table = defaultdict(list)
-    costs = {}
     for rows in steps_rows:
-        seen = defaultdict(int)
-        for phase, label, sec, cost in rows:
-            key = (phase, label, seen[(phase, label)])
-            seen[(phase, label)] += 1
+        for key, (sec, _) in _keyed(rows).items():
             table[key].append(sec)
-            costs[key] = cost
+    costs = _keyed(cost_rows)
     n = len(steps_rows)
-    return [(k[0], k[1], statistics.median(v + [0.0] * (n - len(v))), costs[k])
-            for k, v in table.items()]
+    return [(k[0], k[1], statistics.median(v + [0.0] * (n - len(v))),
+             costs.get(k, (0.0, Cost()))[1]) for k, v in table.items()]
 
 
 def sampling_seconds(trainer, repeats: int = 3) -> float:
@@ -118,16 +150,29 @@ def sampling_seconds(trainer, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def profile_steps(trainer, batch, steps: int, warmup: int):
+def profile_steps(trainer, batch, steps: int, warmup: int, memory: bool = False):
+    """The profiled steps' top events. ``memory`` also records allocations (the byte model
+    needs them for ``cat``), which slows allocating ops down: a separate, untimed pass."""
     u, i, j = batch
     for _ in range(warmup):
         trainer.train_step(u, i, j)
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True,
-                 profile_memory=True) as prof:
+                 profile_memory=memory) as prof:
         for _ in range(steps):
             with record_function("## step"):
                 trainer.train_step(u, i, j)
     return [e for e in prof.events() if e.name == "## step"]
+
+
+def unprofiled_seconds(trainer, batch, steps: int) -> float:
+    """Median wall seconds of a step without the profiler (its own cost is in the rows)."""
+    u, i, j = batch
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step(u, i, j)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def _gbs(cost: Cost, sec: float) -> str:
@@ -150,7 +195,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load) -> str:
+def render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load, plain) -> str:
     adj = trainer.model.adj
     step = statistics.median(step_secs)
     sample_step = sample_sec / n_batches
@@ -183,12 +228,20 @@ def render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load) ->
            f"{ceil['gather_nd']:.1f} GB/s |",
            f"| random-row gather (index_select, d = 64) | table {ceil['table_dram_bytes'] / 1e6:.0f}"
            f" MB | {ceil['gather_dram']:.1f} GB/s |",
+           f"| random-row gather-reduce (embedding_bag sum, bags of 16) | table N x d | "
+           f"{ceil['gather_reduce_nd']:.1f} GB/s |",
+           f"| random-row gather-reduce (embedding_bag sum, bags of 16) | table "
+           f"{ceil['table_dram_bytes'] / 1e6:.0f} MB | {ceil['gather_reduce_dram']:.1f} GB/s |",
            f"| GEMM (4096 x 256) @ (256 x 256) | – | {ceil['gemm']:.0f} GFLOP/s |", "",
-           "Floors use the N x d ceilings (the step's tensors are that size). ", "",
+           "Floors use the N x d ceilings (the step's tensors are that size); an SpMM's gathered "
+           "rows count against gather-reduce (read, not written), other gathers and scatters "
+           "against gather.", "",
            "## Where the time goes", "",
            f"Step {total * 1e3:.2f} ms including sampling (training {step * 1e3:.2f} ms + "
            f"sampling {sample_step * 1e3:.2f} ms); the ops' floors add up to {floor * 1e3:.2f} ms "
-           f"({step / floor:.1f}x)." if floor else "", "",
+           f"({step / floor:.1f}x). Without the profiler the same step takes "
+           f"{plain * 1e3:.2f} ms: the profiler's own cost ({100 * (step / plain - 1):.0f}%) is in "
+           f"the rows below, most of it on small and allocating ops." if floor else "", "",
            "| phase | ms | % of step | MB moved | GB/s | floor ms | x floor |",
            "|---|---|---|---|---|---|---|"]
     for phase in PHASES:
@@ -245,14 +298,18 @@ def main(argv=None) -> None:
     try:
         batch = graphs.fixed_batch(ds, "cpu", cfg.batch_size)
         steps = profile_steps(trainer, batch, args.steps, args.warmup)
+        costed = profile_steps(trainer, batch, 1, 0, memory=True)[0]
     finally:
         model_base.bpr_loss = loss_fn
-    rows = median_rows([step_rows(s, model) for s in steps])
+    for method, _ in PHASE_OF_METHOD:  # back to the class's methods for the plain timing
+        trainer.model.__dict__.pop(method, None)
+    plain = unprofiled_seconds(trainer, batch, args.steps)
+    rows = median_rows([step_rows(s, model) for s in steps], step_rows(costed, model))
     step_secs = [s.time_range.elapsed_us() * 1e-6 for s in steps]
     sample_sec = sampling_seconds(trainer)
     n_batches = -(-trainer.n_train // cfg.batch_size)
     load = (f"{load_before:.2f}", f"{os.getloadavg()[0]:.2f}")
-    text = render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load)
+    text = render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load, plain)
     print(text)
     out = Path(args.out or f"results/cpu/step_profile-{args.dataset}-{args.model}.md")
     out.parent.mkdir(parents=True, exist_ok=True)

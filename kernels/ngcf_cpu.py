@@ -156,4 +156,5 @@ def ngcf_backward(grad, out, s_saved, rowptr, col, val, rowptr_t, col_t, val_t, 
         if p0 != p1:
             de[r0:r1] += _block_spmm(block, col_t, val_t, ds)
     # transposed back into separate tensors: outputs of a custom op may not alias
-    return de, dw_t[:, :d].t().contiguous(), dw_t[:, d:].t().contiguous(), db
+    return (de, dw_t[:, :d].t().clone(memory_format=torch.contiguous_format),
+            dw_t[:, d:].t().clone(memory_format=torch.contiguous_format), db)

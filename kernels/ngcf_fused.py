@@ -233,24 +233,17 @@ def _ngcf_bwd_kernel(
     acc_w1 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
     acc_w2 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
     acc_b = tl.zeros([BLOCK_DOUT], dtype=tl.float32)
-    if FOR_LOOPS:
-        for blk in range(pid, n_blocks, n_prog):
-            acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
-                grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
-                rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
-                offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
-                n, d_in, d_out, long_threshold, negative_slope,
-                SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-    else:
-        blk = pid
-        while blk < n_blocks:
-            acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
-                grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
-                rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
-                offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
-                n, d_in, d_out, long_threshold, negative_slope,
-                SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-            blk += n_prog
+    # A while loop in both modes: triton 3.6's interpreter refuses range() over a run-time
+    # bound, and this outer loop over whole row blocks gains nothing from software pipelining.
+    blk = pid
+    while blk < n_blocks:
+        acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
+            grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
+            rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
+            offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
+            n, d_in, d_out, long_threshold, negative_slope,
+            SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
+        blk += n_prog
     part = pid.to(tl.int64) * d_in * d_out
     tl.store(dw1_ptr + part + w_off, acc_w1, mask=w_mask)
     tl.store(dw2_ptr + part + w_off, acc_w2, mask=w_mask)

@@ -240,8 +240,11 @@ def render(args, trainer, ceil, rows, step_secs, sample_sec, n_batches, load, pl
            f"Step {total * 1e3:.2f} ms including sampling (training {step * 1e3:.2f} ms + "
            f"sampling {sample_step * 1e3:.2f} ms); the ops' floors add up to {floor * 1e3:.2f} ms "
            f"({step / floor:.1f}x). Without the profiler the same step takes "
-           f"{plain * 1e3:.2f} ms: the profiler's own cost ({100 * (step / plain - 1):.0f}%) is in "
-           f"the rows below, most of it on small and allocating ops." if floor else "", "",
+           f"{plain * 1e3:.2f} ms" + (
+               f": the profiler's own cost ({100 * (step / plain - 1):.0f}%) is in the rows below, "
+               f"most of it on ops made of many small ones (the NGCF layer's row blocks)."
+               if step >= plain else " (slower than profiled: page faults or load in the plain "
+               "steps; read the load average).") if floor else "", "",
            "| phase | ms | % of step | MB moved | GB/s | floor ms | x floor |",
            "|---|---|---|---|---|---|---|"]
     for phase in PHASES:

@@ -205,7 +205,7 @@ class ByteModel:
                     return cost + self.memory(added)  # addmm's added input, read once
         if len(mats) < 2:
             return self._children(event)
-        (ia, a), (ib, b) = mats[-2], mats[-1]
+        (ia, a), (_, b) = mats[-2], mats[-1]
         m, k, n = a[0], a[1], b[1]
         elem = t[ia][1]
         added = sum(x[0] * x[1] for j, x in enumerate(t) if x and j < ia)

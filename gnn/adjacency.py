@@ -170,7 +170,7 @@ class Adjacency:
             raise ValueError(f"Adjacency.dropout(): p must be in [0, 1), but got {p}")
         if p == 0.0:
             return self
-        keep = torch.rand(self.val.shape, device=self.device, generator=generator) >= p
+        keep = dropout_keep(self.nnz, p, self.device, generator)
         dropped = self.with_values(self.val * keep / (1.0 - p))
         return replace(dropped, norm=self.norm)
 
@@ -193,6 +193,15 @@ class Adjacency:
         return (f"Adjacency(n_users={self.n_users}, n_items={self.n_items}, nnz={self.nnz}, "
                 f"norm={self.norm!r}{loops}, {kind}, device={self.device}, "
                 f"{self.nbytes / 2**20:.2f} MiB)")
+
+
+def dropout_keep(nnz: int, p: float, device, generator: Optional[torch.Generator] = None):
+    """Node dropout's mask: one uniform draw per entry in CSR order, kept where ``>= p``.
+
+    The one definition of the draw, shared by :meth:`Adjacency.dropout` and gnn.distributed
+    (which keeps the entries of its rows: its masks are one process's).
+    """
+    return torch.rand(nnz, device=device, generator=generator) >= p
 
 
 def build_adjacency(interactions, item=None, n_users: Optional[int] = None,

@@ -117,13 +117,8 @@ def read_run(path) -> dict:
 
 def load_sharded(trainer, path) -> None:
     """Resume ``trainer`` from a checkpoint folder written with any number of processes."""
-    from gnn.training import TrainConfig
-
     run = read_run(path)
-    for name, value in trainer.config.to_dict().items():
-        if name not in TrainConfig.RESUMABLE_CHANGES and run["config"].get(name) != value:
-            raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
-                             f"{name}={run['config'].get(name)!r}, this run has {name}={value!r}")
+    trainer.config.check_resumable(run["config"], path)
     state = _state(trainer)
     params = dict(trainer.model.named_parameters())
     state["optim"] = {name: {k: _zeros_like(v) for k, v in

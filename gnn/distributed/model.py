@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gnn.adjacency import dropout_keep
 from gnn.distributed.exchange import exchange, rows_plan
 from gnn.kernels import csr_spmm
 from gnn.loss import bpr_loss
@@ -80,7 +81,7 @@ class ShardedModel(nn.Module):
         if not (self.training and p > 0):
             return val
         start, end = self.graph.entries
-        keep = torch.rand(self.global_nnz, device=val.device)[start:end] >= p
+        keep = dropout_keep(self.global_nnz, p, val.device)[start:end]
         return val * keep / (1.0 - p)
 
     def propagate(self) -> List[torch.Tensor]:
@@ -108,7 +109,8 @@ class ShardedModel(nn.Module):
         out = F.leaky_relu(z, tpl.negative_slope)
         if self.training and tpl.message_dropout > 0:
             like = out.new_empty(()).expand(self.part.n_nodes, out.shape[1])
-            out = out * message_dropout_mask(like, tpl.message_dropout)[self.graph.lo: self.graph.hi]
+            rows = slice(self.graph.lo, self.graph.hi)
+            out = out * message_dropout_mask(like, tpl.message_dropout, rows)
         return out
 
     def readout(self, layers, rows=None) -> torch.Tensor:

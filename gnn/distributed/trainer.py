@@ -65,28 +65,15 @@ class DistributedTrainer(Trainer):
         self.model = ShardedModel(full, graph, part, self.rank, plan, adj.nnz).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         if device.type != "cpu":
-            self._samplers_on(device)
+            self.make_samplers(device)
         self.evaluators = self._sharded_evaluators()
 
     def _sharded_evaluators(self) -> dict:
-        """The splits of :class:`gnn.Trainer`'s protocols (test excludes train and valid;
-        valid excludes train), each with its users spread over the ranks."""
-        ds, cfg = self.dataset, self.config
-        splits = {"test": (ds.test_csr, [ds.train_csr] + ([ds.valid_csr] if self.has_validation
-                                                          else []))}
-        if self.has_validation:
-            splits["valid"] = (ds.valid_csr, [ds.train_csr])
+        """The trainer's splits, each with its users spread over the ranks."""
+        cfg = self.config
         return {name: ShardedEvaluator(target, exclude, cfg.ks, cfg.eval_chunk, self.partition,
                                        self.rank, self.device)
-                for name, (target, exclude) in splits.items()}
-
-    def _samplers_on(self, device) -> None:
-        from gnn.data import PositiveSampler, UniformNegativeSampler
-
-        ds, cfg = self.dataset, self.config
-        self.positives = PositiveSampler(ds.train_csr, mode=cfg.sampling, device=device)
-        self.negatives = UniformNegativeSampler(ds.train_csr, device=device, seed=cfg.seed)
-        self.order_generator = torch.Generator(device=device)
+                for name, (target, exclude) in self.evaluation_splits().items()}
 
     # -- a step --------------------------------------------------------------------------------
     def train_step(self, u, i, j) -> torch.Tensor:

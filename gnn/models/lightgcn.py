@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import torch
-from torch import nn
 
 from gnn.adjacency import Adjacency
 from gnn.kernels import csr_spmm

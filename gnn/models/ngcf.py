@@ -12,13 +12,14 @@ from gnn.kernels import csr_spmm, ngcf_layer
 from gnn.models.base import GraphRecommender
 
 
-def message_dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
+def message_dropout_mask(like: torch.Tensor, p: float, rows: Optional[slice] = None) -> torch.Tensor:
     """Inverted-dropout mask for ``like``: 0 with probability ``p``, else ``1 / P(keep)``.
 
     Each 64-bit draw gives four 16-bit uniforms (a quarter of the draws of ``F.dropout``, the
     largest single cost of an NGCF step on the CPU), so ``p`` is rounded to a multiple of
     ``2^-16`` (0.1 becomes 0.100006) and kept entries are scaled by the exact ``1 / P(keep)``,
-    which keeps the layer unbiased. Reproducible under ``torch.manual_seed``.
+    which keeps the layer unbiased. Reproducible under ``torch.manual_seed``. ``rows`` returns
+    only those rows of the whole mask (the draws are the same: gnn.distributed keeps its rows).
     """
     dropped = round(p * 65536)  # entries dropped out of every 2^16
     # randint over the int64 range draws the same stream as Tensor.random_ and, unlike it,
@@ -26,10 +27,12 @@ def message_dropout_mask(like: torch.Tensor, p: float) -> torch.Tensor:
     words = torch.randint(-2**63, 2**63 - 1, ((like.numel() + 3) // 4,), dtype=torch.int64,
                           device=like.device)
     bits = words.view(torch.int16)[: like.numel()].view(like.shape)
+    if rows is not None:
+        bits = bits[rows]
     # keep where bits >= dropped - 32768 (int16 is uniform on [-32768, 32767]), written as
     # 1.0 / 0.0 straight into the mask, then scaled in place: on the CPU 25x faster than
     # bool * scale, 4x faster than a bool then a conversion.
-    mask = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    mask = torch.empty(bits.shape, dtype=like.dtype, device=like.device)
     torch.ge(bits, dropped - 32768, out=mask)
     return mask.mul_(65536.0 / (65536 - dropped))
 

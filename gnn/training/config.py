@@ -85,6 +85,14 @@ class TrainConfig:
     RESUMABLE_CHANGES = ("epochs", "checkpoint", "resume", "json", "progress", "device", "data_root",
                          "eval_chunk", "compile")
 
+    def check_resumable(self, saved: dict, path) -> None:
+        """ValueError naming the field unless a checkpoint written with config ``saved`` (a
+        dict) can be resumed by this run."""
+        for name, value in self.to_dict().items():
+            if name not in self.RESUMABLE_CHANGES and saved.get(name) != value:
+                raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
+                                 f"{name}={saved.get(name)!r}, this run has {name}={value!r}")
+
 
 def adjacency_options(config: TrainConfig) -> dict:
     """``norm`` and ``self_loops`` of the training adjacency for a run.

@@ -66,7 +66,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, dataset=None, log=print):
-        from gnn.data import PositiveSampler, UniformNegativeSampler, load_dataset
+        from gnn.data import load_dataset
 
         self.config, self.log = config, log
         self.device = resolve_device(config.device)
@@ -80,12 +80,9 @@ class Trainer:
         if self.n_train == 0:
             raise ValueError(f"dataset {ds.name!r} has no training interactions")
         self.has_validation = ds.valid_csr is not None
-        exclude_test = [ds.train_csr] + ([ds.valid_csr] if self.has_validation else [])
-        self.evaluators = {"test": Evaluator(ds.test_csr, exclude_test, ks=config.ks,
-                                             chunk_size=config.eval_chunk, device=self.device)}
-        if self.has_validation:
-            self.evaluators["valid"] = Evaluator(ds.valid_csr, [ds.train_csr], ks=config.ks,
-                                                 chunk_size=config.eval_chunk, device=self.device)
+        self.evaluators = {name: Evaluator(target, exclude, ks=config.ks,
+                                           chunk_size=config.eval_chunk, device=self.device)
+                           for name, (target, exclude) in self.evaluation_splits().items()}
 
         torch.manual_seed(config.seed)  # initial weights
         self.model = build_model(config, build_adjacency_for(config, ds.train_csr)).to(self.device)
@@ -94,9 +91,7 @@ class Trainer:
         # one thread, 25 -> 3.1 ms per step. Its state_dict is plain Adam's.
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
         self._compiled_step = None  # built on first use (after a resume has loaded the state)
-        self.positives = PositiveSampler(ds.train_csr, mode=config.sampling, device=self.device)
-        self.negatives = UniformNegativeSampler(ds.train_csr, device=self.device, seed=config.seed)
-        self.order_generator = torch.Generator(device=self.device)
+        self.make_samplers(self.device)
         self.history: list[dict] = []
         self.epoch_seconds: list[float] = []
         self.epoch = 0  # epochs completed
@@ -104,6 +99,25 @@ class Trainer:
         self.best_state = None
         self.bad_evals = 0
         self.test_metrics: Optional[dict] = None
+
+    def evaluation_splits(self) -> dict:
+        """``{split: (target, exclude)}`` of the protocols (docs/DESIGN.md §3): test excludes
+        the training (and validation) items, validation the training items."""
+        ds = self.dataset
+        splits = {"test": (ds.test_csr, [ds.train_csr] + ([ds.valid_csr] if self.has_validation
+                                                          else []))}
+        if self.has_validation:
+            splits["valid"] = (ds.valid_csr, [ds.train_csr])
+        return splits
+
+    def make_samplers(self, device) -> None:
+        """The epoch's positive and negative samplers and the order generator, on ``device``."""
+        from gnn.data import PositiveSampler, UniformNegativeSampler
+
+        ds, cfg = self.dataset, self.config
+        self.positives = PositiveSampler(ds.train_csr, mode=cfg.sampling, device=device)
+        self.negatives = UniformNegativeSampler(ds.train_csr, device=device, seed=cfg.seed)
+        self.order_generator = torch.Generator(device=device)
 
     # -- one epoch ---------------------------------------------------------------------------
     def train_epoch(self, max_batches: Optional[int] = None,
@@ -249,13 +263,7 @@ class Trainer:
         state = load_checkpoint(path)
         if "optimizer_state" not in state:
             raise ValueError(f"{path}: a saved model, not a training checkpoint: cannot resume")
-        saved = state["config"]
-        for name, value in self.config.to_dict().items():
-            if name in TrainConfig.RESUMABLE_CHANGES:
-                continue
-            if saved.get(name) != value:
-                raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
-                                 f"{name}={saved.get(name)!r}, this run has {name}={value!r}")
+        self.config.check_resumable(state["config"], path)
         self.model.load_state_dict(state["model"]["state_dict"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.epoch = int(state["epoch"])

@@ -37,7 +37,7 @@ import triton
 import triton.language as tl
 
 from . import defaults, reference
-from .spmm import FOR_LOOPS, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from .spmm import FOR_LOOPS, _gather_chunk, kernel_for, long_rows, spmm_long_rows, spmm_triton
 
 FUSED_MAX_DIM = 128
 
@@ -73,12 +73,8 @@ def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
     while k < blk_hi:
         if HAS_LONG:  # jump over the nonzeros of a long row that k falls into
             k = tl.maximum(k, tl.max(tl.where(is_long & (lo <= k) & (k < hi), hi, 0), axis=0))
-        offs_k = k + tl.arange(0, BLOCK_K)                                   # [BLOCK_K]
-        mask_k = offs_k < blk_hi
-        c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
-        v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
-        x = tl.load(e_ptr + c[:, None] * d_in + offs_i[None, :],
-                    mask=mask_k[:, None] & mask_i[None, :], other=0.0)         # [BLOCK_K, BLOCK_DIN]
+        offs_k, v, x = _gather_chunk(col_ptr, val_ptr, e_ptr, k, blk_hi, offs_i, mask_i, d_in,
+                                     BLOCK_K)                                # x: [BLOCK_K, BLOCK_DIN]
         in_row = (lo_s[:, None] <= offs_k[None, :]) & (offs_k[None, :] < hi_s[:, None])
         a = tl.where(in_row, v[None, :], 0.0)                                # [BLOCK_M, BLOCK_K]
         if LOWP:

@@ -38,15 +38,25 @@ from .tensor_cache import TensorCache
 
 
 @triton.jit
-def _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-               BLOCK_K: tl.constexpr):
-    """acc + x[col[k], offs_d] * val[k], k in [k0, min(k0 + BLOCK_K, end)): [BLOCK_K, BLOCK_D]."""
+def _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+                  BLOCK_K: tl.constexpr):
+    """``(offs_k, val[k], x[col[k], offs_d])`` for k in [k0, min(k0 + BLOCK_K, end)), zeros
+    outside: one coalesced read of a chunk of gathered rows (shared with kernels/ngcf_fused.py)."""
     offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
     mask_k = offs_k < end
     c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
     v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
     xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
                  mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
+    return offs_k, v, xt
+
+
+@triton.jit
+def _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+               BLOCK_K: tl.constexpr):
+    """acc + x[col[k], offs_d] * val[k], k in [k0, min(k0 + BLOCK_K, end)): [BLOCK_K, BLOCK_D]."""
+    offs_k, v, xt = _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+                                  BLOCK_K)
     return acc + xt.to(tl.float32) * v[:, None]
 
 

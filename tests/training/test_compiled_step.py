@@ -26,9 +26,8 @@ def batches(n_users=30, n_items=40, steps=3, size=64):
     ("lightgcn", {}),
     ("ngcf", {"message_dropout": 0.2, "node_dropout": 0.2}),
 ])
-def test_compiled_step_matches_eager(model, options, monkeypatch):
-    # Inductor draws its own random numbers unless told to call torch's: same masks as eager.
-    monkeypatch.setattr(inductor_config, "fallback_random", True)
+@inductor_config.patch(fallback_random=True)  # torch's own random draws: eager's masks
+def test_compiled_step_matches_eager(model, options):
     torch._dynamo.reset()
     eager, compiled = trainer(model, False, **options), trainer(model, True, **options)
     for s, (u, i, j) in enumerate(batches()):

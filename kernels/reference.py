@@ -72,12 +72,6 @@ def spmm(rowptr, col, val, x, out_dtype=None, add=None):
     return y.to(out_dtype)
 
 
-def transpose_values(val, transpose):
-    """(rowptr_t, col_t, val_t) from transpose = (rowptr_t, col_t, perm_t)."""
-    rowptr_t, col_t, perm_t = transpose
-    return rowptr_t, col_t, val.index_select(0, perm_t)
-
-
 def ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, spmm_fn=spmm,
                  save_s=True):
     """(out, S in e's dtype): the forward of :func:`gnn.kernels.ngcf_layer` (its contract).

@@ -122,16 +122,19 @@ class LightGCN(GraphRecommender):
     def _training_adj(self, adj: Adjacency) -> Adjacency:
         return adj.dropout(self.node_dropout) if self.training and self.node_dropout > 0 else adj
 
-    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+    def _batch_parts(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        """(final rows, E^0 rows) of the batch, each split into users, positives, negatives."""
         adj = self._training_adj(self._check_adj(adj))
-        total, _ = batch_rows(self, adj, self._batch_node_rows(users, pos_items, neg_items))
-        return total.split([users.numel(), pos_items.numel(), neg_items.numel()])
+        sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
+        total, rows0 = batch_rows(self, adj, self._batch_node_rows(users, pos_items, neg_items))
+        return total.split(sizes), rows0.split(sizes)
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        return self._batch_parts(users, pos_items, neg_items, adj)[0]
 
     def _loss_rows(self, users, pos_items, neg_items):
-        sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
-        total, rows0 = batch_rows(self, self._training_adj(self.adj),
-                                  self._batch_node_rows(users, pos_items, neg_items))
-        return total.split(sizes) + rows0.split(sizes)
+        final, rows0 = self._batch_parts(users, pos_items, neg_items)
+        return final + rows0
 
     def propagate(self, adj: Adjacency):
         adj = self._training_adj(adj)

@@ -5,10 +5,13 @@ parameter: it stays out of ``state_dict`` (weights save and load without it) and
 model to whichever device its weights are on, the first time it is needed there.
 
 Inference (:meth:`embeddings`, :meth:`score`, :meth:`recommend`) runs one full propagation in
-eval mode and caches the result until the model changes: ``train()``, a parameter update (every
-in-place change bumps a tensor's version counter: optimiser steps, ``load_state_dict``) or a move
-to another device. A change made through ``param.data`` bypasses the version counter (that is
-what ``.data`` is for): call :meth:`GraphRecommender.invalidate_cache` after one.
+eval mode and caches the result with a copy of every parameter and buffer it was computed from.
+Each later call compares the model's tensors with that copy, element by element, and propagates
+again on any difference: whatever changed them (any optimiser, fused ones included, which do not
+bump a tensor's version counter; ``load_state_dict``; writes through ``param.data``; ``.to()``).
+The cost is one copy of the weights and one comparison per call, a pass over the weights,
+much less than a propagation. State outside the parameters and buffers (a plain attribute read
+by ``propagate``) is not watched: call :meth:`GraphRecommender.invalidate_cache` after changing it.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ class GraphRecommender(nn.Module):
                             f"(see gnn.build_adjacency), but got {type(adj).__name__}")
         self.n_users, self.n_items = adj.n_users, adj.n_items
         self._adj = adj
-        self._cache: Optional[tuple] = None  # (key, user_emb, item_emb) of the last inference
+        # (layout, snapshot, user_emb, item_emb) of the last inference: _cached_embeddings()
+        self._cache: Optional[tuple] = None
 
     # -- the graph -------------------------------------------------------------------------------
     @property
@@ -153,19 +157,40 @@ class GraphRecommender(nn.Module):
         return super().train(mode)
 
     def invalidate_cache(self) -> None:
-        """Forget the cached inference embeddings (needed only after edits through ``.data``)."""
+        """Forget the cached inference embeddings (needed only after changing state that is
+        neither a parameter nor a buffer; see the module docstring)."""
         self._cache = None
 
-    def _cache_key(self) -> tuple:
-        return (id(self.adj),) + tuple((p.data_ptr(), p._version) for p in self.parameters())
+    def _watched_tensors(self) -> List[torch.Tensor]:
+        """What the cached embeddings are a function of: every parameter and buffer."""
+        return [t.detach() for t in self.parameters()] + [t.detach() for t in self.buffers()]
+
+    def _layout(self, tensors) -> tuple:
+        return (id(self.adj),) + tuple((t.device, t.dtype, t.shape) for t in tensors)
+
+    def _cached_embeddings(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """The cached ``(user_emb, item_emb)`` if the watched tensors still equal their copies
+        element by element (a NaN never equals itself: such a model always propagates again)."""
+        if self._cache is None or self.training:
+            return None
+        layout, snapshot, users, items = self._cache
+        tensors = self._watched_tensors()
+        if layout != self._layout(tensors):
+            return None
+        if not all(torch.equal(t, s) for t, s in zip(tensors, snapshot)):
+            return None
+        return users, items
 
     @torch.no_grad()
     def embeddings(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Final ``(user_emb, item_emb)`` for inference: eval mode (no dropout), no autograd
-        graph, cached until the model changes (see the module docstring)."""
-        key = self._cache_key()
-        if self._cache is not None and self._cache[0] == key and not self.training:
-            return self._cache[1], self._cache[2]
+        graph, cached until a parameter or buffer changes (see the module docstring)."""
+        hit = self._cached_embeddings()
+        if hit is not None:
+            return hit
+        tensors = self._watched_tensors()
+        snapshot = [t.clone() for t in tensors]  # taken before the propagation reads them
+        layout = self._layout(tensors)
         was_training = self.training
         super().train(False)  # nn.Module.train: keep our cache logic out of this switch
         try:
@@ -173,8 +198,7 @@ class GraphRecommender(nn.Module):
             users, items = users.detach().clone(), items.detach().clone()  # MF returns its weights
         finally:
             super().train(was_training)
-        if not was_training:
-            self._cache = (key, users, items)
+        self._cache = None if was_training else (layout, snapshot, users, items)
         return users, items
 
     @torch.no_grad()

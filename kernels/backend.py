@@ -9,7 +9,7 @@
   time whether ``@triton.jit`` builds a compiled or an interpreted function, also for its own
   ``tl.sum``/``tl.max``); otherwise a clear error is raised.
 
-float64 always takes the torch path, whatever the backend (ops.py).
+float64 always takes the torch path, whatever the backend (csr_spmm.py, ngcf_layer.py).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def triton_interpreter_active() -> bool:
         return False
     from triton.runtime.interpreter import InterpretedFunction
 
-    from .spmm import _spmm_row_kernel  # any of our kernels: all are decorated the same way
+    from .spmm_triton import _spmm_row_kernel  # any of our kernels: all are decorated the same way
 
     return isinstance(_spmm_row_kernel, InterpretedFunction)
 

@@ -7,9 +7,11 @@ guards on them and recompiles).
 
 * ``GNN_KERNEL_BACKEND`` -> ``backend``: ``auto`` (default) | ``triton`` | ``torch`` (backend.py).
 * ``GNN_SPMM_LONG_THRESHOLD`` -> ``long_threshold``: T, an int >= 1 (default 1024); on the
-  Triton backend rows with more than T nonzeros are cut into segments of T (spmm.py).
+  Triton backend rows with more than T nonzeros are cut into segments of T (spmm_triton.py).
 * ``GNN_NGCF_RECOMPUTE_S`` -> ``recompute_s``: ``1`` makes the NGCF backward recompute
-  S = A e instead of saving it in the forward (ngcf_fused.py); default ``0``.
+  S = A e instead of saving it in the forward (ngcf_layer.py); default ``0``.
+* ``GNN_CPU_BLOCK_ROWS`` -> ``cpu_block_rows``: rows per block of the CPU NGCF layer
+  (ngcf_cpu.py; default 4096: a block's [U1 | U2] buffer, 2 MiB at d = 64, stays in L2).
 * ``GNN_CPU_GEMM`` -> ``cpu_gemm``: ``onednn`` (default; oneDNN's float32 GEMM where this torch
   build has it, else torch.mm) | ``mkl`` (always torch.mm) for the NGCF dense step's products on
   the CPU (ngcf_step.py).
@@ -21,35 +23,41 @@ from typing import Mapping
 
 BACKENDS = ("auto", "triton", "torch")
 CPU_GEMMS = ("onednn", "mkl")
-LONG_THRESHOLD = 1024  # reasoned, to be measured on the GPU (spmm.py)
+LONG_THRESHOLD = 1024  # reasoned, to be measured on the GPU (spmm_triton.py)
+CPU_BLOCK_ROWS = 4096
+
+
+def _choice(environ, name, choices, default):
+    raw = environ.get(name, "").strip().lower() or default
+    if raw not in choices:
+        raise ValueError(f"environment variable {name} must be one of {choices}, but got "
+                         f"{environ[name]!r}")
+    return raw
+
+
+def _positive_int(environ, name, default):
+    raw = environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"environment variable {name} must be an integer >= 1, but got {raw!r}")
+    return int(raw)
 
 
 def from_environ(environ: Mapping[str, str]) -> dict:
-    """{"backend", "long_threshold", "recompute_s", "cpu_gemm"} parsed from ``environ``; a
-    ValueError names the variable of a bad value."""
-    backend = environ.get("GNN_KERNEL_BACKEND", "").strip().lower() or "auto"
-    if backend not in BACKENDS:
-        raise ValueError(f"environment variable GNN_KERNEL_BACKEND must be one of {BACKENDS}, "
-                         f"but got {environ['GNN_KERNEL_BACKEND']!r}")
-    raw = environ.get("GNN_SPMM_LONG_THRESHOLD", "").strip() or str(LONG_THRESHOLD)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError("environment variable GNN_SPMM_LONG_THRESHOLD must be an integer >= 1, "
-                         f"but got {raw!r}")
-    recompute = environ.get("GNN_NGCF_RECOMPUTE_S", "").strip() or "0"
-    if recompute not in ("0", "1"):
-        raise ValueError(f"environment variable GNN_NGCF_RECOMPUTE_S must be 0 or 1, but got "
-                         f"{recompute!r}")
-    cpu_gemm = environ.get("GNN_CPU_GEMM", "").strip().lower() or "onednn"
-    if cpu_gemm not in CPU_GEMMS:
-        raise ValueError(f"environment variable GNN_CPU_GEMM must be one of {CPU_GEMMS}, but got "
-                         f"{environ['GNN_CPU_GEMM']!r}")
-    return dict(backend=backend, long_threshold=int(raw), recompute_s=recompute == "1",
-                cpu_gemm=cpu_gemm)
+    """{"backend", "long_threshold", "recompute_s", "cpu_block_rows", "cpu_gemm"} parsed from
+    ``environ``; a ValueError names the variable of a bad value."""
+    return dict(
+        backend=_choice(environ, "GNN_KERNEL_BACKEND", BACKENDS, "auto"),
+        long_threshold=_positive_int(environ, "GNN_SPMM_LONG_THRESHOLD", LONG_THRESHOLD),
+        recompute_s=_choice(environ, "GNN_NGCF_RECOMPUTE_S", ("0", "1"), "0") == "1",
+        cpu_block_rows=_positive_int(environ, "GNN_CPU_BLOCK_ROWS", CPU_BLOCK_ROWS),
+        cpu_gemm=_choice(environ, "GNN_CPU_GEMM", CPU_GEMMS, "onednn"),
+    )
 
 
 _env = from_environ(os.environ)
 backend: str = _env["backend"]
 long_threshold: int = _env["long_threshold"]
 recompute_s: bool = _env["recompute_s"]
+cpu_block_rows: int = _env["cpu_block_rows"]
 cpu_gemm: str = _env["cpu_gemm"]
 del _env

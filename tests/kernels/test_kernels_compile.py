@@ -15,8 +15,8 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from gnn.kernels import ngcf_fused as NL
-from gnn.kernels import spmm as SP
+from gnn.kernels import ngcf_triton as NL
+from gnn.kernels import spmm_triton as SP
 
 ARCHS = (80, 90)
 FEAT = ("fp32", "bf16", "fp16")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import gnn.kernels as K
-from gnn.kernels import defaults
+from gnn.kernels import defaults, reference
 from kernel_graphs import dense_of, random_csr, sym_norm_csr
 
 # every call of this module runs the torch backend, whatever the environment says
@@ -16,11 +16,21 @@ csr_spmm = functools.partial(K.csr_spmm, backend="torch")
 ngcf_layer = functools.partial(K.ngcf_layer, backend="torch")
 
 
-def _ngcf_dense(a, e, w1, w2, b, slope, self_loop):
-    s = a @ e
-    u1 = s + e if self_loop else s
-    z = u1 @ w1 + (s * e) @ w2 + (b if b is not None else 0)
-    return F.leaky_relu(z, slope)
+def test_the_oracle_itself_matches_dense_algebra():
+    """kernels/reference.py, what the kernel tests compare against, against dense matrices
+    built entry by entry (tiny graphs: duplicates, empty rows, a long row)."""
+    rowptr, col, val = random_csr(11, 9, long_row=20, seed=8)
+    a = dense_of(rowptr, col, val, 9)
+    x = torch.randn(9, 4, dtype=torch.float64)
+    torch.testing.assert_close(reference.spmm(rowptr, col, val, x), a @ x)
+    rowptr, col, val = random_csr(9, 9, long_row=20, seed=9)
+    a = dense_of(rowptr, col, val, 9)
+    e, w1, w2, b = (torch.randn(*s, dtype=torch.float64) for s in ((9, 5), (5, 3), (5, 3), (3,)))
+    for self_loop in (True, False):
+        s = a @ e
+        want = F.leaky_relu((s + e if self_loop else s) @ w1 + (s * e) @ w2 + b, 0.2)
+        torch.testing.assert_close(reference.ngcf_layer(rowptr, col, val, e, w1, w2, b, 0.2,
+                                                        self_loop), want)
 
 
 @pytest.mark.parametrize("n_rows,n_cols,d", [(1, 1, 1), (7, 5, 3), (33, 20, 17), (50, 64, 64),
@@ -88,7 +98,6 @@ def test_ngcf_layer_matches_dense(self_loop, bias, mode, d_in, d_out):
         rowptr, col, val = sym_norm_csr(n, seed=d_in)
     else:
         rowptr, col, val = random_csr(n, n, long_row=50, seed=d_in)
-    a = dense_of(rowptr, col, val, n)
     g0 = torch.Generator().manual_seed(d_out)
     e = torch.randn(n, d_in, generator=g0, dtype=torch.float64)
     w1 = torch.randn(d_in, d_out, generator=g0, dtype=torch.float64) / d_in ** 0.5
@@ -96,7 +105,8 @@ def test_ngcf_layer_matches_dense(self_loop, bias, mode, d_in, d_out):
     b = torch.randn(d_out, generator=g0, dtype=torch.float64) if bias else None
     up = torch.randn(n, d_out, generator=g0, dtype=torch.float64)
     ins = [t.clone().requires_grad_() for t in (e, w1, w2) + ((b,) if bias else ())]
-    ref = _ngcf_dense(a, *ins[:3], ins[3] if bias else None, 0.2, self_loop)
+    ref = reference.ngcf_layer(rowptr, col, val, *ins[:3], ins[3] if bias else None, 0.2,
+                               self_loop)
     ref.backward(up)
     ours = [t.detach().float().requires_grad_() for t in ins]
     kw = dict(symmetric=mode == "symmetric",
@@ -109,11 +119,11 @@ def test_ngcf_layer_matches_dense(self_loop, bias, mode, d_in, d_out):
 
 
 def test_ngcf_recompute_s_equals_saved(monkeypatch):
-    from gnn.kernels import reference
+    from gnn.kernels import ngcf_cpu
 
     saved_s = []  # the S each backward got: (N, d_in) when saved, empty when recomputed
-    backward = reference.ngcf_backward
-    monkeypatch.setattr(reference, "ngcf_backward",
+    backward = ngcf_cpu.ngcf_backward_blocks
+    monkeypatch.setattr(ngcf_cpu, "ngcf_backward_blocks",
                         lambda grad, out, s, *a: saved_s.append(s.shape[0]) or
                         backward(grad, out, s, *a))
     rowptr, col, val = sym_norm_csr(30, seed=2)
@@ -210,7 +220,7 @@ def host_reads(monkeypatch):
 
 
 def test_value_checks_run_once_per_graph(host_reads):
-    from gnn.kernels.transpose import csr_transpose_impl
+    from gnn.kernels.csr_transpose import csr_transpose_impl
 
     n, d = 23, 6
     rowptr, col, val = random_csr(n, n, long_row=30, seed=11)
@@ -296,12 +306,15 @@ def test_knob_arguments_are_checked():
 
 def test_knob_defaults_come_from_the_environment_once(monkeypatch):
     assert defaults.from_environ({}) == dict(backend="auto", long_threshold=1024,
-                                             recompute_s=False)
+                                             recompute_s=False, cpu_block_rows=4096,
+                                             cpu_gemm="onednn")
     assert defaults.from_environ({"GNN_KERNEL_BACKEND": " Torch", "GNN_SPMM_LONG_THRESHOLD": "64",
-                                  "GNN_NGCF_RECOMPUTE_S": "1"}) == dict(
-        backend="torch", long_threshold=64, recompute_s=True)
+                                  "GNN_NGCF_RECOMPUTE_S": "1", "GNN_CPU_BLOCK_ROWS": "100",
+                                  "GNN_CPU_GEMM": "mkl"}) == dict(
+        backend="torch", long_threshold=64, recompute_s=True, cpu_block_rows=100, cpu_gemm="mkl")
     for name, bad in (("GNN_KERNEL_BACKEND", "cuda"), ("GNN_SPMM_LONG_THRESHOLD", "0"),
-                      ("GNN_SPMM_LONG_THRESHOLD", "1e3"), ("GNN_NGCF_RECOMPUTE_S", "yes")):
+                      ("GNN_SPMM_LONG_THRESHOLD", "1e3"), ("GNN_NGCF_RECOMPUTE_S", "yes"),
+                      ("GNN_CPU_BLOCK_ROWS", "0"), ("GNN_CPU_GEMM", "blas")):
         with pytest.raises(ValueError, match=rf"^environment variable {name} .*but got"):
             defaults.from_environ({name: bad})
     # read at import only: a bad value set now is never seen by a call
@@ -315,25 +328,29 @@ def test_knob_defaults_come_from_the_environment_once(monkeypatch):
 # ----------------------------------------------------------------------------- torch.library
 
 def test_opcheck_all_ops():
-    from gnn.kernels import ops
+    import importlib
+
+    spmm_op = importlib.import_module("gnn.kernels.csr_spmm")._csr_spmm_op
+    transpose_op = importlib.import_module("gnn.kernels.csr_transpose").csr_transpose_op
+    layer = importlib.import_module("gnn.kernels.ngcf_layer")
 
     rowptr, col, val = random_csr(9, 7, seed=4)
     x = torch.randn(7, 5, requires_grad=True)
     rt, ct, pt = K.csr_transpose(rowptr, col, 7)
     knobs = ("torch", 16)  # backend, long_threshold
-    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, None, None, None) + knobs)
-    torch.library.opcheck(ops._csr_spmm_op, (rowptr, col, val, x, False, rt, ct, pt) + knobs)
-    torch.library.opcheck(ops._csr_transpose_op, (rowptr, col, 7))
+    torch.library.opcheck(spmm_op, (rowptr, col, val, x, False, None, None, None) + knobs)
+    torch.library.opcheck(spmm_op, (rowptr, col, val, x, False, rt, ct, pt) + knobs)
+    torch.library.opcheck(transpose_op, (rowptr, col, 7))
     rowptr, col, val = sym_norm_csr(12, seed=4)
     e = torch.randn(12, 6, requires_grad=True)
     w1, w2 = torch.randn(6, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
     b = torch.randn(4, requires_grad=True)
     for save_s in (True, False):
-        torch.library.opcheck(ops._ngcf_fwd_op, (rowptr, col, val, e, w1, w2, b, 0.2, True,
+        torch.library.opcheck(layer._ngcf_fwd_op, (rowptr, col, val, e, w1, w2, b, 0.2, True,
                                                  save_s, True, None, None, None) + knobs)
-    out, s = ops._ngcf_fwd_op(rowptr, col, val, e, w1, w2, None, 0.2, False, True, True,
+    out, s = layer._ngcf_fwd_op(rowptr, col, val, e, w1, w2, None, 0.2, False, True, True,
                               None, None, None, *knobs)
-    torch.library.opcheck(ops._ngcf_bwd_op, (torch.randn_like(out), out.detach(), s.detach(),
+    torch.library.opcheck(layer._ngcf_bwd_op, (torch.randn_like(out), out.detach(), s.detach(),
                                              rowptr, col, val, rowptr, col, val, e.detach(),
                                              w1.detach(), w2.detach(), 0.2, False) + knobs)
 

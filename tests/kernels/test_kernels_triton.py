@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 import triton.language as tl
 
 import gnn.kernels as K
-from gnn.kernels import ngcf_fused as NL
+from gnn.kernels import ngcf_triton as NL
 from gnn.kernels import reference
-from gnn.kernels import spmm as SP
-from gnn.kernels.spmm import spmm_triton
-from gnn.kernels.transpose import csr_transpose_impl
+from gnn.kernels import spmm_triton as SP
+from gnn.kernels.csr_transpose import csr_transpose_impl
+from gnn.kernels.ngcf_layer import FUSED_MAX_DIM, composed_backward, composed_forward
+from gnn.kernels.spmm_triton import spmm_triton
 from kernel_graphs import dense_of, random_csr, sym_norm_csr
 
 CUDA = torch.cuda.is_available()
@@ -132,11 +132,9 @@ def test_spmm_block_overrides():
 
 # ----------------------------------------------------------------------------- fused NGCF
 
-def _ngcf_dense(a, e, w1, w2, b, slope, self_loop):
-    s = a @ e
-    u1 = s + e if self_loop else s
-    z = u1 @ w1 + (s * e) @ w2 + (b if b is not None else 0)
-    return F.leaky_relu(z, slope)
+def _ngcf_oracle(csr, *args):
+    """kernels/reference.py's float64 layer on the CPU copy of a CSR."""
+    return reference.ngcf_layer(*(t.cpu() for t in csr), *args)
 
 
 NGCF_CASES = [  # (n, d_in, d_out, bias, self_loop, save_s, long_thr, dtype)
@@ -149,8 +147,24 @@ NGCF_CASES = [  # (n, d_in, d_out, bias, self_loop, save_s, long_thr, dtype)
     (30, 64, 64, False, True, True, 16, torch.bfloat16),
     (26, 12, 20, True, False, False, 8, torch.float16),
     (26, 64, 48, True, True, True, None, torch.float16),
-    (21, 130, 7, True, True, True, 8, torch.float32),   # beyond FUSED_MAX_DIM: fallback path
+    (21, 130, 7, True, True, True, 8, torch.float32),   # beyond FUSED_MAX_DIM: composed path
 ]
+
+
+def ngcf_forward(*args, save_s, long_threshold):
+    """The Triton forward ngcf_layer's dispatch runs: fused, or the Triton SpMM + dense step."""
+    if max(args[3].shape[1], args[4].shape[1]) <= FUSED_MAX_DIM:
+        return NL.ngcf_forward_triton(*args, save_s, long_threshold=long_threshold,
+                                      block_m=BLOCK_M)
+    out, s = composed_forward(*args, backend="triton", long_threshold=long_threshold or 1024)
+    return out, s if save_s else s[:0]
+
+
+def ngcf_backward(*args, long_threshold):
+    if max(args[9].shape[1], args[10].shape[1]) <= FUSED_MAX_DIM:
+        return NL.ngcf_backward_triton(*args, long_threshold=long_threshold, block_m=BLOCK_M,
+                                       n_programs=None if CUDA else 2)
+    return composed_backward(*args, backend="triton", long_threshold=long_threshold or 1024)
 
 
 @here
@@ -158,8 +172,9 @@ NGCF_CASES = [  # (n, d_in, d_out, bias, self_loop, save_s, long_thr, dtype)
 @pytest.mark.parametrize("slope", [0.2])
 def test_ngcf_fused_kernels(n, d_in, d_out, bias, self_loop, save_s, thr, dtype, slope):
     """Forward vs the dense float64 oracle on the same (dtype-rounded) inputs; backward vs the
-    float64 backward formula given our forward's output (so that a LeakyReLU input within
-    rounding of 0, whose branch may legitimately differ in bf16, does not count as an error)."""
+    layer's one backward formula (kernels/ngcf_step.py, composed with the exact float64 SpMM)
+    given our forward's output (so that a LeakyReLU input within rounding of 0, whose branch
+    may legitimately differ in bf16, does not count as an error)."""
     rowptr, col, val = random_csr(n, n, avg_deg=4, long_row=45, seed=d_in + d_out,
                                   index_dtype=torch.int32 if d_in % 2 else torch.int64,
                                   device=DEV)
@@ -172,23 +187,23 @@ def test_ngcf_fused_kernels(n, d_in, d_out, bias, self_loop, save_s, thr, dtype,
     f64 = lambda t: t.double() if t is not None else None  # noqa: E731
     tol = NGCF_TOL[dtype]
 
-    out, s = NL.ngcf_forward_triton(rowptr, col, val, dev(e), dev(w1), dev(w2), dev(b), slope,
-                                    self_loop, save_s, long_threshold=thr, block_m=BLOCK_M)
+    out, s = ngcf_forward(rowptr, col, val, dev(e), dev(w1), dev(w2), dev(b), slope, self_loop,
+                          save_s=save_s, long_threshold=thr)
     assert out.dtype == dtype and s.shape[0] == (n if save_s else 0)
-    a = dense_of(rowptr, col, val, n)
-    close(out, _ngcf_dense(a, f64(e), f64(w1), f64(w2), f64(b), slope, self_loop), tol, "out")
+    close(out, _ngcf_oracle((rowptr, col, val), f64(e), f64(w1), f64(w2), f64(b), slope,
+                            self_loop), tol, "out")
     if save_s:
-        close(s, a @ f64(e), TOL[dtype], "S")
+        close(s, reference.spmm(rowptr.cpu(), col.cpu(), val.cpu(), f64(e)), TOL[dtype], "S")
 
     rt, ct, pt = csr_transpose_impl(rowptr, col, n)
-    de, dw1, dw2, db = NL.ngcf_backward_triton(
+    de, dw1, dw2, db = ngcf_backward(
         dev(up), out, s, rowptr, col, val, rt, ct, val[pt], dev(e), dev(w1), dev(w2), slope,
-        self_loop, long_threshold=thr, block_m=BLOCK_M, n_programs=None if CUDA else 2)
+        self_loop, long_threshold=thr)
     cpu = lambda t: t.cpu()  # noqa: E731
-    want = reference.ngcf_backward(
+    want = composed_backward(
         f64(up), f64(cpu(out)), torch.empty(0, d_in, dtype=torch.float64), cpu(rowptr), cpu(col),
         cpu(val).double(), cpu(rt), cpu(ct), cpu(val[pt]).double(), f64(e), f64(w1), f64(w2),
-        slope, self_loop)
+        slope, self_loop, backend="torch", long_threshold=1024)
     for got, ref, name in zip((de, dw1, dw2, db), want, ("de", "dw1", "dw2", "db")):
         if name != "db" or bias:
             close(got, ref, tol, name)
@@ -211,7 +226,7 @@ def test_ngcf_backward_deterministic_bitwise():
 @pytest.mark.skipif(not INTERPRET, reason="compiled kernels always take the for form")
 def test_while_loop_form(monkeypatch):
     """Every loop with run-time bounds also has a ``while`` form (the one triton 3.6's
-    interpreter can run, see spmm.FOR_LOOPS); force it, so that both forms are checked under any
+    interpreter can run, see spmm_triton.FOR_LOOPS); force it, so that both forms are checked under any
     triton version: long-row segments, several output tiles, several blocks per program."""
     for module in (SP, NL):
         monkeypatch.setattr(module, "FOR_LOOPS", tl.constexpr(False))
@@ -238,14 +253,14 @@ def test_public_api_on_triton(mode):
     assert K.get_backend(rowptr.device, "triton") == "triton"
     kw = dict(TRITON, symmetric=mode == "symmetric",
               transpose=K.csr_transpose(rowptr, col, n) if mode == "transpose" else None)
-    a = dense_of(rowptr, col, val, n)
     g = torch.Generator().manual_seed(0)
     e = torch.randn(n, d, generator=g, dtype=torch.float64)
     w1, w2 = (torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5 for _ in range(2))
     b = torch.randn(d, generator=g, dtype=torch.float64)
     up = torch.randn(n, d, generator=g, dtype=torch.float64)
     ref_in = [t.clone().requires_grad_() for t in (e, w1, w2, b)]
-    ref = a @ _ngcf_dense(a, *ref_in, 0.2, True)
+    csr = tuple(t.cpu() for t in (rowptr, col, val))
+    ref = reference.spmm(*csr, reference.ngcf_layer(*csr, *ref_in, 0.2, True))
     ref.backward(up)
     ours = [t.float().to(DEV).requires_grad_() for t in (e, w1, w2, b)]
     h = K.ngcf_layer(rowptr, col, val, *ours, recompute_s=mode == "build", **kw)
@@ -290,7 +305,7 @@ def test_ngcf_layer_float64_is_exact(val_dtype):
     ours = tuple(t.to(DEV).requires_grad_() for t in ins)
     out = K.ngcf_layer(rowptr, col, val, *ours, transpose=tr, **TRITON)
     assert out.dtype == torch.float64
-    close(out, _ngcf_dense(a, *ins, 0.2, True), 1e-12, "ngcf_layer float64")
+    close(out, _ngcf_oracle((rowptr, col, val), *ins, 0.2, True), 1e-12, "ngcf_layer float64")
     assert torch.autograd.gradcheck(
         lambda *t: K.ngcf_layer(rowptr, col, val, *t, transpose=tr, **TRITON), ours)
 

@@ -1,30 +1,24 @@
-"""The CPU NGCF layer by row blocks (kernels/ngcf_cpu.py) against the dense float64 oracle:
+"""The CPU NGCF layer by row blocks (kernels/ngcf_cpu.py) against the float64 oracle:
 many blocks with a ragged last one, empty rows and a long row, non-symmetric matrices through
 their transpose, odd feature sizes, with and without bias, self-loop and saved S; oneDNN and
 MKL products alike."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 import gnn.kernels as K
-from gnn.kernels import ngcf_cpu
-from kernel_graphs import dense_of, random_csr
-
-
-def _dense_layer(a, e, w1, w2, b, slope, self_loop):
-    s = a @ e
-    z = (s + e if self_loop else s) @ w1 + (s * e) @ w2 + (b if b is not None else 0)
-    return F.leaky_relu(z, slope)
+from gnn.kernels import defaults, ngcf_cpu, ngcf_step, reference
+from gnn.kernels.ngcf_layer import implementation
+from kernel_graphs import random_csr
 
 
 @pytest.fixture(params=["onednn", "mkl"])
 def products(request, monkeypatch):
-    if request.param == "onednn" and not ngcf_cpu._use_onednn:
+    if request.param == "onednn" and not ngcf_step._onednn_available():
         pytest.skip("this torch build has no oneDNN linear op")
-    monkeypatch.setattr(ngcf_cpu, "_use_onednn", request.param == "onednn")
+    monkeypatch.setattr(defaults, "cpu_gemm", request.param)
 
 
-@pytest.mark.parametrize("rows", [5, 64, ngcf_cpu.ROWS])
+@pytest.mark.parametrize("rows", [5, 64, defaults.CPU_BLOCK_ROWS])
 @pytest.mark.parametrize("n,d_in,d_out,bias,self_loop,recompute", [
     (1, 1, 1, False, True, False),
     (37, 7, 5, True, True, False),
@@ -33,10 +27,9 @@ def products(request, monkeypatch):
 ])
 def test_blocks_match_dense_float64(products, monkeypatch, rows, n, d_in, d_out, bias,
                                     self_loop, recompute):
-    monkeypatch.setattr(ngcf_cpu, "ROWS", rows)
+    monkeypatch.setattr(defaults, "cpu_block_rows", rows)
     rowptr, col, val = random_csr(n, n, long_row=min(3 * n, 90), seed=n + d_in)
-    a = dense_of(rowptr, col, val, n)  # not symmetric: the backward needs the transpose
-    tr = K.csr_transpose(rowptr, col, n)
+    tr = K.csr_transpose(rowptr, col, n)  # not symmetric: the backward needs the transpose
     g = torch.Generator().manual_seed(d_out)
     ins = [torch.randn(n, d_in, generator=g), torch.randn(d_in, d_out, generator=g),
            torch.randn(d_in, d_out, generator=g)]
@@ -45,7 +38,7 @@ def test_blocks_match_dense_float64(products, monkeypatch, rows, n, d_in, d_out,
     out = K.ngcf_layer(rowptr, col, val, *ours, 0.2, self_loop, transpose=tr, backend="torch",
                        recompute_s=recompute)
     ref_in = [t.double().requires_grad_() if t is not None else None for t in ins]
-    ref = _dense_layer(a, *ref_in, 0.2, self_loop)
+    ref = reference.ngcf_layer(rowptr, col, val, *ref_in, 0.2, self_loop)
     upstream = torch.randn(n, d_out, generator=g, dtype=torch.float64)
     got = torch.autograd.grad(out, [t for t in ours if t is not None], upstream.float())
     want = torch.autograd.grad(ref, [t for t in ref_in if t is not None], upstream)
@@ -65,9 +58,11 @@ def test_row_blocks_cover_the_csr_once():
     assert ngcf_cpu.row_blocks(rowptr, col, 5) is blocks  # made once per graph
 
 
-def test_float64_and_other_devices_take_the_composition():
-    e = torch.zeros(3, 2)
-    assert ngcf_cpu.supports(e, torch.zeros(2, 2), torch.zeros(1))
-    assert not ngcf_cpu.supports(e.double(), torch.zeros(2, 2).double(), torch.zeros(1))
-    assert not ngcf_cpu.supports(e, torch.zeros(2, 2), torch.zeros(1).double())
-    assert not ngcf_cpu.supports(e.bfloat16(), torch.zeros(2, 2).bfloat16(), torch.zeros(1))
+def test_only_float32_on_the_cpu_takes_the_blocks():
+    cpu, f32, f64 = torch.device("cpu"), torch.float32, torch.float64
+    assert implementation(cpu, "auto", f32, f32, 3, 2, 2) == "cpu_blocks"
+    assert implementation(cpu, "torch", f32, f32, 3, 2, 2) == "cpu_blocks"
+    assert implementation(cpu, "auto", f64, f32, 3, 2, 2) == "torch_composed"
+    assert implementation(cpu, "auto", f32, f64, 3, 2, 2) == "torch_composed"
+    assert implementation(cpu, "auto", torch.bfloat16, f32, 3, 2, 2) == "torch_composed"
+    assert implementation(cpu, "auto", f32, f32, 0, 2, 2) == "torch_composed"

@@ -1,5 +1,7 @@
 """The NGCF layer fused in Triton, forward and backward. Contract (math, shapes, dtypes,
-backward formula): :func:`gnn.kernels.ngcf_layer` (kernels/ops.py); docs/DESIGN.md §4.
+backward formula): :func:`gnn.kernels.ngcf_layer` (kernels/ngcf_layer.py, which also decides
+when these kernels run); docs/DESIGN.md §4. The dense step inside them is the one of
+kernels/ngcf_step.py, written in Triton; tests/kernels ties the two together.
 
 Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows. The rows of a block own a
 contiguous range of nonzeros [rowptr[r0], rowptr[r0 + BLOCK_M]); the program walks it in
@@ -14,7 +16,7 @@ Precision: fp32 products use ``input_precision="tf32x3"`` (~fp32 accuracy on ten
 bf16/fp16 features are multiplied in their dtype with ``val`` split into hi + lo parts, so the
 edge weights keep ~16 bits; accumulation is fp32 throughout.
 
-Load balance: rows longer than T (see spmm.py) are summed beforehand by the SpMM segment
+Load balance: rows longer than T (see spmm_triton.py) are summed beforehand by the SpMM segment
 kernels into a compact [n_long, d_in] buffer that the block reads; the chunk walk skips their
 nonzeros. So a hub row never stalls a block.
 
@@ -27,8 +29,9 @@ with ``add`` (on the same CSR when A is symmetric).
 S saved vs recomputed: saving S costs one N x d_in write in the forward and one read in the
 backward; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on Gowalla), i.e. several
 times more traffic, so S is **saved by default**; ``recompute_s=True`` recomputes it to
-save N x d_in of memory. To be confirmed by measurement on the GPU (`bench/kernels.py`, run by
-`python3 -m bench.device_run`, times both). Fused path for d_in, d_out <= 128; larger layers use the Triton SpMM + torch matmuls.
+save N x d_in of memory. To be confirmed by measurement on the GPU (the device run times both).
+These kernels take d_in, d_out <= FUSED_MAX_DIM; ngcf_layer.py composes larger layers from the
+Triton SpMM and the dense step.
 """
 from __future__ import annotations
 
@@ -36,10 +39,10 @@ import torch
 import triton
 import triton.language as tl
 
-from . import defaults, reference
-from .spmm import FOR_LOOPS, _gather_chunk, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from . import defaults
+from .spmm_triton import FOR_LOOPS, _gather_chunk, kernel_for, long_rows, spmm_long_rows, spmm_triton
 
-FUSED_MAX_DIM = 128
+FUSED_MAX_DIM = 128  # the largest d_in and d_out the fused kernels take (register and smem tiles)
 
 
 @triton.jit
@@ -280,23 +283,13 @@ def _long_s(rowptr, col, val, e, threshold):
     return sched, s_long, sched.pos
 
 
-def _spmm_for(threshold):
-    def fn(rowptr, col, val, x, out_dtype=None, add=None):
-        return spmm_triton(rowptr, col, val, x, add=add, out_dtype=out_dtype,
-                           long_threshold=threshold)
-    return fn
-
-
 def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
                         *, long_threshold=None, block_m=None):
-    """(out, S or an empty tensor). Inputs already checked (checks.py)."""
+    """(out, S or an empty tensor). Inputs already checked (checks.py); n > 0 and
+    fused_supported(d_in, d_out) (ngcf_layer.py's dispatch)."""
     n, d_in = e.shape
     d_out = w1.shape[1]
     long_threshold = long_threshold or defaults.long_threshold
-    if not fused_supported(d_in, d_out) or n == 0:
-        out, s = reference.ngcf_forward(rowptr, col, val, e, w1, w2, bias, negative_slope,
-                                        self_loop, spmm_fn=_spmm_for(long_threshold))
-        return out, s
     cfg = ngcf_config(e, d_in, d_out, block_m)
     sched, s_long, pos = _long_s(rowptr, col, val, e, long_threshold)
     out = torch.empty(n, d_out, dtype=e.dtype, device=e.device)
@@ -323,14 +316,11 @@ def _n_programs(device, n_blocks):
 def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t, e, w1, w2,
                          negative_slope, self_loop, *, long_threshold=None,
                          block_m=None, n_programs=None):
-    """(de, dw1, dw2, db); S empty means recompute it. Inputs already checked."""
+    """(de, dw1, dw2, db); S empty means recompute it. Inputs already checked; n > 0 and
+    fused_supported(d_in, d_out)."""
     n, d_in = e.shape
     d_out = w1.shape[1]
     long_threshold = long_threshold or defaults.long_threshold
-    if not fused_supported(d_in, d_out) or n == 0:
-        return reference.ngcf_backward(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
-                                       e, w1, w2, negative_slope, self_loop,
-                                       spmm_fn=_spmm_for(long_threshold))
     cfg = ngcf_config(e, d_in, d_out, block_m)
     recompute = s.numel() != e.numel()
     if recompute:

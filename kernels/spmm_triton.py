@@ -1,4 +1,5 @@
-"""CSR x dense SpMM in Triton: ``y = A x (+ add)``, fp32 accumulation, deterministic.
+"""CSR x dense SpMM in Triton: ``y = A x (+ add)``, fp32 accumulation, deterministic. Contract:
+:func:`gnn.kernels.csr_spmm` (kernels/csr_spmm.py, which also decides when these kernels run).
 
 Work decomposition (GE-SpMM style: the feature axis is the contiguous vector axis, so a gather
 of ``x[col[k], d0:d0+BLOCK_D]`` is one coalesced row read):
@@ -41,7 +42,7 @@ from .tensor_cache import TensorCache
 def _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
                   BLOCK_K: tl.constexpr):
     """``(offs_k, val[k], x[col[k], offs_d])`` for k in [k0, min(k0 + BLOCK_K, end)), zeros
-    outside: one coalesced read of a chunk of gathered rows (shared with kernels/ngcf_fused.py)."""
+    outside: one coalesced read of a chunk of gathered rows (shared with kernels/ngcf_triton.py)."""
     offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
     mask_k = offs_k < end
     c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
@@ -170,10 +171,10 @@ def _for_loops_supported() -> bool:
 
 
 # Loops with run-time bounds are written twice, ``if FOR_LOOPS: for ... else: while ...``,
-# around one shared body. Compiled kernels always take the ``for`` form: scf.for, which the
-# software pipeliner can overlap with the loads of the next chunk (a ``while`` is never
-# pipelined). The ``while`` form exists only for interpreters whose ``range`` cannot take a
-# tensor bound (triton 3.6); tests force it under 3.9 too, so both forms are checked.
+# around one shared body. Compiled kernels always take the ``for`` form (scf.for; not
+# software-pipelined: Triton pipelines a loop without tl.dot only when written
+# tl.range(..., num_stages=S)). The ``while`` form exists only for interpreters whose ``range``
+# cannot take a tensor bound (triton 3.6); tests force it under 3.9 too, so both forms are checked.
 FOR_LOOPS = tl.constexpr(_for_loops_supported())
 
 # ----------------------------------------------------------------------------- host side

@@ -64,12 +64,12 @@ def ngcf_forward_blocks(rowptr, col, val, e, w1, w2, bias, negative_slope, self_
     blocks = row_blocks(rowptr, col)
     out = e.new_empty((n, w1.shape[1]))
     s_all = e.new_empty((n, d)) if save_s else e.new_empty((0, d))
-    u = e.new_empty((blocks[0][1] - blocks[0][0], 2 * d))  # [U1 | U2] of one block, reused
+    u = e.new_empty((2, blocks[0][1] - blocks[0][0], d))  # U1 and U2 of one block, reused
     for block in blocks:
         r0, r1 = block[0], block[1]
         s = _block_spmm(block, col, val, e)
         ngcf_step.forward(s, e[r0:r1], w1, w2, bias, negative_slope, self_loop,
-                          out=out[r0:r1], u=u[: r1 - r0])
+                          out=out[r0:r1], u=u[:, : r1 - r0])
         if save_s:
             s_all[r0:r1] = s
     return out, s_all

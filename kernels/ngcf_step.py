@@ -67,27 +67,29 @@ def linear(x: torch.Tensor, weight_t: torch.Tensor, bias: Optional[torch.Tensor]
     return y if add is None else torch.add(add, y)
 
 
-def _fill_u(u, s, e, self_loop: bool):
-    """``U1 = S + [self_loop] E`` into ``u[:, :d]`` and ``U2 = S ⊙ E`` into ``u[:, d:]``."""
-    d = s.shape[1]
+def _fill_u(u1, u2, s, e, self_loop: bool):
+    """``U1 = S + [self_loop] E`` into ``u1`` (or S itself, without the self-loop, when ``u1``
+    is None) and ``U2 = S ⊙ E`` into ``u2``."""
     if self_loop:
-        torch.add(s, e, out=u[:, :d])
+        u1 = torch.add(s, e, out=u1) if u1 is not None else s + e
+    elif u1 is None:
+        u1 = s
     else:
-        u[:, :d].copy_(s)
-    torch.mul(s, e, out=u[:, d:])
-    return u
+        u1.copy_(s)
+    u2 = torch.mul(s, e, out=u2) if u2 is not None else s * e
+    return u1, u2
 
 
 def forward(s, e, w1, w2, bias, negative_slope: float, self_loop: bool, *, out=None,
             u=None) -> torch.Tensor:
     """``out = LeakyReLU(U1 W1 + U2 W2 + b)`` (module docstring), in s's dtype.
 
-    ``out``: where to write it (rows x d_out); ``u``: a (rows, 2 d_in) workspace for
-    ``[U1 | U2]`` (the row-block loop reuses one).
+    ``out``: where to write it (rows x d_out); ``u``: a (2, rows, d_in) workspace for U1 and
+    U2, each contiguous (the row-block loop reuses one; GEMMs take contiguous operands).
     """
-    rows, d = s.shape
-    u = _fill_u(s.new_empty((rows, 2 * d)) if u is None else u, s, e, self_loop)
-    z = linear(u[:, d:], w2.t(), add=linear(u[:, :d], w1.t(), bias))
+    u1 = None if u is None or not self_loop else u[0]  # without the self-loop, U1 is S itself
+    u1, u2 = _fill_u(u1, None if u is None else u[1], s, e, self_loop)
+    z = linear(u2, w2.t(), add=linear(u1, w1.t(), bias))
     if out is None:
         return torch.nn.functional.leaky_relu(z, negative_slope)
     return torch.ops.aten.leaky_relu.out(z, negative_slope, out=out)
@@ -109,8 +111,9 @@ def backward(grad, out, s, e, w1, w2, negative_slope: float, self_loop: bool, *,
                     else torch.addcmul(du1, du2, s))
     else:
         de_local = torch.mul(du2, s, out=de_local) if de_local is not None else du2 * s
-    u = _fill_u(s.new_empty((rows, 2 * d)) if u is None else u, s, e, self_loop)
-    dw_t = linear(dz.t(), u.t())  # [dW1; dW2]ᵀ = dZᵀ [U1 | U2]
+    u = s.new_empty((rows, 2 * d)) if u is None else u
+    _fill_u(u[:, :d], u[:, d:], s, e, self_loop)
+    dw_t = linear(dz.t(), u.t())  # [dW1; dW2]ᵀ = dZᵀ [U1 | U2], one product
     dw1 = dw_t[:, :d].t().contiguous()
     dw2 = dw_t[:, d:].t().contiguous()
     return ds, de_local, dw1, dw2, dz.sum(0)

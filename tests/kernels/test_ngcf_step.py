@@ -47,7 +47,7 @@ def test_out_and_workspace_buffers_give_the_same_values():
     s, e, w1, w2, b = inputs(50, 16, 8, torch.float32, seed=3)
     plain = ngcf_step.forward(s, e, w1, w2, b, 0.1, True)
     out, u = torch.full((50, 8), float("nan")), torch.full((64, 32), float("nan"))
-    ngcf_step.forward(s, e, w1, w2, b, 0.1, True, out=out, u=u[:50])
+    ngcf_step.forward(s, e, w1, w2, b, 0.1, True, out=out, u=u.view(2, 64, 16)[:, :50])
     torch.testing.assert_close(out, plain, rtol=0, atol=0)
     grad = torch.randn(50, 8)
     want = ngcf_step.backward(grad, plain, s, e, w1, w2, 0.1, True)

@@ -143,6 +143,21 @@ def check_spmm(fn, rowptr, col, val, x, transpose=None, values=True):
         check_csr_values(fn, rowptr, col, n_cols)
 
 
+def check_sddmm(fn, rowptr, col, a, b, values=True):
+    """A CSR structure (rowptr, col) of len(a) rows and len(b) columns, a and b of one width."""
+    for name, t in (("a", a), ("b", b)):
+        if not isinstance(t, torch.Tensor):
+            _fail(fn, name, "must be a torch.Tensor", type(t).__name__)
+    check_tensor(fn, "a", a, dtypes=FEATURE_DTYPES, ndim=2)
+    check_tensor(fn, "b", b, dtypes=FEATURE_DTYPES, ndim=2, device=a.device)
+    if b.shape[1] != a.shape[1]:
+        _fail(fn, "b", f"must have as many columns as a ({a.shape[1]})", f"shape {tuple(b.shape)}")
+    check_csr_meta(fn, rowptr, col, col.new_empty(col.shape, dtype=torch.float32), a.device,
+                   n_rows=a.shape[0])
+    if values:
+        check_csr_values(fn, rowptr, col, b.shape[0])
+
+
 def check_ngcf(fn, rowptr, col, val, e, w1, w2, bias, negative_slope, transpose=None, values=True):
     if not isinstance(e, torch.Tensor):
         _fail(fn, "e", "must be a torch.Tensor", type(e).__name__)

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from . import checks, defaults
 from .backend import check_backend, get_backend
+from .csr_sddmm import csr_sddmm
 from .csr_transpose import csr_transpose_op
 from .tensor_cache import TensorCache
 
@@ -132,20 +133,27 @@ def _spmm_setup(ctx, inputs, output):
     rowptr, col, val, x, symmetric, rowptr_t, col_t, perm_t, backend, long_threshold = inputs
     ctx.symmetric, ctx.has_t, ctx.n_cols = symmetric, rowptr_t is not None, x.shape[0]
     ctx.backend, ctx.long_threshold = backend, long_threshold
-    saved = (rowptr, col, val) + ((rowptr_t, col_t, perm_t) if ctx.has_t else ())
+    # x is kept only when val's gradient (an SDDMM with x) will be asked for
+    keep_x = x if ctx.needs_input_grad[2] else x.new_empty((0, x.shape[1]))
+    saved = (rowptr, col, val, keep_x) + ((rowptr_t, col_t, perm_t) if ctx.has_t else ())
     ctx.save_for_backward(*saved)
 
 
 def _spmm_backward(ctx, grad):
+    """``dx = Aᵀ dy`` (an SpMM on the transpose), ``dval[k] = ⟨dy[row(k)], x[col[k]]⟩`` (an
+    SDDMM on A's structure, in val's dtype)."""
     saved = ctx.saved_tensors
-    rowptr, col, val = saved[:3]
-    rt, ct, pt = saved[3:] if ctx.has_t else (None, None, None)
-    rt, ct, vt = transposed(rowptr, col, val, ctx.n_cols, ctx.symmetric, rt, ct, pt)
-    dx = None
+    rowptr, col, val, x = saved[:4]
+    rt, ct, pt = saved[4:] if ctx.has_t else (None, None, None)
+    grad = grad.contiguous()
+    dx = dval = None
     if ctx.needs_input_grad[3]:
-        dx = _csr_spmm_op(rt, ct, vt, grad.contiguous(), ctx.symmetric, None, None, None,
-                          ctx.backend, ctx.long_threshold)
-    return (None,) * 3 + (dx,) + (None,) * 6
+        rt, ct, vt = transposed(rowptr, col, val, ctx.n_cols, ctx.symmetric, rt, ct, pt)
+        dx = _csr_spmm_op(rt, ct, vt, grad, ctx.symmetric, None, None, None, ctx.backend,
+                          ctx.long_threshold)
+    if ctx.needs_input_grad[2]:
+        dval = csr_sddmm(rowptr, col, grad, x, backend=ctx.backend).to(val.dtype)
+    return (None, None, dval, dx) + (None,) * 6
 
 
 _csr_spmm_op.register_autograd(_spmm_backward, setup_context=_spmm_setup)
@@ -164,9 +172,10 @@ def split_transpose(fn, transpose):
 
 def refuse_val_grad(fn, val):
     if isinstance(val, Tensor) and val.requires_grad and torch.is_grad_enabled():
-        raise ValueError(f"{fn}(): argument 'val' is not differentiable (a fixed normalised "
-                         "adjacency, possibly masked), but got a tensor that requires grad; "
-                         "pass val.detach()")
+        raise ValueError(f"{fn}(): argument 'val' is not differentiable here (the layer's "
+                         "adjacency is fixed), but got a tensor that requires grad; pass "
+                         "val.detach(), or compose the layer from gnn.kernels.csr_spmm (which "
+                         "is differentiable in val) and gnn.kernels.ngcf_dense_step")
 
 
 def check_long_threshold(fn, long_threshold) -> int:
@@ -188,11 +197,13 @@ def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: 
       x: (n_cols, d) float32/bfloat16/float16/float64. All contiguous, on one device.
     * Returns (n_rows, d) in x's dtype, accumulated in float32; float64 (x or val) runs the
       exact torch path on every backend and accumulates in float64.
-    * Differentiable in x only: ``dx = A^T dy``. A^T is the same CSR if ``symmetric``, else
+    * Differentiable in x: ``dx = A^T dy``. A^T is the same CSR if ``symmetric``, else
       ``transpose = (rowptr_t, col_t, perm_t)`` (:func:`csr_transpose`) with
       ``val_t = val[perm_t]``, else it is built in every backward (O(nnz log nnz); on Triton
-      also its long-row schedule, a host-device sync). ``val`` is a constant (a val that
-      requires grad is refused).
+      also its long-row schedule, a host-device sync).
+    * Differentiable in val (learnable edge weights): ``dval[k] = ⟨dy[row(k)], x[col[k]]⟩``,
+      an SDDMM (:func:`gnn.kernels.csr_sddmm`) on A's own structure; x is kept for the
+      backward only when val requires grad.
     * ``backend``: ``auto`` | ``triton`` | ``torch`` (kernels/backend.py); ``long_threshold``:
       on Triton, rows with more nonzeros are split into segments of that many
       (kernels/spmm_triton.py). None: ``gnn.kernels.defaults`` (from the environment at import).
@@ -201,7 +212,6 @@ def csr_spmm(rowptr: Tensor, col: Tensor, val: Tensor, x: Tensor, *, symmetric: 
       graph, calls with ``symmetric`` or ``transpose`` and any ``val`` do no host-device sync
       (as capturing a training step in a CUDA graph requires). The Triton path is deterministic.
     """
-    refuse_val_grad("csr_spmm", val)
     backend = check_backend("csr_spmm", backend)
     long_threshold = check_long_threshold("csr_spmm", long_threshold)
     rt, ct, pt = split_transpose("csr_spmm", transpose)

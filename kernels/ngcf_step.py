@@ -111,8 +111,10 @@ def backward(grad, out, s, e, w1, w2, negative_slope: float, self_loop: bool, *,
                     else torch.addcmul(du1, du2, s))
     else:
         de_local = torch.mul(du2, s, out=de_local) if de_local is not None else du2 * s
-    u = s.new_empty((rows, 2 * d)) if u is None else u
-    _fill_u(u[:, :d], u[:, d:], s, e, self_loop)
+    if u is None:  # built whole: out= into column slices does not trace under torch.compile
+        u = torch.cat(_fill_u(None, None, s, e, self_loop), dim=1)
+    else:
+        _fill_u(u[:, :d], u[:, d:], s, e, self_loop)
     dw_t = linear(dz.t(), u.t())  # [dW1; dW2]ᵀ = dZᵀ [U1 | U2], one product
     dw1 = dw_t[:, :d].t().contiguous()
     dw2 = dw_t[:, d:].t().contiguous()

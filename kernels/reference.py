@@ -33,3 +33,8 @@ def ngcf_layer(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop) -> 
     if bias is not None:
         z = z + bias.double()
     return F.leaky_relu(z, negative_slope)
+
+
+def sddmm(rowptr, col, a, b) -> torch.Tensor:
+    """``out[k] = ⟨a[row(k)], b[col[k]]⟩`` in float64, differentiable in a and b."""
+    return (a.double()[rows_of_entries(rowptr)] * b.double()[col.long()]).sum(1)

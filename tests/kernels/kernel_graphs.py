@@ -48,3 +48,14 @@ def dense_of(rowptr, col, val, n_cols):
     a = torch.zeros(n_rows, n_cols, dtype=torch.float64)
     a.index_put_((row, col.cpu().long()), val.cpu().double(), accumulate=True)
     return a
+
+
+def close(actual, expected, tol, what=""):
+    """max |a - e| <= tol * max(1, max |e|): one scale for the whole tensor."""
+    actual = actual.detach().double().cpu()
+    expected = expected.detach().double().cpu()
+    assert actual.shape == expected.shape, what
+    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
+    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
+    scale = max(1.0, expected.abs().max().item() if expected.numel() else 0.0)
+    assert err <= tol * scale, f"{what}: max abs err {err:.3g} > {tol:.1g} * {scale:.3g}"

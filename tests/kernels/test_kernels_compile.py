@@ -16,6 +16,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 from gnn.kernels import ngcf_triton as NL
+from gnn.kernels import sddmm_triton as SD
 from gnn.kernels import spmm_triton as SP
 
 ARCHS = (80, 90)
@@ -115,8 +116,22 @@ def _ngcf_cases():
     return cases
 
 
+def _sddmm_cases():
+    cases = []
+    for i, d in enumerate(SPMM_DIMS):
+        feat, col = FEAT[i % 3], IDX[i % 2]
+        block_e, block_d, n_dt, nw = SD.sddmm_config(d)
+        sig = {"row_ptr": "*i32", "col_ptr": f"*{col}", "a_ptr": f"*{feat}", "b_ptr": f"*{feat}",
+               "out_ptr": "*fp32", "nnz": "i32", "d": "i32", "stride_a": "i32", "stride_b": "i32"}
+        cases.append(pytest.param(SD._sddmm_kernel, sig,
+                                  dict(N_DT=n_dt, BLOCK_E=block_e, BLOCK_D=block_d), nw,
+                                  id=f"sddmm-{feat}-{col}-d{d}"))
+    return cases
+
+
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("kernel,sig,constexprs,num_warps", _spmm_cases() + _ngcf_cases())
+@pytest.mark.parametrize("kernel,sig,constexprs,num_warps",
+                         _spmm_cases() + _ngcf_cases() + _sddmm_cases())
 def test_kernel_compiles(kernel, sig, constexprs, num_warps, arch):
     _compile(kernel, sig, constexprs, num_warps, arch)
 

@@ -203,8 +203,9 @@ def test_ngcf_input_checks():
         ngcf_layer(rowptr, col, val, e, w, w, torch.zeros(4))
     with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'negative_slope'"):
         ngcf_layer(rowptr, col, val, e, w, w, None, -0.1)
-    with pytest.raises(ValueError, match=r"^csr_spmm\(\): argument 'val' is not differentiable"):
-        csr_spmm(rowptr, col, val.requires_grad_(), e)
+    with pytest.raises(ValueError, match=r"^ngcf_layer\(\): argument 'val' is not differentiable "
+                       r"here .* compose the layer from gnn.kernels.csr_spmm"):
+        ngcf_layer(rowptr, col, val.clone().requires_grad_(), e, w, w)
 
 
 # ----------------------------------------------------------------------------- value checks

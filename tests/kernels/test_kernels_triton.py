@@ -1,21 +1,10 @@
-"""The Triton kernels against a float64 dense oracle: outputs and every gradient, odd sizes,
+"""The Triton kernels against a float64 oracle: outputs and every gradient, odd sizes,
 empty rows, one very long row, d not a power of two, int32/int64 indices, fp32/bf16/fp16.
 
-Where they run:
-* on a CUDA machine: directly, compiled for the GPU;
-* here (no GPU): in the Triton interpreter. Triton decides at *import* time whether
-  ``@triton.jit`` builds interpreted functions (also its own ``tl.sum``...), so the interpreter
-  cannot be switched on inside a pytest process that has already imported triton (other test
-  files do). Without CUDA and without TRITON_INTERPRET=1, the single test
-  ``test_triton_suite_in_interpreter`` re-runs this file in a subprocess with
-  TRITON_INTERPRET=1, and fails with that run's output if any case fails.
+Where they run: on a CUDA machine directly; here (no GPU) in the Triton interpreter, through
+``test_triton_suite_in_interpreter``, which re-runs this file in a subprocess with
+TRITON_INTERPRET=1 (tests/kernels/interpreter.py says why).
 """
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import triton.language as tl
@@ -27,48 +16,17 @@ from gnn.kernels import spmm_triton as SP
 from gnn.kernels.csr_transpose import csr_transpose_impl
 from gnn.kernels.ngcf_layer import FUSED_MAX_DIM, composed_backward, composed_forward
 from gnn.kernels.spmm_triton import spmm_triton
-from kernel_graphs import dense_of, random_csr, sym_norm_csr
+from interpreter import CUDA, CUDA_ONLY, DEV, INTERPRET, here, launcher, run_in_interpreter
+from kernel_graphs import close, dense_of, random_csr, sym_norm_csr
 
-CUDA = torch.cuda.is_available()
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-RUN_HERE = CUDA or INTERPRET
-DEV = "cuda" if CUDA else "cpu"
 BLOCK_M = None if CUDA else 16  # interpreter: smaller blocks, more of them
 TOL = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 NGCF_TOL = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 2e-2}
 
-here = pytest.mark.skipif(not RUN_HERE, reason="runs in the interpreter subprocess "
-                          "(test_triton_suite_in_interpreter) or on CUDA")
 
-
-def close(actual, expected, tol, what=""):
-    """max |a - e| <= tol * max(1, max |e|): one scale for the whole tensor."""
-    actual = actual.detach().double().cpu()
-    expected = expected.detach().double().cpu()
-    assert actual.shape == expected.shape, what
-    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
-    err = (actual - expected).abs().max().item() if actual.numel() else 0.0
-    scale = max(1.0, expected.abs().max().item() if expected.numel() else 0.0)
-    assert err <= tol * scale, f"{what}: max abs err {err:.3g} > {tol:.1g} * {scale:.3g}"
-
-
-LAUNCHER_SKIP = "already in the interpreter or on CUDA"
-CUDA_ONLY = "host-device syncs exist only on CUDA"
-
-
-@pytest.mark.skipif(RUN_HERE, reason=LAUNCHER_SKIP)
+@launcher
 def test_triton_suite_in_interpreter():
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    here_dir = Path(__file__).resolve().parent
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-           "--rootdir", str(here_dir), str(Path(__file__).resolve())]
-    res = subprocess.run(cmd, env=env, cwd=here_dir, capture_output=True, text=True, timeout=900)
-    tail = (res.stdout + res.stderr)[-6000:]
-    assert res.returncode == 0, f"Triton interpreter suite failed:\n{tail}"
-    passed = re.search(r"(\d+) passed", res.stdout)
-    assert passed and int(passed.group(1)) >= 50, tail          # the cases really ran
-    skip_reasons = set(re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", res.stdout, re.M))
-    assert skip_reasons <= {LAUNCHER_SKIP, CUDA_ONLY}, tail    # nothing else was skipped
+    run_in_interpreter(__file__, min_passed=50)
 
 
 # ----------------------------------------------------------------------------- SpMM kernels

@@ -1,42 +1,15 @@
-"""The device run: every GPU check of the project in one command, at most 9 minutes on one H200.
+"""The device run: every GPU measurement of the project in one command, at most 9 minutes.
 
-Stages, each a subprocess with its own time limit, each writing its results into ``--out`` the
-moment it ends (a stage that runs out of time loses only itself):
+    GNN_DATA=.data python3 -m bench.device_run --out $OUT      # on the GPU machine
+    python3 -m bench.device_run --dry-run --out /tmp/dry       # any CPU, tiny sizes (CI)
 
-  1 tests    python3 -m pytest tests: the whole suite on CUDA (Triton compiled for the GPU, the
-             CUDA-only tests: the synchronous Adjacency.to("cpu") under a busy stream, the
-             sync-free sampler)                                  -> device.log
-  2 kernels  python3 -m bench.kernels: SpMM and NGCF layer, ours / cuSPARSE / dense, fp32 and
-             bf16, peak memory, the long-row threshold and S saved / recomputed sweeps
-                                                                 -> kernels.json
-  3 epochs   python3 -m bench.epochs: epochs/s of NGCF and LightGCN on ml-latest-small and
-             Gowalla, and PyG's LightGCN on the same Gowalla graph -> epochs.json
-  4 memory   python3 -m bench.memory_profile: memory against N, ours vs dense Â
-                                                                 -> memory.json, memory.png
-  5 curve    python3 -m gnn.reproduce configs/gowalla/lightgcn.json --device cuda --epochs N,
-             N fitted to the time left                           -> curve.json, curve.png
-plus device.json (machine, versions, each stage's command, status, seconds) and device.log
-(every stage's output): 8 files, flat, as the device machine returns them.
-
-Needs ``python3``, the checkout and the packages of the machine only: the checkout is made
-importable as ``gnn`` without installing it (a folder of links mapped as setup.py maps the
-packages, ``PYTHONSAFEPATH=1``). The GPU machine has no network, so the data travels with the
-call. From the repository root of this machine (the device tool's ``run``)::
-
-    mkdir -p .data && cp -r /work/shared/data/ml-latest-small /work/shared/data/gowalla .data/
-    run(command="GNN_DATA=.data python3 -m bench.device_run --out $OUT",
-        carry=[".data"], timeout_s=600)
-
-(``.data/`` is git-ignored.) Then copy the returned files into ``results/gpu/`` and::
-
-    python -m bench.report results/gpu/ --out results/gpu/ --section gpu \\
-        --update-docs docs/BENCHMARKS.md --headlines README.md
-
-Dry run, on any CPU in about half a minute (what bench/test_device_run.py runs): every stage at
-tiny sizes on generated stand-in datasets, Triton through its interpreter, the tests collected
-but not run, PyG skipped when torch_geometric is not installed::
-
-    python3 -m bench.device_run --dry-run --out /tmp/device-dry
+Stages, each a subprocess with its own time limit, each writing its files into ``--out`` the
+moment it ends (a stage that runs out of time loses only itself): tests (device.log), kernels
+(kernels.json), epochs (epochs.json), memory (memory.json, memory.png), curve (curve.json,
+curve.png, its epochs fitted to the time left), plus device.json (machine, versions, each
+stage's command, status, seconds): 8 flat files. Needs only ``python3``, the checkout and the
+machine's packages: the checkout is imported as ``gnn`` through a folder of links mapped as
+setup.py maps the packages. How to call it and report it: docs/BENCHMARKS.md, "GPU results".
 """
 from __future__ import annotations
 
@@ -44,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,18 +25,27 @@ import threading
 import time
 from pathlib import Path
 
-from bench import stages
-
 ROOT = Path(__file__).resolve().parents[1]
+NAMES = ("tests", "kernels", "epochs", "memory", "curve")
+LIMITS = {"tests": 150, "kernels": 160, "epochs": 100, "memory": 60}  # s on one H200; curve: the rest
+END_MARGIN_S, MIN_STAGE_S = 10, 20  # kept for device.json and the summary; the least worth starting
+CURVE_CONFIG, CURVE_EVALS = "configs/gowalla/lightgcn.json", 10
+CURVE_STARTUP_S = 30.0  # process start, Gowalla load, adjacency, first-step compilation
+DEFAULT_EPOCH_S = DEFAULT_EVAL_S = 2.0  # when the epoch stage measured nothing
+# The dry run: Triton's interpreter (set before triton is imported), one thread per process;
+# our kernels through it in the kernel stage only (it runs even a tiny graph for seconds).
+DRY_RUN_ENV = {"TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
+DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton"}
+DRY_ARGS = {"kernels": ["--device", "cpu", "--sizes", "powerlaw-N32-nnz160", "--d", "16",
+                        "--thresholds", "4,off", "--quick"],
+            "epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"],
+            "memory": ["--device", "cpu", "--sizes", "powerlaw-N48-nnz192,ml-latest-small", "--d", "16"]}
 
 
 def importable_checkout(workdir: Path) -> dict:
-    """Environment that imports ``gnn``, ``gnn.kernels`` and ``gnn.data`` from this checkout.
-
-    ``workdir/gnn`` mirrors ``gnn/`` with links, plus ``kernels`` -> ``kernels/`` and ``data`` ->
-    ``data/`` (setup.py's package_dir); ``PYTHONSAFEPATH`` keeps the current folder (the
-    repository root, whose ``gnn/`` lacks the two) off ``sys.path``.
-    """
+    """Environment importing ``gnn`` (with ``gnn.kernels`` and ``gnn.data``) from this checkout:
+    ``workdir/gnn`` mirrors ``gnn/`` by links, plus kernels/ and data/ (setup.py's package_dir);
+    PYTHONSAFEPATH keeps the repository root, whose ``gnn/`` lacks the two, off sys.path."""
     mirror = workdir / "gnn"
     mirror.mkdir(parents=True)
     for entry in (ROOT / "gnn").iterdir():
@@ -74,28 +57,93 @@ def importable_checkout(workdir: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join(path), "PYTHONSAFEPATH": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float):
+    """``(argv, limit_s, extra)`` of a stage with ``left_s`` seconds left, or None (no time);
+    ``extra`` goes into device.json (its ``env`` into the stage's environment)."""
+    limit = left_s - END_MARGIN_S if name == "curve" else min(LIMITS[name], left_s - END_MARGIN_S)
+    if limit < MIN_STAGE_S:
+        return None
+    python, extra = [sys.executable], {"env": dict(DRY_KERNEL_ENV) if dry_run and name == "kernels" else {}}
+    if name == "tests":
+        argv = python + ["-m", "pytest", "-p", "no:cacheprovider", *cuda_test_files()]
+        argv += ["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]
+    elif name == "kernels":
+        argv = python + ["-m", "bench.kernels", "--out", str(out / "kernels.json")]
+    elif name == "epochs":
+        argv = python + ["-m", "bench.epochs", "--out", str(out / "epochs.json")]
+    elif name == "memory":
+        argv = python + ["-m", "bench.kernels", "--memory", "--out", str(out / "memory.json"),
+                         "--plot", str(out / "memory.png")]
+    elif name == "curve":
+        epochs, eval_every, basis = curve_plan(out, limit, dry_run)
+        if epochs < 1:
+            return None
+        argv = python + ["-m", "gnn.reproduce", CURVE_CONFIG, "--device", "cpu" if dry_run else "cuda",
+                         "--epochs", str(epochs), "--eval-every", str(eval_every), "--out", str(work / "curve")]
+        return argv, limit, dict(extra, epochs=epochs, eval_every=eval_every, plan_basis=basis)
+    else:
+        raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
+    return argv + (DRY_ARGS.get(name, []) if dry_run else []), limit, extra
+
+
+def cuda_test_files() -> list:
+    """The test files that mention CUDA, kernels first: run first, so that a time-out hits the
+    CPU-only rest (pytest runs each test once)."""
+    found = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "tests").rglob("test_*.py"))
+             if "cuda" in p.read_text(encoding="utf-8", errors="replace")]
+    return sorted(found, key=lambda p: not p.startswith("tests/kernels/"))
+
+
+def curve_plan(out: Path, limit_s: float, dry_run: bool):
+    """``(epochs, eval_every, basis)``: the epochs that fit 85 % of ``limit_s`` after start-up and
+    about CURVE_EVALS evaluations, from the epoch stage's Gowalla LightGCN times; at most 1000."""
+    if dry_run:
+        return 1, 1, "dry run"
+    epoch_s, eval_s, basis = DEFAULT_EPOCH_S, DEFAULT_EVAL_S, "defaults (no epoch measurement)"
+    try:
+        mine = next(r for r in json.loads((out / "epochs.json").read_text())["records"]
+                    if r.get("dataset") == "gowalla" and r.get("provider") == "ours lightgcn"
+                    and r.get("status") == "ok")
+        epoch_s, eval_s = mine["s_per_epoch"], mine["eval_seconds"]
+        basis = f"epochs.json: {epoch_s:.2f} s/epoch, {eval_s:.2f} s/evaluation"
+    except (OSError, ValueError, KeyError, StopIteration):
+        pass
+    usable = 0.85 * (limit_s - CURVE_STARTUP_S - (CURVE_EVALS + 1) * eval_s)
+    epochs = int(min(1000, max(0, usable // epoch_s)))
+    return epochs, max(1, epochs // CURVE_EVALS), basis
+
+
+def collect(name: str, out: Path, work: Path) -> None:
+    """Drop half-written files; give the curve stage's files their fixed names."""
+    for tmp in out.glob("*.tmp"):
+        tmp.unlink()
+    folder = work / "curve"
+    if name == "curve" and folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            if not path.stem.endswith(("-curve", "-probe")):
+                shutil.copy(path, out / "curve.json")
+        for path in sorted(folder.glob("*-curve.png")):
+            shutil.copy(path, out / "curve.png")
+
+
 class Log:
     """Everything every stage prints: to our stdout and to ``device.log``."""
 
     def __init__(self, path: Path):
-        self.file = open(path, "a", encoding="utf-8", errors="replace")
-        self.lock = threading.Lock()
+        self.file, self.lock = open(path, "a", encoding="utf-8", errors="replace"), threading.Lock()
 
     def write(self, text: str) -> None:
         with self.lock:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            self.file.write(text)
-            self.file.flush()
+            for stream in (sys.stdout, self.file):
+                stream.write(text)
+                stream.flush()
 
 
 def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
-    """Run ``cmd`` in its own process group; kill the group at ``limit_s``."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, errors="replace",
-                            start_new_session=True)
-    tail = []
+    """Run ``cmd`` in its own process group; end the group (TERM, then KILL) at ``limit_s``."""
+    start, tail = time.perf_counter(), []
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
 
     def pump():
         for line in proc.stdout:
@@ -106,45 +154,72 @@ def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    timed_out = False
     try:
         proc.wait(timeout=max(1.0, limit_s))
+        status = "ok" if proc.returncode == 0 else "failed"
     except subprocess.TimeoutExpired:
-        timed_out = True
-        stages.kill_group(proc)
+        status = "timeout"
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=5)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
     reader.join(timeout=10)
-    seconds = time.perf_counter() - start
-    status = "timeout" if timed_out else ("ok" if proc.returncode == 0 else "failed")
-    return {"rc": proc.returncode, "status": status, "seconds": round(seconds, 1),
+    return {"rc": proc.returncode, "status": status, "seconds": round(time.perf_counter() - start, 1),
             "limit_s": round(limit_s, 1), "tail": tail}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="folder for the results ($OUT)")
-    p.add_argument("--budget-s", type=float, default=540.0,
-                   help="seconds for all stages together (default 540: 9 minutes)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="every stage on the CPU at tiny sizes (Triton interpreter)")
-    p.add_argument("--stages", default=",".join(stages.NAMES),
-                   help=f"comma-separated subset of {','.join(stages.NAMES)}")
-    args = p.parse_args(argv)
-    deadline = time.monotonic() + args.budget_s
-    out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="gnn-device-run-"))
+PROBE = r"""
+import json, os, platform, sys
+info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()}
+import numpy, torch, triton
+info.update(torch=torch.__version__, triton=triton.__version__, numpy=numpy.__version__,
+            cuda=torch.cuda.is_available(), torch_cuda=torch.version.cuda)
+if info["cuda"]:
+    p = torch.cuda.get_device_properties(0)
+    info.update(gpu=p.name, capability=f"{p.major}.{p.minor}", gpu_memory_bytes=p.total_memory,
+                multiprocessors=p.multi_processor_count)
+try:
+    import torch_geometric
+    info["torch_geometric"] = torch_geometric.__version__
+except ImportError:
+    info["torch_geometric"] = None
+try:
+    import gnn, gnn.kernels, gnn.data
+    info["gnn_from"] = os.path.dirname(gnn.__file__)
+except Exception as exc:
+    info["gnn_import_error"] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(info))
+"""
+
+
+def machine_info(env: dict, dry_run: bool) -> dict:
+    """Versions, the GPU and whether the checkout imports (in a subprocess, as the stages run)."""
     try:
-        return run_all(args, out, work, deadline)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        res = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        info = json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0 else {
+            "error": res.stderr.strip().splitlines()[-3:]}
+    except (subprocess.TimeoutExpired, IndexError, ValueError) as exc:
+        info = {"error": repr(exc)}
+    if not dry_run and shutil.which("nvidia-smi"):
+        info["nvidia_smi"] = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,"
+             "temperature.gpu,utilization.gpu", "--format=csv"], capture_output=True, text=True,
+            timeout=60).stdout.strip()
+    return info
 
 
 def run_all(args, out: Path, work: Path, deadline: float) -> int:
     env = dict(os.environ, **importable_checkout(work / "import"))
-    if args.dry_run:
-        from bench.tiny_data import write_tiny_datasets
-
-        env.update(stages.DRY_RUN_ENV, GNN_DATA=str(write_tiny_datasets(work / "data")))
+    if args.dry_run:  # stand-in data, written as the stages import: this process imports no gnn
+        env.update(DRY_RUN_ENV, GNN_DATA=str(work / "data"))
+        subprocess.run([sys.executable, "-c", "import os; from bench.graphs import write_tiny_datasets; "
+                        "write_tiny_datasets(os.environ['GNN_DATA'])"], cwd=ROOT, env=env, check=True)
     elif env.get("GNN_DATA"):
         env["GNN_DATA"] = str(Path(env["GNN_DATA"]).resolve())
     log = Log(out / "device.log")
@@ -155,29 +230,49 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
     def save():
         (out / "device.json").write_text(json.dumps(report, indent=1) + "\n")
 
-    report["machine"] = machine = stages.machine_info(env, dry_run=args.dry_run)
+    report["machine"] = machine = machine_info(env, args.dry_run)
     save()
     log.write(f"machine: {json.dumps(machine)}\n")
     if not args.dry_run and not machine.get("cuda"):
-        log.write("device_run: torch sees no CUDA device (see machine above); "
-                  "use --dry-run on a CPU\n")
+        log.write("device_run: torch sees no CUDA device (see machine above); use --dry-run on a CPU\n")
         return 2
     for name in filter(None, args.stages.split(",")):
-        plan = stages.command(name, out, work, args.dry_run, deadline - time.monotonic())
+        plan = stage_command(name, out, work, args.dry_run, deadline - time.monotonic())
         if plan is None:
             report["stages"].append({"name": name, "status": "skipped", "why": "no time left"})
-            save()
-            continue
-        cmd, limit_s, extra = plan
-        log.write(f"\n===== {name}: {' '.join(cmd)}  (limit {limit_s:.0f} s)\n")
-        result = run_stage(cmd, dict(env, **extra.pop("env", {})), limit_s, log)
-        stages.collect(name, out, work)
-        report["stages"].append(dict(name=name, command=" ".join(cmd), **extra, **result))
+        else:
+            cmd, limit_s, extra = plan
+            log.write(f"\n===== {name}: {' '.join(cmd)}  (limit {limit_s:.0f} s)\n")
+            result = run_stage(cmd, dict(env, **extra.pop("env")), limit_s, log)
+            collect(name, out, work)
+            report["stages"].append(dict(name=name, command=" ".join(cmd), **extra, **result))
         save()
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
-    log.write("\n" + stages.summary(report) + "\n")
+    lines = ["stage    status    seconds  limit  last line"] + [  # the device tool returns the end
+        f"{s['name']:<8} {s['status']:<9} {s.get('seconds', 0):>7}  {s.get('limit_s', 0):>5}  "
+        f"{((s.get('tail') or [s.get('why') or ''])[-1])[:90]}" for s in report["stages"]]
+    log.write("\n" + "\n".join(lines) + "\n")
     return 0 if all(s["status"] in ("ok", "skipped") for s in report["stages"]) else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for the results ($OUT)")
+    p.add_argument("--budget-s", type=float, default=540.0,
+                   help="seconds for all stages together (default 540: 9 minutes)")
+    p.add_argument("--dry-run", action="store_true", help="every stage on the CPU at tiny sizes")
+    p.add_argument("--stages", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
+    args = p.parse_args(argv)
+    deadline = time.monotonic() + args.budget_s
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="gnn-device-run-"))
+    try:
+        return run_all(args, out, work, deadline)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,15 +1,23 @@
-"""Training speed of whole epochs: our NGCF and LightGCN, and PyG's LightGCN on the same graph.
+"""The device run's epoch stage: whole training epochs of ours and of PyG's LightGCN, same graph.
 
-    python3 -m bench.epochs --out epochs.json                     # CUDA: ml-latest-small, Gowalla
+    python3 -m bench.epochs --out epochs.json                 # CUDA: Gowalla, ml-latest-small
     python3 -m bench.epochs --device cpu --datasets ml-latest-small --epochs 1 --out e.json
 
 Ours: ``gnn.Trainer(config, dataset).train_epoch()`` with the trainer's defaults (d = 64,
-3 layers, batch 2048, Adam 1e-3, L2 1e-4, pair sampling; NGCF with message dropout 0.1), the
-dataset from bench/graphs.py. PyG: bench/pyg_lightgcn.py (only when torch_geometric imports).
-A few warm-up steps first (Triton compilation), then ``--epochs`` timed epochs (sampling
-included, evaluation excluded); the peak device memory of the timed epochs; and, for ours, the
-seconds of one full-ranking test evaluation (the device run sizes its learning-curve run from
-these). The json (``{"meta", "records"}``) is rewritten after every run.
+3 layers, batch 2048, Adam 1e-3, L2 1e-4, pair sampling; NGCF with message dropout 0.1).
+A few warm-up steps (Triton compilation), then ``--epochs`` timed epochs (sampling included,
+evaluation excluded), their peak device memory, and for ours the seconds of one full-ranking
+test evaluation (the device run fits its learning curve to these). The json
+(``{"meta", "records"}``) is rewritten after every run.
+
+PyG (only where ``torch_geometric`` imports; the project's one import of it, never in the
+package): ``torch_geometric.nn.models.LightGCN`` trained as in PyG's own example (a batch of
+positive pairs, one uniform random item per pair as its negative, ``recommendation_loss``: BPR
+with L2 on the batch's layer-0 embeddings, Adam), same graph, sizes, batch, learning rate and
+regulariser; each epoch visits every training pair once. The graph as ``edge_index`` (a 2 × nnz
+int64 edge list that LGConv normalises every call, as PyG's example) or ``sparse_adj`` (our
+normalised Â as a torch sparse CSR tensor, ``normalize=False``: PyG's fastest path). In PyG's
+favour: its negatives are not checked against the user's positives (ours are exact).
 """
 from __future__ import annotations
 
@@ -20,42 +28,40 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from bench import graphs, pyg_lightgcn
-from bench.measure import sync
-from bench.settings import device_name
+from bench import graphs
+from bench.measure import device_name, sync
 from gnn import TrainConfig, Trainer
 
 WARMUP_STEPS = 3
+PYG_VARIANTS = ("edge_index", "sparse_adj")
 
 
-def _peak_reset(device) -> None:
+def _timed_epochs(device, warm_up, epoch, epochs: int):
+    """``(seconds of each epoch, peak device memory of them)`` after ``warm_up()``."""
+    warm_up()
+    sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak(device):
-    return int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        epoch()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds, int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
 
 
 def ours(label: str, model: str, device, epochs: int) -> dict:
     ds = graphs.dataset(label)
-    config = TrainConfig(model=model, dataset=label, device=str(device), epochs=epochs,
-                         progress=False)
+    config = TrainConfig(model=model, dataset=label, device=str(device), epochs=epochs, progress=False)
     trainer = Trainer(config, ds, log=lambda *a: None)
     u, i, j = graphs.fixed_batch(ds, device, config.batch_size)
-    for _ in range(WARMUP_STEPS):
-        trainer.train_step(u, i, j)
-    sync(device)
-    _peak_reset(device)
-    seconds, losses = [], []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        losses.append(trainer.train_epoch())
-        sync(device)
-        seconds.append(time.perf_counter() - start)
-    peak = _peak(device)
+    losses = []
+    seconds, peak = _timed_epochs(device, lambda: [trainer.train_step(u, i, j) for _ in range(WARMUP_STEPS)],
+                                  lambda: losses.append(trainer.train_epoch()), epochs)
     start = time.perf_counter()
     trainer.evaluate("test")
     sync(device)
@@ -65,22 +71,46 @@ def ours(label: str, model: str, device, epochs: int) -> dict:
             "eval_seconds": time.perf_counter() - start}
 
 
-def pyg(label: str, variant: str, device, epochs: int) -> dict:
-    ds = graphs.dataset(label)
-    config = TrainConfig(model="lightgcn", dataset=label)  # the same defaults as ours
-    run = pyg_lightgcn.PygLightGCNRun(ds, graphs.host_graph(label), device, variant=variant,
-                                      dim=config.dim, layers=config.layers,
-                                      batch_size=config.batch_size, lr=config.lr, reg=config.reg)
-    run.warm_up(WARMUP_STEPS)
-    sync(device)
-    _peak_reset(device)
-    seconds = [run.epoch() for _ in range(epochs)]
+def pyg(label: str, variant: str, device, epochs: int, seed: int = 0) -> dict:
     import torch_geometric
+    from torch_geometric.nn.models import LightGCN
 
-    return {"provider": f"PyG lightgcn ({variant})", "model": "lightgcn", "n_train": run.n_train,
+    ds, config = graphs.dataset(label), TrainConfig(model="lightgcn", dataset=label)  # our defaults
+    n_users, n_items = ds.n_users, ds.n_items
+    user, item = (torch.from_numpy(np.ascontiguousarray(a)) for a in ds.train_csr.pairs())
+    pairs = torch.stack([user, item + n_users]).to(device)  # (2, n_train), items after users
+    torch.manual_seed(seed)
+    if variant == "edge_index":
+        graph = torch.cat([pairs, pairs.flip(0)], dim=1)
+        model = LightGCN(n_users + n_items, config.dim, config.layers).to(device)
+    else:  # our Â, normalised and symmetric (its own transpose)
+        adj = graphs.host_graph(label).to(device)
+        graph = torch.sparse_csr_tensor(adj.rowptr, adj.col.long(), adj.val, (adj.n_nodes, adj.n_nodes),
+                                        check_invariants=False)
+        model = LightGCN(adj.n_nodes, config.dim, config.layers, normalize=False).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def step(pos):
+        neg = torch.randint(n_users, n_users + n_items, (pos.shape[1],), device=device, generator=gen)
+        label_index = torch.cat([pos, torch.stack([pos[0], neg])], dim=1)
+        pos_rank, neg_rank = model(graph, label_index).chunk(2)
+        loss = model.recommendation_loss(pos_rank, neg_rank, node_id=label_index.unique(),
+                                         lambda_reg=config.reg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def epoch():
+        order = torch.randperm(pairs.shape[1], device=device, generator=gen)
+        for b in range(0, pairs.shape[1], config.batch_size):
+            step(pairs[:, order[b:b + config.batch_size]])
+
+    seconds, peak = _timed_epochs(device, lambda: [step(pairs[:, :config.batch_size])
+                                                   for _ in range(WARMUP_STEPS)], epoch, epochs)
+    return {"provider": f"PyG lightgcn ({variant})", "model": "lightgcn", "n_train": int(pairs.shape[1]),
             "batch_size": config.batch_size, "dim": config.dim, "layers": config.layers,
-            "epoch_seconds": seconds, "peak_mem_bytes": _peak(device),
-            "torch_geometric": torch_geometric.__version__}
+            "epoch_seconds": seconds, "peak_mem_bytes": peak, "torch_geometric": torch_geometric.__version__}
 
 
 def main(argv=None) -> int:
@@ -95,32 +125,34 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="json file to write")
     args = p.parse_args(argv)
     device = torch.device(args.device)
-    use_pyg = args.pyg == "on" or (args.pyg == "auto" and pyg_lightgcn.available())
-    meta = {"device": device_name(device), "torch": torch.__version__, "pyg": use_pyg,
-            "warmup_steps": WARMUP_STEPS}
+    try:
+        import torch_geometric  # noqa: F401
+        have_pyg = True
+    except ImportError:
+        have_pyg = False
+    use_pyg = args.pyg == "on" or (args.pyg == "auto" and have_pyg)
     if args.pyg == "auto" and not use_pyg:
         print("torch_geometric is not installed: the PyG runs are skipped", flush=True)
+    meta = {"device": device_name(device), "torch": torch.__version__, "pyg": use_pyg,
+            "warmup_steps": WARMUP_STEPS}
     jobs = []
     for label in filter(None, args.datasets.split(",")):
-        jobs += [(label, "ours", m) for m in args.models.split(",")]
+        jobs += [(label, ours, m) for m in args.models.split(",")]
         if use_pyg and label in args.pyg_datasets.split(","):
-            jobs += [(label, "pyg", v) for v in pyg_lightgcn.VARIANTS]
+            jobs += [(label, pyg, v) for v in PYG_VARIANTS]
     records, failed = [], 0
-    for label, kind, what in jobs:
-        base = {"dataset": label, "device": device_name(device)}
+    for label, run, what in jobs:
         try:
-            rec = ours(label, what, device, args.epochs) if kind == "ours" else \
-                pyg(label, what, device, args.epochs)
+            rec = run(label, what, device, args.epochs)
             rec["s_per_epoch"] = statistics.median(rec["epoch_seconds"])
-            rec["epochs_per_s"] = 1.0 / rec["s_per_epoch"]
-            rec["status"] = "ok"
+            rec.update(epochs_per_s=1.0 / rec["s_per_epoch"], status="ok")
         except Exception as exc:  # noqa: BLE001 - recorded; the other runs still go
             failed += 1
-            rec = {"provider": f"{kind} {what}",
+            rec = {"provider": f"{'ours' if run is ours else 'pyg'} {what}",
                    "status": f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"}
-        records.append(dict(base, **rec))
-        print(json.dumps({k: records[-1].get(k) for k in
-                          ("dataset", "provider", "s_per_epoch", "status")}), flush=True)
+        records.append(dict({"dataset": label, "device": device_name(device)}, **rec))
+        print(json.dumps({k: records[-1].get(k) for k in ("dataset", "provider", "s_per_epoch", "status")}),
+              flush=True)
         if device.type == "cuda":
             torch.cuda.empty_cache()
         tmp = args.out.with_name(args.out.name + ".tmp")

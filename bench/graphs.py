@@ -1,38 +1,57 @@
-"""Every graph of the benchmarks, from one loader and one generator.
+"""Every graph of the benchmarks, named by a size label, from one loader and one generator.
 
-A *size label* names a graph:
+* ``ml-latest-small``, ``gowalla``: ``gnn.load_dataset`` (MovieLens's random 0.8/0.1/0.1 split,
+  Gowalla's given split) from ``gnn.data.data_root()`` ($GNN_DATA);
+* ``powerlaw-N<n>`` (nnz = 20·n) or ``powerlaw-N<n>-nnz<m>``: :func:`powerlaw_interactions`,
+  seed 0, exactly nnz entries; a test part of about 10 % more pairs (seed 1, training pairs
+  removed) so that a trainer can evaluate.
 
-* ``ml-latest-small``, ``gowalla``: the real dataset through the library's own loader,
-  ``gnn.data.load_dataset`` (default random 0.8/0.1/0.1 split for MovieLens, the given
-  train/test split for Gowalla), from ``gnn.data.data_root()`` (``$GNN_DATA``);
-* ``powerlaw-N<n>`` (nnz = 20·n) and ``powerlaw-N<n>-nnz<nnz>``: :mod:`bench.powerlaw`, seed 0,
-  for the training part (exactly nnz entries in the adjacency); a test part of about 10 % more
-  pairs from the same distribution (seed 1, training pairs removed), so a trainer can evaluate.
-
-The graph a benchmark propagates over is the training adjacency the trainer builds,
-``gnn.build_adjacency`` of the dataset's ``train_csr`` (symmetric normalisation unless asked).
-Missing data raises ``gnn.data.DatasetNotFoundError``; the pytest fixtures turn that into a skip.
+A benchmark propagates over the adjacency the trainer builds, ``gnn.build_adjacency`` of the
+training pairs. Size presets: GNN_BENCH_SIZES (tiny | cpu | gpu) and GNN_BENCH_POWERLAW
+("N:nnz,..." extra graphs). ``python -m bench.graphs N NNZ`` prints a power-law graph's degrees.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import re
 from functools import lru_cache
-from typing import Dict, Optional
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.powerlaw import powerlaw_interactions
-from bench.settings import AVG_DEGREE
+from bench.measure import bench_device
 from gnn import build_adjacency, load_dataset
 from gnn.data import SplitDataset
 
-REAL_DATASETS = ("ml-latest-small", "gowalla")
+AVG_DEGREE = 20  # nnz = 20·N for the power-law sizes (Gowalla: 22.9·N)
+REAL_SIZES = {"tiny": ["ml-latest-small"], "cpu": ["ml-latest-small", "gowalla"],
+              "gpu": ["ml-latest-small", "gowalla"]}
+POWERLAW_SIZES = {"tiny": [2_000], "cpu": [10_000, 30_000, 100_000],
+                  "gpu": [10_000, 100_000, 1_000_000]}
 _POWERLAW = re.compile(r"^powerlaw-N(\d+)(?:-nnz(\d+))?$")
 
 
-def powerlaw_label(n_nodes: int, nnz: Optional[int] = None) -> str:
-    """The size label of a power-law graph (nnz defaults to AVG_DEGREE · N)."""
+def size_preset(benchmark_disabled: bool = False) -> str:
+    """``$GNN_BENCH_SIZES``, else tiny (timing off: the CI smoke run), gpu (CUDA) or cpu."""
+    preset = os.environ.get("GNN_BENCH_SIZES")
+    if preset and preset not in POWERLAW_SIZES:
+        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)}, but got {preset!r}")
+    cuda = bench_device().type == "cuda"
+    return preset or ("tiny" if benchmark_disabled else "gpu" if cuda else "cpu")
+
+
+def size_labels(preset: str) -> list:
+    """The real datasets of a preset, then its power-law graphs, then $GNN_BENCH_POWERLAW's."""
+    labels = REAL_SIZES[preset] + [powerlaw_label(n) for n in POWERLAW_SIZES[preset]]
+    for item in filter(None, os.environ.get("GNN_BENCH_POWERLAW", "").replace(" ", "").split(",")):
+        n, nnz = item.split(":")
+        labels.append(powerlaw_label(int(float(n)), int(float(nnz))))
+    return labels
+
+
+def powerlaw_label(n_nodes: int, nnz=None) -> str:
     if nnz is None or nnz == AVG_DEGREE * n_nodes:
         return f"powerlaw-N{int(n_nodes)}"
     return f"powerlaw-N{int(n_nodes)}-nnz{int(nnz)}"
@@ -47,60 +66,123 @@ def parse_powerlaw(label: str):
     return n, int(match.group(2)) if match.group(2) else AVG_DEGREE * n
 
 
+def powerlaw_interactions(n_nodes: int, nnz: int, *, user_fraction: float = 0.42,
+                          user_exponent: float = 0.6, item_exponent: float = 0.6, seed: int = 0,
+                          max_rounds: int = 64):
+    """``(user, item, n_users, n_items)``: ``nnz / 2`` distinct pairs, sorted, of a bipartite
+    Chung–Lu graph with Zipf weights, ``P(u) ∝ (rank_u + 1)^-user_exponent`` (items alike),
+    ids shuffled; drawn independently, duplicates collapsed, topped up until exact. Defaults
+    fitted to Gowalla (docs/BENCHMARKS.md, "The power-law generator")."""
+    if nnz % 2 or nnz <= 0:
+        raise ValueError(f"powerlaw_interactions(): nnz must be positive and even, but got {nnz}")
+    n_users = max(1, int(round(n_nodes * user_fraction)))
+    n_items, target = n_nodes - n_users, nnz // 2
+    if n_items < 1 or target > 0.5 * n_users * n_items:
+        raise ValueError(f"powerlaw_interactions(): {target} pairs do not fit {n_users} users x "
+                         f"{n_items} items at most half full; lower nnz or raise n_nodes")
+    rng = np.random.default_rng(seed)
+    weights = [np.arange(1, n + 1, dtype=np.float64) ** -float(e)
+               for n, e in ((n_users, user_exponent), (n_items, item_exponent))]
+    p_user, p_item = (w[rng.permutation(w.size)] / w.sum() for w in weights)
+    keys = np.empty(0, dtype=np.int64)
+    for _ in range(max_rounds):
+        missing = target - keys.size
+        if missing == 0:
+            return keys // n_items, keys % n_items, n_users, n_items
+        draw = int(missing * 1.1) + 64
+        new = np.sort(rng.choice(n_users, draw, p=p_user) * n_items + rng.choice(n_items, draw, p=p_item))
+        new = new[np.r_[True, new[1:] != new[:-1]]]  # unique by sort (numpy's hash unique is slower)
+        new = np.setdiff1d(new, keys, assume_unique=True)
+        if new.size > missing:  # a random subset, so that no id range is favoured
+            new = rng.choice(new, size=missing, replace=False)
+        keys = np.sort(np.concatenate([keys, new]))
+    raise RuntimeError(f"powerlaw_interactions(): only {keys.size} of {target} distinct pairs "
+                       f"after {max_rounds} rounds; the graph is too dense for its skew")
+
+
 @lru_cache(maxsize=None)
 def dataset(label: str) -> SplitDataset:
-    """The split dataset behind a size label (cached for the process)."""
+    """The split dataset behind a size label (cached; DatasetNotFoundError if data is missing)."""
     sizes = parse_powerlaw(label)
     if sizes is not None:
         n, nnz = sizes
         user, item, n_users, n_items = powerlaw_interactions(n, nnz, seed=0)
-        # a held-out part from the same distribution (seed 1, about 10 %, training pairs removed)
         tu, ti, _, _ = powerlaw_interactions(n, 2 * max(1, nnz // 20), seed=1)
         fresh = ~np.isin(tu * n_items + ti, user * n_items + item, assume_unique=True)
         return SplitDataset(name=label, n_users=n_users, n_items=n_items, train=(user, item),
                             valid=None, test=(tu[fresh], ti[fresh]), user_ids=np.arange(n_users),
                             item_ids=np.arange(n_items), protocol="given")
-    if label == "gowalla":
-        return load_dataset("gowalla", split="given", download=False)
-    if label in REAL_DATASETS:
-        return load_dataset(label, download=False)
-    raise ValueError(f"unknown size label {label!r}: expected one of {REAL_DATASETS}, "
+    if label in ("ml-latest-small", "gowalla"):
+        return load_dataset(label, download=False, **({"split": "given"} if label == "gowalla" else {}))
+    raise ValueError(f"unknown size label {label!r}: expected ml-latest-small, gowalla, "
                      f"'powerlaw-N<n>' or 'powerlaw-N<n>-nnz<nnz>'")
 
 
 @lru_cache(maxsize=None)
-def host_graph(label: str, norm: str = "sym", self_loops: bool = False):
+def host_graph(label: str):
     """The normalised training adjacency of a size label, on the CPU (cached)."""
     ds = dataset(label)
-    user, item = ds.train_csr.pairs()
-    return build_adjacency(user, item, ds.n_users, ds.n_items, norm=norm, self_loops=self_loops)
+    return build_adjacency(*ds.train_csr.pairs(), ds.n_users, ds.n_items)
 
 
-_ON_DEVICE: Dict[tuple, object] = {}
+_ON_DEVICE: dict = {}
 
 
-def graph(label: str, device, norm: str = "sym", self_loops: bool = False):
+def graph(label: str, device):
     """:func:`host_graph` on ``device``; on CUDA one graph is kept at a time (memory)."""
     device = torch.device(device)
     if device.type == "cpu":
-        return host_graph(label, norm, self_loops)
-    key = (label, str(device), norm, self_loops)
-    if key not in _ON_DEVICE:
+        return host_graph(label)
+    if (label, str(device)) not in _ON_DEVICE:
         _ON_DEVICE.clear()
-        _ON_DEVICE[key] = host_graph(label, norm, self_loops).to(device)
-    return _ON_DEVICE[key]
+        _ON_DEVICE[(label, str(device))] = host_graph(label).to(device)
+    return _ON_DEVICE[(label, str(device))]
 
 
 def release_device_graphs() -> None:
-    """Drop the cached device graph (before a stage that needs the whole device memory)."""
     _ON_DEVICE.clear()
 
 
 def fixed_batch(ds: SplitDataset, device, batch: int = 2048, seed: int = 0):
-    """``(u, i, j)``: ``batch`` training pairs of ``ds`` and uniform random items, seeded
-    (a fixed batch for timing one training step; sampling is timed on its own)."""
+    """``(u, i, j)``: ``batch`` seeded training pairs and uniform items (sampling is timed apart)."""
     user, item = ds.train_csr.pairs()
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(user), (batch,), generator=gen).numpy()
     j = torch.randint(ds.n_items, (batch,), generator=gen)
-    return torch.from_numpy(user[pick]).to(device), torch.from_numpy(item[pick]).to(device), j.to(device)
+    return tuple(torch.as_tensor(t).to(device) for t in (user[pick], item[pick], j))
+
+
+def write_tiny_datasets(root, n_nodes: int = 120, nnz: int = 1200, seed: int = 0) -> Path:
+    """Stand-ins for both datasets in their own file formats (the device run's dry run):
+    ``ml-latest-small/{ratings,movies}.csv`` and ``gowalla/{train,test}.txt``."""
+    user, item, n_users, n_items = powerlaw_interactions(n_nodes, nnz, seed=seed)
+    rng = np.random.default_rng(seed)
+    movielens, gowalla = Path(root) / "ml-latest-small", Path(root) / "gowalla"
+    for folder in (movielens, gowalla):
+        folder.mkdir(parents=True, exist_ok=True)
+    ratings = zip(user.tolist(), item.tolist(), (rng.integers(1, 11, user.size) / 2).tolist(),
+                  rng.integers(10**9, 1.6 * 10**9, user.size).tolist())
+    (movielens / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{u + 1},{10 * i + 1},{r:.1f},{t}\n" for u, i, r, t in ratings))
+    (movielens / "movies.csv").write_text("movieId,title,genres\n" + "".join(
+        f"{10 * i + 1},Movie {i} (2000),Drama\n" for i in range(n_items)))
+    test = rng.random(user.size) < 0.2
+    for name, keep in (("train.txt", ~test), ("test.txt", test)):
+        rows = [" ".join(map(str, [u, *item[keep & (user == u)].tolist()])) for u in range(n_users)]
+        (gowalla / name).write_text("\n".join(r for r in rows if " " in r) + "\n")
+    return Path(root)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description="degree statistics of a generated power-law graph")
+    p.add_argument("n_nodes", type=int)
+    p.add_argument("nnz", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    user, item, n_users, n_items = powerlaw_interactions(args.n_nodes, args.nnz, seed=args.seed)
+    print(f"N={args.n_nodes} users={n_users} items={n_items} nnz={2 * user.size}")
+    for name, ids, n in (("user", user, n_users), ("item", item, n_items)):
+        deg = np.sort(np.bincount(ids, minlength=n))[::-1]
+        print(f"{name}: mean {deg.mean():.1f}, median {np.median(deg):.0f}, p99 "
+              f"{np.percentile(deg, 99):.0f}, max {deg[0]}, zero {(deg == 0).sum()}, top-1% share "
+              f"{deg[: max(1, n // 100)].sum() / max(1, deg.sum()):.3f}")

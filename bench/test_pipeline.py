@@ -1,24 +1,22 @@
-"""The non-kernel parts of an epoch: full-ranking evaluation, negative sampling, loading ratings.
+"""The non-kernel parts of an epoch, on the real datasets of the preset, split as the trainer does.
 
-  evaluate_all_users  gnn.evaluation.Evaluator (built once, users in chunks of 1024) against a
-                      dense score matrix (all users × all items at once; "OOM (needs X GB)"
-                      where it does not fit), random d-dim embeddings, training (and validation)
-                      items excluded, K = 20
-  negative_sampling   one epoch of negatives (one per training pair) with
-                      gnn.UniformNegativeSampler, methods "rank" and "rejection"
-  load_ratings        gnn.load_dataset against a plain parse of the same file
-Datasets: the real ones of the preset (bench/graphs.py), split as the trainer splits them.
+  evaluate_all_users  gnn.evaluation.Evaluator (built once, 1024 users per chunk) against the
+                      whole users × items score matrix at once ("OOM (needs X)" where it does
+                      not fit); random embeddings, training and validation items excluded, K = 20
+  negative_sampling   one epoch of negatives (one per training pair), UniformNegativeSampler's
+                      methods "rank" and "rejection"
+  load_ratings        gnn.load_dataset against a plain parse of the same files
 """
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from bench.measure import base_info, not_run, run_benchmark
-from bench.settings import embedding_dim, memory_budget
+from bench.measure import base_info, embedding_dim, memory_budget, not_run, run_benchmark
 from gnn import UniformNegativeSampler, load_dataset
 from gnn.data import data_root
 from gnn.evaluation import Evaluator
@@ -26,67 +24,55 @@ from gnn.evaluation import Evaluator
 K = 20
 
 
-class _Sizes:
-    """Graph-free stand-in for an Adjacency in base_info (N, nnz of the bipartite graph)."""
-
-    def __init__(self, ds):
-        self.n_users, self.n_items = ds.n_users, ds.n_items
-        self.n_nodes, self.nnz = ds.n_users + ds.n_items, 2 * ds.train_csr.nnz
+def sizes(ds):
+    """What base_info reads of an adjacency: N and nnz of the bipartite training graph."""
+    return SimpleNamespace(n_users=ds.n_users, n_items=ds.n_items, n_nodes=ds.n_users + ds.n_items,
+                           nnz=2 * ds.train_csr.nnz)
 
 
 def excluded(ds):
-    """What a test evaluation removes from the rankings: training and validation items."""
     return [c for c in (ds.train_csr, ds.valid_csr) if c is not None]
 
 
-# --------------------------------------------------------------------------- evaluation
-def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, n_items, k=K):
+def keys(csrs, n_items, device):
+    return torch.from_numpy(np.concatenate([c.users() * n_items + c.indices for c in csrs])).to(device)
+
+
+def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, k=K):
     """recall@k / ndcg@k from the full (n_users × n_items) score matrix: the memory-naive way."""
     scores = user_emb @ item_emb.T
     scores.view(-1)[exclude_keys] = float("-inf")
-    top = torch.topk(scores, k, dim=1).indices
     relevant = torch.zeros_like(scores, dtype=torch.bool)
     relevant.view(-1)[test_keys] = True
-    hits = relevant.gather(1, top).float()
+    hits = relevant.gather(1, torch.topk(scores, k, dim=1).indices).float()
     n_test = relevant.sum(1)
     users = n_test > 0
     discount = 1.0 / torch.log2(torch.arange(2, k + 2, device=scores.device, dtype=torch.float32))
     idcg = torch.cumsum(discount, 0)[(n_test.clamp(1, k) - 1)]
-    recall = (hits.sum(1) / n_test.clamp(min=1))[users].mean()
-    ndcg = ((hits * discount).sum(1) / idcg)[users].mean()
-    return {f"recall@{k}": float(recall), f"ndcg@{k}": float(ndcg)}
-
-
-def _keys(csrs, n_items, device):
-    keys = np.concatenate([c.users() * n_items + c.indices for c in csrs])
-    return torch.from_numpy(keys).to(device)
+    return {f"recall@{k}": float((hits.sum(1) / n_test.clamp(min=1))[users].mean()),
+            f"ndcg@{k}": float(((hits * discount).sum(1) / idcg)[users].mean())}
 
 
 @pytest.mark.parametrize("provider", ["ours_chunked", "dense_scores"])
 def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
-    ds = real_dataset
-    d = embedding_dim()
-    info = base_info("evaluate_all_users", provider, dataset, _Sizes(ds), d, torch.float32, device)
-    info["k"] = K
+    ds, d = real_dataset, embedding_dim()
+    info = dict(base_info("evaluate_all_users", provider, dataset, sizes(ds), d, torch.float32, device), k=K)
     gen = torch.Generator().manual_seed(0)
     user_emb = (torch.randn(ds.n_users, d, generator=gen) * 0.1).to(device)
     item_emb = (torch.randn(ds.n_items, d, generator=gen) * 0.1).to(device)
     evaluator = Evaluator(ds.test_csr, excluded(ds), ks=(K,), chunk_size=1024, device=device)
     expected = None
     if provider == "ours_chunked":
-        info["repr_bytes"] = min(evaluator.chunk_size, ds.n_users) * ds.n_items * 4
-        info["repr"] = f"score buffer of {evaluator.chunk_size} users × n_items (fp32)"
+        info.update(repr_bytes=min(evaluator.chunk_size, ds.n_users) * ds.n_items * 4,
+                    repr=f"score buffer of {evaluator.chunk_size} users × n_items (fp32)")
         fn = lambda: evaluator.evaluate(user_emb, item_emb)  # noqa: E731
     else:
         needs = ds.n_users * ds.n_items * 5  # fp32 scores + bool relevance
-        info["repr_bytes"] = needs
-        info["repr"] = "full n_users × n_items scores (fp32) + relevance (bool)"
+        info.update(repr_bytes=needs, repr="full n_users × n_items scores (fp32) + relevance (bool)")
         if needs > memory_budget(device):
             pytest.skip(not_run(info, needs, benchmark.name, what="dense score matrix"))
-        exclude_keys = _keys(excluded(ds), ds.n_items, device)
-        test_keys = _keys([ds.test_csr], ds.n_items, device)
-        fn = lambda: dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys,  # noqa: E731
-                                       ds.n_items)
+        exclude, test = keys(excluded(ds), ds.n_items, device), keys([ds.test_csr], ds.n_items, device)
+        fn = lambda: dense_recall_ndcg(user_emb, item_emb, exclude, test)  # noqa: E731
         expected = evaluator.evaluate(user_emb, item_emb)
 
     def check(metrics):  # the naive computation agrees with the library's evaluator
@@ -98,27 +84,24 @@ def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
                   warmup=not slow)
 
 
-# --------------------------------------------------------------------------- sampling
 @pytest.mark.parametrize("provider", ["rank", "rejection"])
 def test_negative_sampling(benchmark, provider, dataset, real_dataset, device):
     ds = real_dataset
     sampler = UniformNegativeSampler(ds.train_csr, device=device, seed=0, method=provider)
-    info = base_info("negative_sampling", provider, dataset, _Sizes(ds), 0, torch.int64, device)
     train_users, train_items = ds.train_csr.pairs()
-    info["samples"] = int(train_users.size)
+    info = dict(base_info("negative_sampling", provider, dataset, sizes(ds), 0, torch.int64, device),
+                samples=int(train_users.size))
     order = torch.randperm(train_users.size, generator=torch.Generator().manual_seed(0))
     users = torch.from_numpy(train_users)[order].to(device)
     positives = train_users * ds.n_items + train_items
 
     def check(neg):  # in range, and never a training pair of the user
         assert neg.shape == users.shape and int(neg.min()) >= 0 and int(neg.max()) < ds.n_items
-        keys = users.cpu().numpy() * ds.n_items + neg.cpu().numpy()
-        assert not np.isin(keys, positives).any()
+        assert not np.isin(users.cpu().numpy() * ds.n_items + neg.cpu().numpy(), positives).any()
 
     run_benchmark(benchmark, lambda: sampler.sample(users), info, device=device, check=check)
 
 
-# --------------------------------------------------------------------------- loading
 def plain_parse(dataset):
     """The baseline: np.loadtxt (MovieLens) or a Python line split (Gowalla), nothing else."""
     folder = data_root() / dataset
@@ -139,8 +122,8 @@ def plain_parse(dataset):
 
 @pytest.mark.parametrize("provider", ["gnn.load_dataset", "plain_parse"])
 def test_load_ratings(benchmark, provider, dataset, real_dataset):
-    info = base_info("load_ratings", provider, dataset, _Sizes(real_dataset), 0,
-                     torch.float32, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    info = base_info("load_ratings", provider, dataset, sizes(real_dataset), 0, torch.float32, cpu)
     if provider == "plain_parse":
         info["what"] = "np.loadtxt (MovieLens) / Python line split (Gowalla), no remapping or split"
         fn = lambda: plain_parse(dataset)  # noqa: E731
@@ -148,4 +131,4 @@ def test_load_ratings(benchmark, provider, dataset, real_dataset):
         kwargs = {"download": False, "split": "given" if dataset == "gowalla" else "random"}
         info["what"] = f"load_dataset({dataset!r}, {kwargs}): parse, remap ids, split"
         fn = lambda: load_dataset(dataset, **kwargs)  # noqa: E731
-    run_benchmark(benchmark, fn, info, device=torch.device("cpu"))
+    run_benchmark(benchmark, fn, info, device=cpu)

@@ -166,14 +166,15 @@ def test_from_edge_index_float_dtype():
         Adjacency.from_edge_index(torch.tensor([[0.0, 1.0], [1.0, 2.0]]), 5, 5)
 
 
-def test_from_edge_index_items_offset_by_num_users_gives_a_hint():
+def test_from_edge_index_node_ids_offset_by_num_users_are_understood():
     n_users, n_items = 5, 4
-    homogeneous = torch.tensor([[0, 1, 4], [0, 3, 2]]) + torch.tensor([[0], [n_users]])
-    with pytest.raises(ValueError, match="offset by num_users"):
-        Adjacency.from_edge_index(homogeneous, n_users, n_items)
-    with pytest.raises(ValueError, match="item ids must lie"):  # out of range, not offset
+    pairs = torch.tensor([[0, 1, 4], [0, 3, 2]])
+    homogeneous = pairs + torch.tensor([[0], [n_users]])
+    assert_same_adjacency(Adjacency.from_edge_index(homogeneous, n_users, n_items),
+                          Adjacency.from_edge_index(pairs, n_users, n_items))
+    with pytest.raises(ValueError, match="item ids .* must lie in"):  # beyond N: not offset
         Adjacency.from_edge_index(torch.tensor([[0], [4 + n_users + n_items]]), n_users, n_items)
-    with pytest.raises(ValueError, match="user ids must lie"):
+    with pytest.raises(ValueError, match="ids must be >= 0"):
         Adjacency.from_edge_index(torch.tensor([[-1], [0]]), n_users, n_items)
 
 

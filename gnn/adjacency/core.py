@@ -1,32 +1,23 @@
 """The normalised user–item bipartite adjacency, held in CSR (docs/DESIGN.md §1).
 
-Nodes are users first, then items (item ``j`` is node ``n_users + j``), ``N = n_users + n_items``.
-With the training interactions ``R`` (duplicates collapsed)::
-
-    A = [[0, R], [Rᵀ, 0]],   d_v = Σ_w A_vw
-    norm="sym":  Â = D^{-1/2} A D^{-1/2}      (Â_ui = 1 / sqrt(d_u d_i); symmetric)
-                 self_loops=True gives Â + I   (NGCF paper, eq. 7)
-    norm="row":  Â = D^{-1} A                  (self_loops=True: D^{-1}(A + I), with D the
-                                                degrees of A + I, as NGCF's official code)
-
-A node of degree 0 gets weight 0, never inf or NaN. Memory is O(N + nnz): the dense N × N
-matrix never exists. The adjacency owns its invariants: it records its normalisation, whether it
-holds self-loops and whether its values are symmetric; whatever breaks symmetry (dropout, new
-values) yields an adjacency that carries its transpose, so every backward pass is exact.
+Nodes are users first, then items (item ``j`` is node ``n_users + j``), ``N = n_users + n_items``;
+the normalisation is gnn/adjacency/normalise.py's. Memory is O(N + nnz): the dense N × N matrix
+never exists. The adjacency owns its invariants: it records its normalisation, whether it holds
+self-loops and whether its values are symmetric; whatever breaks symmetry (dropout, new values)
+yields an adjacency that carries its transpose, so every backward pass is exact.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
+from gnn.adjacency import inputs
+from gnn.adjacency.normalise import NORMS, Structure, normalised_values, structure
 from gnn.data import UserItemCSR
 from gnn.kernels import csr_transpose
-
-NORMS = ("sym", "row")
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +39,7 @@ class Adjacency:
         transpose: for a non-symmetric matrix, ``(rowptr_t, col_t, perm_t)`` such that ``Âᵀ`` has
             values ``val[perm_t]`` (so a masked ``val`` masks the transpose too); None otherwise.
         interactions: the training interactions it was built from (host CSR), when known.
+        weights: the interactions' edge weights it was normalised from (None: all 1).
     """
 
     rowptr: torch.Tensor
@@ -60,49 +52,58 @@ class Adjacency:
     symmetric: bool
     transpose: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
     interactions: Optional[UserItemCSR] = field(default=None, repr=False)
+    weights: Optional[torch.Tensor] = field(default=None, repr=False)
+    # Where each interaction's two entries are (for reweighted()), on the host.
+    _structure: Optional[Structure] = field(default=None, repr=False)
     # The transpose of the sparsity pattern, derived once and shared by every with_values()
     # copy on the same device (node dropout asks for it at every step).
     _pattern_t: dict = field(default_factory=dict, repr=False)
 
     # -- construction from user formats ----------------------------------------------------------
     @classmethod
-    def from_edge_index(cls, edge_index, num_users: int, num_items: int, *, norm: str = "sym",
-                        self_loops: bool = False) -> "Adjacency":
+    def from_edge_index(cls, edge_index, num_users: int, num_items: int, *, edge_weight=None,
+                        norm: str = "sym", self_loops: bool = False) -> "Adjacency":
         """From a ``(2, E)`` integer tensor of (user, item) edges.
 
         Convention: ``edge_index[0]`` holds user ids in ``[0, num_users)`` and ``edge_index[1]``
-        item ids in ``[0, num_items)``, both 0-based (items are *not* offset by ``num_users``, as
-        they would be in a homogeneous graph; subtract ``num_users`` first if yours are).
-        Each edge is one interaction; repeats collapse; direction is implied (user → item).
+        item ids in ``[0, num_items)``, both 0-based. The homogeneous form of graph libraries
+        (items offset by ``num_users``, each edge possibly listed in both directions) is
+        recognised and folded into pairs. Repeated pairs are one interaction.
+        ``edge_weight`` (E,), >= 0, optional: each interaction's weight (repeats add up) enters
+        ``A`` before the normalisation; a tensor that requires grad stays differentiable
+        (learnable edge weights, through :func:`gnn.kernels.csr_spmm`).
         """
-        if not isinstance(edge_index, torch.Tensor):
-            edge_index = torch.as_tensor(np.asarray(edge_index))
-        if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-            raise ValueError(f"Adjacency.from_edge_index(): edge_index must have shape (2, E), "
-                             f"but got {tuple(edge_index.shape)}")
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise TypeError(f"Adjacency.from_edge_index(): edge_index must hold integer ids, "
-                            f"but got dtype {edge_index.dtype}")
-        items = edge_index[1]
-        if items.numel() and num_items <= int(items.max()) < num_users + num_items \
-                and int(items.min()) >= num_users:
-            raise ValueError(f"Adjacency.from_edge_index(): item ids must lie in [0, num_items="
-                             f"{num_items}), but got range [{int(items.min())}, {int(items.max())}]"
-                             f"; they look offset by num_users: pass edge_index[1] - num_users")
-        interactions = UserItemCSR.from_pairs(edge_index[0], items, num_users, num_items)
-        return build_adjacency(interactions, norm=norm, self_loops=self_loops)
+        interactions, weights = inputs.from_edge_index(edge_index, num_users, num_items,
+                                                       edge_weight)
+        return build_adjacency(interactions, norm=norm, self_loops=self_loops, weights=weights)
 
     @classmethod
-    def from_scipy(cls, matrix, *, norm: str = "sym", self_loops: bool = False) -> "Adjacency":
-        """From a scipy sparse ``(n_users, n_items)`` interaction matrix ``R`` (any non-zero
-        entry is one interaction; values are ignored)."""
-        if not sp.issparse(matrix) or matrix.ndim != 2:
-            raise TypeError(f"Adjacency.from_scipy(): expected a 2-D scipy sparse matrix "
-                            f"(n_users, n_items), but got {type(matrix).__name__}")
-        coo = sp.coo_matrix(matrix)
-        nonzero = coo.data != 0
-        interactions = UserItemCSR.from_pairs(coo.row[nonzero], coo.col[nonzero], *coo.shape)
-        return build_adjacency(interactions, norm=norm, self_loops=self_loops)
+    def from_scipy(cls, matrix, *, num_users: Optional[int] = None, weighted: bool = False,
+                   norm: str = "sym", self_loops: bool = False) -> "Adjacency":
+        """From a scipy sparse ``(n_users, n_items)`` interaction matrix ``R``, or the square
+        joint matrix ``[[0, R], [Rᵀ, 0]]`` given ``num_users`` (a square matrix without it is
+        refused: which of the two it is cannot be told). Any non-zero entry is one interaction;
+        ``weighted=True`` takes the entries as edge weights (else they are ignored)."""
+        interactions, weights = inputs.from_scipy(matrix, num_users, weighted)
+        return build_adjacency(interactions, norm=norm, self_loops=self_loops, weights=weights)
+
+    def reweighted(self, edge_weight: torch.Tensor) -> "Adjacency":
+        """The same graph normalised from new interaction weights (one per interaction, in
+        ``interactions`` order, >= 0), differentiable in them: learnable edge weights.
+        No host sync and no check of the values (a model calls this at every step)."""
+        if self._structure is None or self.norm not in NORMS:
+            raise ValueError("Adjacency.reweighted(): only an adjacency built by "
+                             "build_adjacency / from_edge_index / from_scipy can be reweighted")
+        n = self._structure.users.shape[0]
+        if not isinstance(edge_weight, torch.Tensor) or tuple(edge_weight.shape) != (n,):
+            raise ValueError(f"Adjacency.reweighted(): edge_weight must be a tensor of shape "
+                             f"({n},), one per interaction, but got "
+                             f"{getattr(edge_weight, 'shape', type(edge_weight).__name__)}")
+        val = normalised_values(self._structure, self.n_users, self.n_items, edge_weight,
+                                self.norm, self.self_loops).to(self.val.dtype)
+        symmetric = self.norm == "sym"
+        return replace(self, val=val, weights=edge_weight, symmetric=symmetric,
+                       transpose=None if symmetric else self._pattern_transpose())
 
     # -- sizes -----------------------------------------------------------------------------------
     @property
@@ -139,8 +140,9 @@ class Adjacency:
             return t.to(device, non_blocking=pinned)
 
         transpose = tuple(move(t) for t in self.transpose) if self.transpose else None
+        weights = None if self.weights is None else move(self.weights)
         return replace(self, rowptr=move(self.rowptr), col=move(self.col), val=move(self.val),
-                       transpose=transpose, _pattern_t={})
+                       transpose=transpose, weights=weights, _pattern_t={})
 
     def with_values(self, val: torch.Tensor) -> "Adjacency":
         """The same sparsity pattern with new values (e.g. masked by dropout).
@@ -206,8 +208,9 @@ def dropout_keep(nnz: int, p: float, device, generator: Optional[torch.Generator
 
 def build_adjacency(interactions, item=None, n_users: Optional[int] = None,
                     n_items: Optional[int] = None, *, norm: str = "sym",
-                    self_loops: bool = False) -> Adjacency:
-    """Build the normalised bipartite adjacency from training interactions (module docstring).
+                    self_loops: bool = False, weights: Optional[torch.Tensor] = None) -> Adjacency:
+    """Build the normalised bipartite adjacency from training interactions
+    (gnn/adjacency/normalise.py has the math).
 
     Call it with the dataset's interactions, ``build_adjacency(ds.train_csr, norm="sym")``, or
     with pairs, ``build_adjacency(user, item, n_users, n_items)``.
@@ -217,6 +220,9 @@ def build_adjacency(interactions, item=None, n_users: Optional[int] = None,
             (then ``item``, ``n_users`` and ``n_items`` are required).
         norm: ``"sym"`` (default, ``D^{-1/2} A D^{-1/2}``) or ``"row"`` (``D^{-1} A``).
         self_loops: add the identity (``Â + I`` for "sym", ``D^{-1}(A + I)`` for "row").
+        weights: one weight per interaction (in the UserItemCSR's order), >= 0; None: all 1.
+            Values are computed in float64 and stored as float32, except for weights that
+            require grad (kept in their dtype, differentiable).
     """
     if norm not in NORMS:
         raise ValueError(f"build_adjacency(): norm must be one of {NORMS}, but got {norm!r}")
@@ -228,34 +234,18 @@ def build_adjacency(interactions, item=None, n_users: Optional[int] = None,
     elif item is not None:
         raise TypeError("build_adjacency(): with a UserItemCSR, pass no item / n_users / n_items")
     n_users, n_items = interactions.shape
-    n = n_users + n_items
-    r = interactions.to_scipy(np.float64)
-    a = sp.bmat([[None, r], [r.T, None]], format="csr") if r.nnz else sp.csr_matrix((n, n))
-    if norm == "sym":
-        a_hat = _scale_rows_cols(a, _safe_power(np.asarray(a.sum(axis=1)).ravel(), -0.5))
-        if self_loops:
-            a_hat = a_hat + sp.identity(n, format="csr")
-    else:
-        if self_loops:
-            a = a + sp.identity(n, format="csr")
-        a_hat = sp.diags(_safe_power(np.asarray(a.sum(axis=1)).ravel(), -1.0)) @ a
-    a_hat = sp.csr_matrix(a_hat)
-    a_hat.sort_indices()
-    rowptr = torch.from_numpy(a_hat.indptr.astype(np.int64))
-    col = torch.from_numpy(a_hat.indices.astype(np.int32))
-    val = torch.from_numpy(a_hat.data.astype(np.float32))
+    pattern = structure(interactions, self_loops)
+    if weights is not None and tuple(weights.shape) != (interactions.nnz,):
+        raise ValueError(f"build_adjacency(): weights must have shape ({interactions.nnz},), one "
+                         f"per interaction, but got {tuple(weights.shape)}")
+    learned = weights is not None and weights.requires_grad
+    w = (torch.ones(interactions.nnz, dtype=torch.float64) if weights is None
+         else weights if learned else weights.detach().cpu().double())
+    val = normalised_values(pattern, n_users, n_items, w, norm, self_loops)
+    val = val if learned else val.float()
     symmetric = norm == "sym"
     # A non-symmetric Â keeps its transpose for the backward SpMM, as a permutation of values.
-    transpose = None if symmetric else csr_transpose(rowptr, col, n)
-    return Adjacency(rowptr, col, val, n_users, n_items, norm, bool(self_loops), symmetric,
-                     transpose, interactions)
-
-
-def _safe_power(deg: np.ndarray, exponent: float) -> np.ndarray:
-    """``deg ** exponent`` with 0 where ``deg == 0`` (isolated nodes get weight 0, not inf)."""
-    return np.power(deg, exponent, out=np.zeros_like(deg), where=deg > 0)
-
-
-def _scale_rows_cols(a: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
-    d = sp.diags(scale)
-    return d @ a @ d
+    transpose = None if symmetric else csr_transpose(pattern.rowptr, pattern.col,
+                                                     n_users + n_items)
+    return Adjacency(pattern.rowptr, pattern.col, val, n_users, n_items, norm, bool(self_loops),
+                     symmetric, transpose, interactions, weights, pattern)

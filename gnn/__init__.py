@@ -4,14 +4,15 @@
     >>> ds = load_dataset("ml-latest-small")
     >>> model = NGCF(build_adjacency(ds.train_csr))
 
-See the README's "In Python" section and examples/custom_loop.py for a whole training loop.
+See the README's "In Python" section and examples/custom_loop.py for a whole training loop, and
+docs/ARCHITECTURE.md ("Adding a model") for a model of your own (:func:`register_model`).
 """
 from gnn.adjacency import Adjacency, build_adjacency
 from gnn.data import PositiveSampler, UniformNegativeSampler, UserItemCSR, load_dataset
 from gnn.evaluation import Evaluator, evaluate_ranking
 from gnn.loss import bpr_loss
 from gnn.model_io import load_model, save_model
-from gnn.models import MF, NGCF, GraphRecommender, LightGCN
+from gnn.models import MF, NGCF, GraphRecommender, LightGCN, register_model
 from gnn.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
@@ -19,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "NGCF", "LightGCN", "MF", "GraphRecommender", "Adjacency", "build_adjacency", "load_dataset",
     "UserItemCSR", "PositiveSampler", "UniformNegativeSampler", "bpr_loss", "Evaluator", "evaluate_ranking",
-    "Trainer", "TrainConfig", "save_model", "load_model",
+    "Trainer", "TrainConfig", "save_model", "load_model", "register_model",
 ]

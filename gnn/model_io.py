@@ -2,7 +2,8 @@
 
 A model file is a plain dict read with ``torch.load(weights_only=True)`` (it cannot run code):
 
-* ``class``, ``init_args``, ``state_dict``: the model itself;
+* ``class`` (its registered name: :func:`gnn.register_model`), ``init_args``, ``state_dict``:
+  the model itself;
 * ``adjacency``: its ``norm`` and ``self_loops``, and ``train``: the training interactions it
   is rebuilt from (CSR);
 * ``catalog`` (when saved with a dataset): the dataset's name, original user / item ids, titles,
@@ -22,7 +23,7 @@ import torch
 from gnn.adjacency import build_adjacency
 from gnn.data import UserItemCSR
 from gnn.data.dataset import _IdMaps
-from gnn.models import MODELS, model_name
+from gnn.models import get_model, model_name
 from gnn.checkpoint import load_checkpoint, save_checkpoint
 
 MODEL_FORMAT = "gnn-model-v1"
@@ -95,11 +96,13 @@ def model_from_payload(payload: dict, path="model", state_dict=None):
     """Rebuild the model of a :func:`model_payload` dict (``state_dict`` overrides its weights)."""
     if payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a gnn model (expected format {MODEL_FORMAT!r})")
-    if payload["class"] not in MODELS:
-        raise ValueError(f"{path}: unknown model class {payload['class']!r} (known: {sorted(MODELS)})")
+    try:
+        cls = get_model(payload["class"])
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     train = UserItemCSR.from_state_dict(payload["train"], name=f"{path}: train")
     adj = build_adjacency(train, **payload["adjacency"])
-    model = MODELS[payload["class"]](adj, **payload["init_args"])
+    model = cls(adj, **payload["init_args"])
     model.load_state_dict(state_dict if state_dict is not None else payload["state_dict"])
     model.eval()
     cat = payload.get("catalog")

@@ -18,23 +18,40 @@ import sys
 
 from gnn.models import MODELS
 from gnn.training import TrainConfig, Trainer, write_json
+from gnn.training.config import MODEL_OPTIONS
 
 DEFAULTS = TrainConfig()
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it is None (the help text then says what None means)."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _model_defaults(field: str) -> str:
+    """``"ngcf 3, lightgcn 3"``: the registered models' defaults of a model option."""
+    defaults = {name: cls.option_defaults() for name, cls in MODELS.items()}
+    return ", ".join(f"{name} {d[field]}" for name, d in defaults.items() if field in d) or "none"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gnn.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_HelpFormatter)
     a = p.add_argument
-    a("--model", choices=sorted(MODELS), default=DEFAULTS.model)
+    a("--model", choices=sorted(MODELS), default=DEFAULTS.model,
+      help="the model (gnn.register_model adds your own)")
     a("--dataset", default=DEFAULTS.dataset, help="release name or path (see module help)")
     a("--data-root", default=None, help="dataset cache / folder (default: $GNN_DATA or ~/.cache/gnn)")
     a("--split", default=DEFAULTS.split, choices=["auto", "random", "temporal", "loo", "given"],
       help="auto: given for train.txt/test.txt datasets, else per-user random 0.8/0.1/0.1")
     a("--min-rating", type=float, default=None, help="keep only ratings >= this as interactions")
     a("--epochs", type=int, default=DEFAULTS.epochs, help="maximum number of epochs")
-    a("--batch-size", type=int, default=DEFAULTS.batch_size)
-    a("--lr", type=float, default=DEFAULTS.lr)
+    a("--batch-size", type=int, default=DEFAULTS.batch_size, help="BPR triples per step")
+    a("--lr", type=float, default=DEFAULTS.lr, help="Adam's learning rate")
     a("--reg", type=float, default=DEFAULTS.reg, help="L2 weight λ of the BPR regulariser")
     a("--reg-on", choices=["initial", "final"], default=DEFAULTS.reg_on,
       help="regularise layer-0 embeddings (LightGCN) or final ones (NGCF official code)")
@@ -42,15 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
       help="user: a uniform user, then one of its positives (the official NGCF / LightGCN "
            "code; measured better, docs/REPRODUCE.md); pair: every training pair once per epoch")
     a("--dim", type=int, default=DEFAULTS.dim, help="embedding size")
-    a("--layers", type=int, default=DEFAULTS.layers, help="number of propagation layers")
-    a("--message-dropout", type=float, default=DEFAULTS.message_dropout, help="NGCF only")
-    a("--node-dropout", type=float, default=DEFAULTS.node_dropout, help="NGCF and LightGCN")
+    for flag, field, what in (("--layers", "layers", "number of propagation layers"),
+                              ("--message-dropout", "message_dropout",
+                               "dropout on each layer's output"),
+                              ("--node-dropout", "node_dropout",
+                               "probability of dropping each entry of the adjacency")):
+        a(flag, type=float if "dropout" in field else int, default=None,
+          help=f"{what}; only for models that have it, an error otherwise (default: the "
+               f"model's: {_model_defaults(field)})")
     a("--adjacency", choices=["sym", "row"], default=DEFAULTS.adjacency,
       help="sym: D^-1/2 A D^-1/2; row: D^-1 A (for NGCF D^-1 (A+I), as its official code)")
-    a("--seed", type=int, default=DEFAULTS.seed)
+    a("--seed", type=int, default=DEFAULTS.seed, help="seed of the weights, samples and dropout")
     a("--device", default=DEFAULTS.device, help="auto, cpu or cuda")
     a("--compile", action="store_true",
       help="run each training step as one torch.compile graph (on CUDA captured as a CUDA graph)")
+    a("--keep-freed-memory", action="store_true",
+      help="CPU: let glibc keep freed memory in the process for reuse (mallopt), which saves "
+           "page faults on large graphs; a process-wide setting (gnn/training/allocator.py)")
     a("--eval-every", type=int, default=DEFAULTS.eval_every, help="evaluate every N epochs")
     a("--patience", type=int, default=DEFAULTS.patience,
       help="stop after this many evaluations without a better validation recall@20")
@@ -62,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--save-model", default=None,
       help="write the trained model (reported weights, ids, titles) here for gnn.recommend")
     a("--no-progress", action="store_true", help="no progress bar")
+    a("--skip-bad-lines", action="store_true",
+      help="skip malformed lines of the dataset's file and report how many and which, instead "
+           "of stopping at the first (MovieLens, .inter and delimited files)")
     return p
 
 
@@ -69,12 +97,25 @@ def config_from_args(args) -> TrainConfig:
     return TrainConfig(
         model=args.model, dataset=args.dataset, data_root=args.data_root, split=args.split,
         min_rating=args.min_rating, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        reg=args.reg, reg_on=args.reg_on, sampling=args.sampling, dim=args.dim, layers=args.layers,
-        message_dropout=args.message_dropout, node_dropout=args.node_dropout,
+        reg=args.reg, reg_on=args.reg_on, sampling=args.sampling, dim=args.dim,
+        **{field: getattr(args, field) for field in MODEL_OPTIONS},
         adjacency=args.adjacency, seed=args.seed, device=args.device, compile=args.compile,
-        eval_every=args.eval_every, patience=args.patience, ks=args.k,
-        eval_chunk=args.eval_chunk, checkpoint=args.checkpoint, resume=args.resume,
-        json=args.json, progress=not args.no_progress)
+        keep_freed_memory=args.keep_freed_memory, eval_every=args.eval_every,
+        patience=args.patience, ks=args.k, eval_chunk=args.eval_chunk,
+        checkpoint=args.checkpoint, resume=args.resume, json=args.json,
+        progress=not args.no_progress)
+
+
+def _skipping_bad_lines(args, config):
+    """--skip-bad-lines: the dataset loaded with on_bad_line="skip" (gnn.data logs what was
+    skipped), else None: the Trainer loads it as usual."""
+    if not args.skip_bad_lines:
+        return None
+    from gnn.data import load_dataset
+    from gnn.training.config import resolve_split
+
+    return load_dataset(config.dataset, config.data_root, split=resolve_split(config),
+                        min_rating=config.min_rating, seed=config.seed, on_bad_line="skip")
 
 
 def main(argv=None) -> int:
@@ -95,9 +136,9 @@ def main(argv=None) -> int:
         if distributed:
             from gnn.distributed import DistributedTrainer
 
-            trainer = DistributedTrainer(config)
+            trainer = DistributedTrainer(config, dataset=_skipping_bad_lines(args, config))
         else:
-            trainer = Trainer(config)
+            trainer = Trainer(config, dataset=_skipping_bad_lines(args, config))
     except (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError,
             DistributedError) as exc:
         # The message names the file and line, the device, or what to download and where:

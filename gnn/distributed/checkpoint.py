@@ -177,13 +177,14 @@ def convert(path, out, data_root=None, dataset=None) -> None:
     from gnn.training import TrainConfig, Trainer
 
     run = read_run(path)
-    config = TrainConfig(**{**run["config"], "device": "cpu", "progress": False,
-                            "checkpoint": str(out), "resume": False,
-                            "data_root": data_root or run["config"].get("data_root")})
+    config = TrainConfig.from_dict(run["config"], device="cpu", progress=False,
+                                   checkpoint=str(out), resume=False,
+                                   data_root=data_root or run["config"].get("data_root"))
     trainer = Trainer(config, dataset, log=lambda *a: None)
     model, n_users = trainer.model, trainer.model.n_users
     tables = {k: v for k, v in model.state_dict().items() if k not in TABLES}
-    tables[SHARDED] = torch.zeros(model.n_users + model.n_items, model.embedding_dim)
+    tables[SHARDED] = torch.zeros(model.n_users + model.n_items,
+                                  model.user_embedding.weight.shape[1])
 
     def fresh():
         return {k: torch.zeros_like(v) for k, v in tables.items()}

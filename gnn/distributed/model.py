@@ -3,14 +3,16 @@
 :class:`ShardedModel` is built from an ordinary, freshly initialised model (so the initial
 weights are those of one process for the same seed): it keeps the rows ``[lo, hi)`` of the
 layer-0 embeddings as ``node_embedding`` and takes over the other weights (NGCF's ``w1``,
-``w2``, ``bias``), which every rank holds whole and whose gradients are all-reduced. The
-model object itself stays as the *template* (its embedding tables dropped) for the read-out and
-the hyperparameters.
+``w2``, ``bias``; any parameter or buffer of the model), which every rank holds whole and whose
+gradients are all-reduced. The model object itself stays as the *template* (its embedding
+tables dropped) that defines the math: the layer and the read-out.
 
-Per layer, each rank fetches its halo rows (:func:`gnn.distributed.exchange.exchange`) and runs
-the library's kernels on its local CSR: LightGCN ``E^{k+1}_r = Â_r [halo; E^k_r]`` with
-:func:`gnn.kernels.csr_spmm` on the rectangular block; NGCF ``S = Â_r buffer`` with the same
-SpMM and the dense part of the layer (docs/DESIGN.md §2) with torch ops on the rank's rows.
+Per layer, each rank fetches its halo rows (:func:`gnn.distributed.exchange.exchange`), runs
+:func:`gnn.kernels.csr_spmm` on its local CSR (``S_r = Â_r [halo; E^k_r]``, the rectangular
+block) and hands ``S_r`` and ``E^k_r`` to the model's own
+:meth:`~gnn.GraphRecommender.layer_step` (LightGCN: ``E^{k+1} = S``; NGCF: the kernels' dense
+step and message dropout), ``num_layers`` times. A model whose math is not layer steps
+(:func:`check_shardable`) is refused with the reason.
 
 Randomness does not depend on the number of processes: every rank draws the single-process
 masks whole, with the same generator, sizes and order (node dropout: one uniform per global
@@ -22,17 +24,46 @@ from __future__ import annotations
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gnn.adjacency import dropout_keep
 from gnn.distributed.exchange import exchange, rows_plan
 from gnn.kernels import csr_spmm
 from gnn.loss import bpr_loss
-from gnn.models import LightGCN, NGCF, model_name
-from gnn.models.ngcf import message_dropout_mask
+from gnn.models import GraphRecommender, model_name
 
 EMBEDDING_TABLES = ("user_embedding", "item_embedding")
+
+
+def _defined_in(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if name in vars(c))
+
+
+def check_shardable(model) -> int:
+    """The number of layers gnn.distributed runs for ``model``, each as its ``layer_step`` on a
+    rank's rows; ValueError saying why when that would not be the model's math (a
+    ``propagate`` of its own below its ``layer_step``, no ``layer_step``, ``E^0`` computed by
+    ``node_embeddings`` rather than the two tables)."""
+    cls = type(model)
+    name = cls.__name__
+    if not isinstance(model, GraphRecommender):
+        raise ValueError(f"gnn.distributed trains gnn.GraphRecommender models, not {name}")
+    if _defined_in(cls, "node_embeddings") is not GraphRecommender:
+        raise ValueError(f"{name} overrides node_embeddings: gnn.distributed shards E^0 as the "
+                         f"rows of the user and item tables; train it in one process")
+    step, propagate = _defined_in(cls, "layer_step"), _defined_in(cls, "propagate")
+    if not issubclass(step, propagate):
+        raise ValueError(f"{name} overrides propagate (in {propagate.__name__}) below its "
+                         f"layer_step (in {step.__name__}): gnn.distributed runs the layers as "
+                         f"layer steps and would train other math than one process; define the "
+                         f"layer in layer_step, or train it in one process")
+    layers = model.num_layers
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+        raise ValueError(f"{name}.num_layers must be an int >= 0, but got {layers!r}")
+    if layers and step is GraphRecommender:
+        raise ValueError(f"{name} has {layers} layers but no layer_step: gnn.distributed runs "
+                         f"a model layer by layer")
+    return layers
 
 
 class ShardedModel(nn.Module):
@@ -49,6 +80,7 @@ class ShardedModel(nn.Module):
 
     def __init__(self, model, graph, part, rank: int, halo, global_nnz: int, group=None):
         super().__init__()
+        self.num_layers = check_shardable(model)
         self.name, self.init_args = model_name(model), dict(model.init_args)
         self.n_users, self.n_items = model.n_users, model.n_items
         self.graph, self.part, self.rank, self.halo, self.group = graph, part, rank, halo, group
@@ -62,8 +94,12 @@ class ShardedModel(nn.Module):
                 setattr(model, name, None)
             else:
                 self.add_module(name, child)
+        for name, param in model.named_parameters(recurse=False):  # shared with the template
+            self.register_parameter(name, param)
+        for name, buffer in model.named_buffers(recurse=False):
+            self.register_buffer(name, buffer, persistent=name not in model._non_persistent_buffers_set)
         self._template = [model]  # a list, so that nn.Module does not register it
-        self.node_dropout = float(getattr(model, "node_dropout", 0.0))
+        self.node_dropout = float(model.node_dropout)
 
     def replicated_parameters(self) -> List[nn.Parameter]:
         """The weights every rank holds whole (their gradients are all-reduced)."""
@@ -72,6 +108,11 @@ class ShardedModel(nn.Module):
     @property
     def template(self):
         return self._template[0]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.template.train(mode)  # its layer steps read its own flag (dropout in training)
+        return self
 
     # -- propagation --------------------------------------------------------------------------
     def _values(self) -> torch.Tensor:
@@ -85,33 +126,17 @@ class ShardedModel(nn.Module):
         return val * keep / (1.0 - p)
 
     def propagate(self) -> List[torch.Tensor]:
-        """This rank's rows of every layer, ``E^0_r`` first."""
+        """This rank's rows of every layer, ``E^0_r`` first (the template's layer steps)."""
         g, tpl = self.graph, self.template
         val = self._values()
+        rows, n_nodes = slice(g.lo, g.hi), self.part.n_nodes
         layers = [self.node_embedding]
-        n_layers = tpl.num_layers if isinstance(tpl, (NGCF, LightGCN)) else 0
-        for k in range(n_layers):
+        for k in range(self.num_layers):
             x = layers[-1]
             halo_rows = exchange(x.index_select(0, self.halo.send_index), self.halo, self.group)
-            buffer = g.assemble(x, halo_rows)
-            s = csr_spmm(g.rowptr, g.col, val, buffer, transpose=g.transpose)
-            if isinstance(tpl, NGCF):
-                s = self._ngcf_dense(k, s, x)
-            layers.append(s)
+            s = csr_spmm(g.rowptr, g.col, val, g.assemble(x, halo_rows), transpose=g.transpose)
+            layers.append(tpl.layer_step(k, s, x, rows, n_nodes))
         return layers
-
-    def _ngcf_dense(self, k: int, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``LeakyReLU((S + [self_loop] E) W1 + (S ⊙ E) W2 + b)`` on this rank's rows, then
-        message dropout with this rank's rows of the global mask."""
-        tpl = self.template
-        u1 = s + x if tpl.self_loop else s
-        z = torch.addmm(self.bias[k], u1, self.w1[k]).addmm(s * x, self.w2[k])
-        out = F.leaky_relu(z, tpl.negative_slope)
-        if self.training and tpl.message_dropout > 0:
-            like = out.new_empty(()).expand(self.part.n_nodes, out.shape[1])
-            rows = slice(self.graph.lo, self.graph.hi)
-            out = out * message_dropout_mask(like, tpl.message_dropout, rows)
-        return out
 
     def readout(self, layers, rows=None) -> torch.Tensor:
         """Final embeddings of local ``rows`` (all of this rank's rows when None)."""

@@ -123,8 +123,8 @@ class DistributedTrainer(Trainer):
     def close(self, destroy: bool = False) -> None:
         """End a run that finished normally: every rank waits for the others (rank 0 may still
         be writing its files). ``destroy=True`` also destroys the process group; the CLI leaves
-        that to process exit, since two gloo ranks destroying it at once aborted one of them
-        ("terminate called without an active exception") in about 1 run in 8 here."""
+        that to process exit, since two gloo ranks destroying it at once can abort one of them
+        ("terminate called without an active exception")."""
         if dist.is_initialized():
             with collectives(self.rank, "the final barrier"):
                 dist.barrier()

@@ -12,10 +12,19 @@ bump a tensor's version counter; ``load_state_dict``; writes through ``param.dat
 The cost is one copy of the weights and one comparison per call, a pass over the weights,
 much less than a propagation. State outside the parameters and buffers (a plain attribute read
 by ``propagate``) is not watched: call :meth:`GraphRecommender.invalidate_cache` after changing it.
+
+A model's math is four methods: :meth:`~GraphRecommender.node_embeddings` (``E^0``),
+:meth:`~GraphRecommender.layer_step` (one layer, given ``S = Â E^k``),
+:meth:`~GraphRecommender.propagate` (the layers; by default ``num_layers`` layer steps) and
+:meth:`~GraphRecommender.readout` (the final embeddings from the layers). Training
+(:meth:`~GraphRecommender.loss`) and inference both go through them; a built-in model's fast
+batch path is taken only while none of the four is overridden (:meth:`_math_is`), so a subclass
+trains what it evaluates. ``gnn.distributed`` runs the same ``layer_step`` on each rank's rows.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+import inspect
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,12 +32,60 @@ from torch import nn
 
 from gnn.adjacency import Adjacency
 from gnn.data import UserItemCSR
+from gnn.kernels import csr_spmm
 from gnn.loss import bpr_loss
+
+#: The methods that define a model's math (module docstring).
+MATH_METHODS = ("node_embeddings", "layer_step", "propagate", "readout")
+
+
+def spmm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
+    """``Â x`` through the library's kernel, telling it how to run the backward."""
+    return csr_spmm(adj.rowptr, adj.col, adj.val, x, symmetric=adj.symmetric,
+                    transpose=adj.transpose)
 
 
 class GraphRecommender(nn.Module):
-    """Base class: subclasses implement :meth:`propagate`, :meth:`readout`, ``reset_parameters``
-    and set ``self.init_args`` (their constructor arguments, for :func:`gnn.save_model`)."""
+    """Base class of the models trained with BPR (docs/ARCHITECTURE.md, "Adding a model").
+
+    A subclass creates its tables (``_create_embeddings``), defines its math (module docstring:
+    ``layer_step`` and ``num_layers``, or ``propagate``; ``readout``), ``reset_parameters``,
+    and sets ``self.init_args`` (its constructor arguments, for :func:`gnn.save_model`).
+    ``config_options`` and :meth:`adjacency_options` say how a :class:`gnn.TrainConfig`
+    builds it (:meth:`from_config`).
+    """
+
+    #: The :class:`gnn.TrainConfig` fields this model reads, each mapped to the constructor
+    #: argument it sets (:meth:`from_config`); a field left None keeps the argument's default.
+    config_options: Dict[str, str] = {"dim": "embedding_dim"}
+    #: ``K``, the number of propagation layers (:meth:`propagate`).
+    num_layers: int = 0
+    #: Probability of dropping each entry of ``Â`` during training (:meth:`training_adjacency`).
+    node_dropout: float = 0.0
+
+    # -- built from a training config --------------------------------------------------------------
+    @classmethod
+    def adjacency_options(cls, config) -> dict:
+        """``build_adjacency``'s ``norm`` and ``self_loops`` for a run of this model
+        (``config``: a :class:`gnn.TrainConfig`): its ``adjacency``, without self-loops."""
+        return {"norm": config.adjacency, "self_loops": False}
+
+    @classmethod
+    def option_defaults(cls) -> dict:
+        """``{config field: the constructor's default}`` of the fields in ``config_options``
+        (``inspect.Parameter.empty`` where the argument has none)."""
+        params = inspect.signature(cls.__init__).parameters
+        return {field: params[arg].default if arg in params else inspect.Parameter.empty
+                for field, arg in cls.config_options.items()}
+
+    @classmethod
+    def from_config(cls, config, adj: Adjacency) -> "GraphRecommender":
+        """The model a :class:`gnn.TrainConfig` asks for, on ``adj`` (built with
+        :meth:`adjacency_options`): ``cls(adj, **arguments)`` with an argument per field of
+        ``config_options`` that is not None."""
+        kwargs = {arg: getattr(config, field) for field, arg in cls.config_options.items()
+                  if getattr(config, field) is not None}
+        return cls(adj, **kwargs)
 
     def __init__(self, adj: Adjacency):
         super().__init__()
@@ -80,13 +137,37 @@ class GraphRecommender(nn.Module):
         """``E^0`` of all nodes in graph order: users, then items."""
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
+    def layer_step(self, k: int, s: torch.Tensor, x: torch.Tensor,
+                   rows: Union[None, slice, torch.Tensor] = None,
+                   n_nodes: Optional[int] = None) -> torch.Tensor:
+        """Layer ``k + 1`` at some node rows, from ``x`` (layer ``k`` at those rows) and
+        ``s = (Â E^k)`` at those rows. ``rows`` says which rows of the whole graph they are and
+        ``n_nodes`` how many the graph has (None: all of them), so that a random mask is drawn
+        for the whole layer and the same rows of it are kept (gnn.distributed's ranks)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define layer_step")
+
+    def training_adjacency(self, adj: Adjacency) -> Adjacency:
+        """``adj`` with node dropout in training (``node_dropout``), else ``adj`` itself."""
+        return adj.dropout(self.node_dropout) if self.training and self.node_dropout > 0 else adj
+
     def propagate(self, adj: Adjacency) -> List[torch.Tensor]:
-        """Node embeddings of every layer (users first, then items), ``E^0`` first."""
-        raise NotImplementedError
+        """Node embeddings of every layer (users first, then items), ``E^0`` first:
+        ``E^{k+1} = layer_step(k, Â E^k, E^k)``, ``num_layers`` times (Â with node dropout in
+        training). Random draws, in this order: node dropout, then each layer's."""
+        adj = self.training_adjacency(adj)
+        layers = [self.node_embeddings()]
+        for k in range(self.num_layers):
+            layers.append(self.layer_step(k, spmm(adj, layers[-1]), layers[-1]))
+        return layers
 
     def readout(self, layers: List[torch.Tensor], rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Final embeddings ``e*`` of the node ``rows`` (all nodes when None) from the layers."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define readout")
+
+    def _math_is(self, cls: type, methods=MATH_METHODS) -> bool:
+        """Whether this model's math is ``cls``'s: none of ``methods`` is overridden below
+        ``cls``, so ``cls``'s fast paths compute exactly what this model evaluates."""
+        return all(getattr(type(self), name) is getattr(cls, name) for name in methods)
 
     def forward(self, adj: Optional[Adjacency] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Final ``(user_emb, item_emb)`` after one full-graph propagation.
@@ -100,7 +181,8 @@ class GraphRecommender(nn.Module):
         """Final embeddings of a training batch's users, positives and negatives.
 
         One full propagation, then the read-out only for the rows the batch uses: cheaper than
-        :meth:`forward` followed by indexing, forward and backward.
+        :meth:`forward` followed by indexing, forward and backward. (The built-in models run
+        a faster path of the same math while a subclass does not change it: :meth:`_math_is`.)
         """
         layers = self.propagate(self._check_adj(adj))
         rows = self._batch_node_rows(users, pos_items, neg_items)

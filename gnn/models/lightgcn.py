@@ -10,21 +10,17 @@ from gnn.kernels import csr_spmm
 from gnn.models.base import GraphRecommender
 
 
-def spmm(adj: Adjacency, x: torch.Tensor) -> torch.Tensor:
-    """``Â x`` through the library's kernel, telling it how to run the backward."""
-    return csr_spmm(adj.rowptr, adj.col, adj.val, x, symmetric=adj.symmetric,
-                    transpose=adj.transpose)
-
-
 class _BatchRows(torch.autograd.Function):
-    r"""Rows ``rows`` of ``e* = Σ_k α_k Â^k E^0`` and of ``E^0``, with ``E^0 = [U; I]``.
+    r"""LightGCN's batch path: rows ``rows`` of ``e* = Σ_k α_k Â^k E^0`` and of ``E^0``, with
+    ``E^0 = [U; I]``; the same math as ``readout(propagate(adj), rows)`` (tests/models tie the
+    two), used only while a model keeps LightGCN's math (:meth:`GraphRecommender._math_is`).
 
     Forward: K SpMMs; no layer is kept for the backward (the propagation is linear). Backward,
     with ``g`` the rows' gradient scattered into a zero N x d ``G`` (the only dense scatter),
     by Horner's rule: ``Y_K = α_K G``, ``Y_k = Âᵀ Y_{k+1} + α_k G``, ``dE^0 = Y_0`` (plus the
     ``E^0`` rows' own gradient). Each ``+ α_k G`` touches only the batch rows (``index_add_``),
     so the backward makes K SpMM passes and one zero fill over N x d, where autograd through
-    the layer list made a scatter, a zero fill and an accumulation per layer.
+    the layer list makes a scatter, a zero fill and an accumulation per layer.
     """
 
     @staticmethod
@@ -79,6 +75,9 @@ class LightGCN(GraphRecommender):
     .. math::
         E^{k+1} = \hat A E^k, \qquad e^* = \sum_{k=0}^{K} \alpha_k E^k
 
+    The layer is :meth:`layer_step` (``E^{k+1} = S``), the sum :meth:`readout`; a subclass that
+    overrides either (or ``propagate``) is trained and evaluated with its own math.
+
     Args:
         adj: the training adjacency (symmetric normalisation, as in the paper).
         embedding_dim: embedding size (default 64).
@@ -89,6 +88,8 @@ class LightGCN(GraphRecommender):
             the rest (the official code's ``--dropout`` / ``keep_prob``; default 0.0).
         init_std: standard deviation of the normal initialisation of ``E^0`` (default 0.1).
     """
+
+    config_options = {"dim": "embedding_dim", "layers": "num_layers", "node_dropout": "node_dropout"}
 
     def __init__(self, adj: Adjacency, embedding_dim: int = 64, num_layers: int = 3,
                  alpha: Union[None, float, Sequence[float], torch.Tensor] = None,
@@ -115,37 +116,39 @@ class LightGCN(GraphRecommender):
         self.alpha = [float(a) for a in weights]
         self._create_embeddings(embedding_dim)
         self.reset_parameters()
+        # LightGCN's batch path (_BatchRows) computes LightGCN's math only.
+        self._batch_rows_fast = self._math_is(LightGCN)
 
     def reset_parameters(self) -> None:
         self._normal_init(self.init_std)
 
-    def _training_adj(self, adj: Adjacency) -> Adjacency:
-        return adj.dropout(self.node_dropout) if self.training and self.node_dropout > 0 else adj
-
-    def _batch_parts(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
-        """(final rows, E^0 rows) of the batch, each split into users, positives, negatives."""
-        adj = self._training_adj(self._check_adj(adj))
-        sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
-        total, rows0 = batch_rows(self, adj, self._batch_node_rows(users, pos_items, neg_items))
-        return total.split(sizes), rows0.split(sizes)
-
-    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
-        return self._batch_parts(users, pos_items, neg_items, adj)[0]
-
-    def _loss_rows(self, users, pos_items, neg_items):
-        final, rows0 = self._batch_parts(users, pos_items, neg_items)
-        return final + rows0
-
-    def propagate(self, adj: Adjacency):
-        adj = self._training_adj(adj)
-        layers = [self.node_embeddings()]
-        for _ in range(self.num_layers):
-            layers.append(spmm(adj, layers[-1]))
-        return layers
+    def layer_step(self, k, s, x, rows=None, n_nodes=None):
+        """``E^{k+1} = Â E^k``: the layer is the SpMM itself."""
+        return s
 
     def readout(self, layers, rows=None):
+        """``Σ_k α_k E^k`` at ``rows``."""
         total = None
         for a, x in zip(self.alpha, layers):
             x = x if rows is None else x.index_select(0, rows)
             total = x * a if total is None else total.add(x, alpha=a)
         return total
+
+    def _batch_parts(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        """(final rows, E^0 rows) of the batch through :class:`_BatchRows`, each split into
+        users, positives, negatives."""
+        adj = self.training_adjacency(self._check_adj(adj))
+        sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
+        total, rows0 = batch_rows(self, adj, self._batch_node_rows(users, pos_items, neg_items))
+        return total.split(sizes), rows0.split(sizes)
+
+    def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        if not self._batch_rows_fast:
+            return super().batch_embeddings(users, pos_items, neg_items, adj)
+        return self._batch_parts(users, pos_items, neg_items, adj)[0]
+
+    def _loss_rows(self, users, pos_items, neg_items):
+        if not self._batch_rows_fast:
+            return super()._loss_rows(users, pos_items, neg_items)
+        final, rows0 = self._batch_parts(users, pos_items, neg_items)
+        return final + rows0

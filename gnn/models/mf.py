@@ -24,24 +24,28 @@ class MF(GraphRecommender):
         self.embedding_dim, self.init_std = embedding_dim, init_std
         self._create_embeddings(embedding_dim)
         self.reset_parameters()
+        # Rows straight from the tables: MF's own math only (a subclass may change it).
+        self._table_rows_fast = self._math_is(MF)
 
     def reset_parameters(self) -> None:
         self._normal_init(self.init_std)
 
-    def propagate(self, adj: Adjacency):
-        return [self.node_embeddings()]
+    def readout(self, layers, rows=None):
+        """``e* = E^0`` (no layers: ``propagate`` returns ``[E^0]``)."""
+        return layers[0] if rows is None else layers[0].index_select(0, rows)
 
     def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        if not self._table_rows_fast:
+            return super().batch_embeddings(users, pos_items, neg_items, adj)
         self._check_adj(adj)
         return self._loss_rows(users, pos_items, neg_items)[:3]
 
     def _loss_rows(self, users, pos_items, neg_items):
+        if not self._table_rows_fast:
+            return super()._loss_rows(users, pos_items, neg_items)
         # Straight from the two tables: no N x d concatenation per step, and one scatter per
         # table in the backward (the item rows of positives and negatives gathered at once).
         eu = self.user_embedding.weight.index_select(0, users)
         items = self.item_embedding.weight.index_select(0, torch.cat([pos_items, neg_items]))
         ei, ej = items.split([pos_items.numel(), neg_items.numel()])
         return eu, ei, ej, eu, ei, ej
-
-    def readout(self, layers, rows=None):
-        return layers[0] if rows is None else layers[0].index_select(0, rows)

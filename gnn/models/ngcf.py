@@ -1,25 +1,25 @@
 """NGCF: Neural Graph Collaborative Filtering (Wang et al., SIGIR 2019, https://arxiv.org/abs/1905.08108)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gnn.adjacency import Adjacency
-from gnn.kernels import csr_spmm, ngcf_layer
-from gnn.models.base import GraphRecommender
+from gnn.kernels import ngcf_dense_step, ngcf_layer
+from gnn.models.base import GraphRecommender, spmm
 
 
-def message_dropout_mask(like: torch.Tensor, p: float, rows: Optional[slice] = None) -> torch.Tensor:
+def message_dropout_mask(like: torch.Tensor, p: float,
+                         rows: Union[None, slice, torch.Tensor] = None) -> torch.Tensor:
     """Inverted-dropout mask for ``like``: 0 with probability ``p``, else ``1 / P(keep)``.
 
-    Each 64-bit draw gives four 16-bit uniforms (a quarter of the draws of ``F.dropout``, the
-    largest single cost of an NGCF step on the CPU), so ``p`` is rounded to a multiple of
-    ``2^-16`` (0.1 becomes 0.100006) and kept entries are scaled by the exact ``1 / P(keep)``,
-    which keeps the layer unbiased. Reproducible under ``torch.manual_seed``. ``rows`` returns
-    only those rows of the whole mask (the draws are the same: gnn.distributed keeps its rows).
+    Each 64-bit draw gives four 16-bit uniforms (a quarter of the draws of ``F.dropout``), so
+    ``p`` is rounded to a multiple of ``2^-16`` (0.1 becomes 0.100006) and kept entries are
+    scaled by the exact ``1 / P(keep)``, which keeps the layer unbiased. Reproducible under
+    ``torch.manual_seed``. ``rows`` (a slice or index tensor) returns only those rows of the
+    whole mask: the draws are the same, and only those rows become floats.
     """
     dropped = round(p * 65536)  # entries dropped out of every 2^16
     # randint over the int64 range draws the same stream as Tensor.random_ and, unlike it,
@@ -30,8 +30,8 @@ def message_dropout_mask(like: torch.Tensor, p: float, rows: Optional[slice] = N
     if rows is not None:
         bits = bits[rows]
     # keep where bits >= dropped - 32768 (int16 is uniform on [-32768, 32767]), written as
-    # 1.0 / 0.0 straight into the mask, then scaled in place: on the CPU 25x faster than
-    # bool * scale, 4x faster than a bool then a conversion.
+    # 1.0 / 0.0 straight into the mask, then scaled in place (on the CPU much faster than a
+    # bool mask times a scale, or a bool mask converted).
     mask = torch.empty(bits.shape, dtype=like.dtype, device=like.device)
     torch.ge(bits, dropped - 32768, out=mask)
     return mask.mul_(65536.0 / (65536 - dropped))
@@ -48,6 +48,11 @@ class NGCF(GraphRecommender):
     :math:`E^0 \,\|\, \mathrm{norm}(E^1) \,\|\, \dots \,\|\, \mathrm{norm}(E^L)` (row-wise L2
     normalisation), while each layer consumes the un-normalised output of the previous one.
 
+    The layer given ``S = Â E`` is :meth:`layer_step` (:func:`gnn.kernels.ngcf_dense_step`, then
+    message dropout); whole layers run fused (:func:`gnn.kernels.ngcf_layer`, the same math)
+    while a subclass does not override ``layer_step`` or ``node_embeddings``, and a batch's
+    last layer only at its rows while it keeps all of NGCF's math (``_math_is``).
+
     Args:
         adj: the training adjacency. With ``build_adjacency(..., norm="sym")`` (no self-loops)
             the layer adds the ``+ I`` of the paper; an adjacency that already holds self-loops
@@ -63,6 +68,9 @@ class NGCF(GraphRecommender):
             the adjacency has no self-loops (a self-loop is never added twice).
         negative_slope: LeakyReLU slope (default 0.2).
     """
+
+    config_options = {"dim": "embedding_dim", "layers": "num_layers",
+                      "message_dropout": "message_dropout", "node_dropout": "node_dropout"}
 
     def __init__(self, adj: Adjacency, embedding_dim: int = 64, num_layers: int = 3,
                  layer_sizes: Optional[Sequence[int]] = None, message_dropout: float = 0.1,
@@ -101,6 +109,15 @@ class NGCF(GraphRecommender):
         self.w2 = nn.ParameterList(nn.Parameter(torch.empty(i, o)) for i, o in zip(in_sizes, sizes))
         self.bias = nn.ParameterList(nn.Parameter(torch.empty(o)) for o in sizes)
         self.reset_parameters()
+        # The fused whole layers compute NGCF's layer_step; the batch path all of NGCF's math.
+        self._fused_layers = self._math_is(NGCF, ("node_embeddings", "layer_step"))
+        self._batch_rows_fast = self._math_is(NGCF)
+
+    @classmethod
+    def adjacency_options(cls, config) -> dict:
+        """``"row"`` is the official code's ``D^{-1}(A + I)`` (the layer then adds no identity
+        of its own); with ``"sym"`` the layer adds the paper's ``+ I`` itself."""
+        return {"norm": config.adjacency, "self_loops": config.adjacency == "row"}
 
     @property
     def output_dim(self) -> int:
@@ -115,54 +132,58 @@ class NGCF(GraphRecommender):
             nn.init.xavier_uniform_(w2)
             nn.init.zeros_(b)
 
+    def layer_step(self, k, s, x, rows=None, n_nodes=None):
+        """``LeakyReLU((S + [self_loop] E) W1 + (S ⊙ E) W2 + b)`` (the kernels' one dense
+        step), then message dropout in training: rows ``rows`` of a mask drawn whole."""
+        y = ngcf_dense_step(s, x, self.w1[k], self.w2[k], self.bias[k], self.negative_slope,
+                            self.self_loop)
+        return self._drop_messages(y, rows, n_nodes)
+
+    def _drop_messages(self, y, rows=None, n_nodes=None):
+        """``y`` times rows ``rows`` of the layer's message-dropout mask, drawn for all
+        ``n_nodes`` rows (default ``len(y)``); ``y`` itself outside training."""
+        if not (self.training and self.message_dropout > 0):
+            return y
+        like = y.new_empty(()).expand(y.shape[0] if n_nodes is None else n_nodes, y.shape[1])
+        return y * message_dropout_mask(like, self.message_dropout, rows)
+
     def propagate(self, adj: Adjacency):
+        if not self._fused_layers:
+            return super().propagate(adj)
         return self._layers(adj)
 
     def _layers(self, adj: Adjacency, rows: Optional[torch.Tensor] = None):
-        """``[E^0, ..., E^L]``; with ``rows``, the rows of every layer instead,
-        ``[E^0[rows], ..., E^L[rows]]``, with ``E^L`` computed at those rows only (the layers
-        before it stay whole: its SpMM needs their neighbours).
+        """``[E^0, ..., E^L]`` with fused layers; with ``rows``, the rows of every layer
+        instead, ``[E^0[rows], ..., E^L[rows]]``, with ``E^L`` computed at those rows only by
+        :meth:`layer_step` (the layers before it stay whole: its SpMM needs their neighbours).
 
-        Random draws, in this order: the node-dropout mask (one per entry of Â), then one
+        Random draws as :meth:`GraphRecommender.propagate`'s: the node-dropout mask, then one
         message-dropout mask per layer, always drawn whole. The same seed gives the same masks.
         """
-        if self.training and self.node_dropout > 0:
-            adj = adj.dropout(self.node_dropout)
+        adj = self.training_adjacency(adj)
         x = self.node_embeddings()
         out = [x if rows is None else x.index_select(0, rows)]
         for k, (w1, w2, b) in enumerate(zip(self.w1, self.w2, self.bias)):
-            at_rows = rows is not None and k == self.num_layers - 1
-            if at_rows:  # out[-1] is E^{L-1}[rows], gathered once for both uses
-                y = self._layer_at_rows(adj, x, out[-1], w1, w2, b, rows)
-            else:
-                y = ngcf_layer(adj.rowptr, adj.col, adj.val, x, w1, w2, b,
-                               negative_slope=self.negative_slope, self_loop=self.self_loop,
-                               symmetric=adj.symmetric, transpose=adj.transpose)
-            if self.training and self.message_dropout > 0:
-                like = x.new_empty(()).expand(x.shape[0], w1.shape[1])
-                mask = message_dropout_mask(like, self.message_dropout)  # drawn whole
-                y = y * (mask.index_select(0, rows) if at_rows else mask)
-            x = y
-            out.append(y if rows is None or at_rows else y.index_select(0, rows))
+            if rows is not None and k == self.num_layers - 1:
+                # out[-1] is E^{L-1}[rows], gathered once for both uses
+                out.append(self.layer_step(k, spmm(adj, x).index_select(0, rows), out[-1],
+                                           rows, x.shape[0]))
+                break
+            x = self._drop_messages(ngcf_layer(
+                adj.rowptr, adj.col, adj.val, x, w1, w2, b, negative_slope=self.negative_slope,
+                self_loop=self.self_loop, symmetric=adj.symmetric, transpose=adj.transpose))
+            out.append(x if rows is None else x.index_select(0, rows))
         return out
 
-    def _layer_at_rows(self, adj, e, e_rows, w1, w2, b, rows):
-        """``ngcf_layer(adj, e, ...)[rows]`` without the other rows' dense work (the same
-        math); ``e_rows = e[rows]``."""
-        s = csr_spmm(adj.rowptr, adj.col, adj.val, e, symmetric=adj.symmetric,
-                     transpose=adj.transpose).index_select(0, rows)
-        u1 = s + e_rows if self.self_loop else s
-        z = torch.addmm(torch.addmm(b, u1, w1), s * e_rows, w2)
-        return F.leaky_relu(z, self.negative_slope)
-
     def batch_embeddings(self, users, pos_items, neg_items, adj: Optional[Adjacency] = None):
+        if not self._batch_rows_fast:
+            return super().batch_embeddings(users, pos_items, neg_items, adj)
         return self._batch_parts(users, pos_items, neg_items, adj)[0]
 
     def _batch_parts(self, users, pos_items, neg_items, adj=None):
         """(final rows, E^0 rows), each split into users, positives, negatives."""
         # A batch reads the last layer at its own rows only, so that layer is computed there
-        # (its SpMM stays whole): with 3B rows of N (on the CPU the distinct ones: about 3,400
-        # of 6,144 for ml-latest-small at B = 2048), most of the last layer's dense work goes.
+        # (its SpMM stays whole): with 3B rows of N, most of the last layer's dense work goes.
         rows = self._batch_node_rows(users, pos_items, neg_items)
         sizes = [users.numel(), pos_items.numel(), neg_items.numel()]
         if self.num_layers == 0:
@@ -181,6 +202,8 @@ class NGCF(GraphRecommender):
         return final.split(sizes), rows0.split(sizes)
 
     def _loss_rows(self, users, pos_items, neg_items):
+        if not self._batch_rows_fast:
+            return super()._loss_rows(users, pos_items, neg_items)
         # The E^0 rows the read-out gathered anyway: the L2 term's gradient joins the
         # read-out's instead of scattering into each table on its own.
         final, rows0 = self._batch_parts(users, pos_items, neg_items)

@@ -1,20 +1,25 @@
 """What defines a training run, and how a run's settings become an adjacency and a model.
 
 The CLI's flags map one to one onto :class:`TrainConfig`'s fields; ``gnn.reproduce``'s configs
-hold the same fields.
+hold the same fields. The model is looked up in the registry (:mod:`gnn.models.registry`) and
+builds itself from the config (``from_config``, ``adjacency_options``).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import inspect
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
 from gnn.adjacency import Adjacency, build_adjacency
-from gnn.models import MODELS
+from gnn.models import get_model
 
 MAIN_METRIC = "recall@20"
+#: The fields that belong to some models only, each with the value that means "none of it"
+#: (a model without layers is a 0-layer model; one without a dropout drops nothing).
+MODEL_OPTIONS = {"layers": 0, "message_dropout": 0.0, "node_dropout": 0.0}
 
 
 @dataclass
@@ -34,9 +39,12 @@ class TrainConfig:
     sampling: str = "user"  # "user": a user, then one of its items (official code, measured
     # better: docs/REPRODUCE.md "Sampling"); "pair": every training pair once per epoch
     dim: int = 64
-    layers: int = 3
-    message_dropout: float = 0.1
-    node_dropout: float = 0.0
+    # The model's own options (MODEL_OPTIONS): None means the model's default (its constructor's
+    # argument), filled in when the config is made. Setting one the model does not have is an
+    # error (its "none" value, 0, is allowed).
+    layers: Optional[int] = None
+    message_dropout: Optional[float] = None
+    node_dropout: Optional[float] = None
     adjacency: str = "sym"  # "sym" (D^-1/2 A D^-1/2) or "row" (D^-1 A; NGCF: D^-1 (A+I))
     seed: int = 0
     device: str = "auto"
@@ -49,11 +57,18 @@ class TrainConfig:
     resume: bool = False
     json: Optional[str] = None
     progress: bool = True
+    # glibc's allocator keeps freed blocks for reuse (gnn/training/allocator.py): a setting of
+    # the whole process, made only when asked.
+    keep_freed_memory: bool = False
 
     def __post_init__(self):
         self.ks = tuple(sorted(set(int(k) for k in self.ks) | {20}))
+        try:
+            get_model(self.model)
+        except ValueError as exc:
+            raise ValueError(f"TrainConfig: {exc}") from None
+        self._resolve_model_options()
         checks = [
-            (self.model in MODELS, f"model must be one of {sorted(MODELS)}, but got {self.model!r}"),
             (self.epochs >= 0, f"epochs must be >= 0, but got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, but got {self.batch_size}"),
             (self.lr > 0, f"lr must be > 0, but got {self.lr}"),
@@ -61,9 +76,11 @@ class TrainConfig:
             (self.reg_on in ("initial", "final"), f"reg_on must be 'initial' or 'final', but got {self.reg_on!r}"),
             (self.sampling in ("pair", "user"), f"sampling must be 'pair' or 'user', but got {self.sampling!r}"),
             (self.dim >= 1, f"dim must be >= 1, but got {self.dim}"),
-            (self.layers >= 0, f"layers must be >= 0, but got {self.layers}"),
-            (0 <= self.message_dropout < 1, f"message_dropout must be in [0, 1), but got {self.message_dropout}"),
-            (0 <= self.node_dropout < 1, f"node_dropout must be in [0, 1), but got {self.node_dropout}"),
+            (self.layers is None or self.layers >= 0, f"layers must be >= 0, but got {self.layers}"),
+            (self.message_dropout is None or 0 <= self.message_dropout < 1,
+             f"message_dropout must be in [0, 1), but got {self.message_dropout}"),
+            (self.node_dropout is None or 0 <= self.node_dropout < 1,
+             f"node_dropout must be in [0, 1), but got {self.node_dropout}"),
             (self.adjacency in ("sym", "row"), f"adjacency must be 'sym' or 'row', but got {self.adjacency!r}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, but got {self.eval_every}"),
             (self.patience >= 1, f"patience must be >= 1, but got {self.patience}"),
@@ -76,6 +93,38 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"TrainConfig: {message}")
 
+    def _resolve_model_options(self) -> None:
+        """Fill each model option left None with the model's default; refuse one the model
+        does not have, unless it is None or its "none" value (MODEL_OPTIONS)."""
+        defaults = get_model(self.model).option_defaults()
+        for field, none_value in MODEL_OPTIONS.items():
+            value = getattr(self, field)
+            if field not in defaults:
+                if value is not None and value != none_value:
+                    takes = sorted(set(defaults) & set(MODEL_OPTIONS))
+                    raise ValueError(f"TrainConfig: {field}={value!r} does not apply to model "
+                                     f"{self.model!r} (its options: {', '.join(takes) or 'none'})"
+                                     f"; leave it unset")
+                setattr(self, field, None)
+            elif value is None and defaults[field] is not inspect.Parameter.empty:
+                setattr(self, field, defaults[field])
+
+    @classmethod
+    def from_dict(cls, saved: dict, **changes) -> "TrainConfig":
+        """The config a checkpoint or summary saved (``to_dict``), with ``changes``. Options the
+        model does not have are dropped: runs of earlier versions saved every option for every
+        model (they were ignored)."""
+        values = {**saved, **changes}
+        options = get_model(values.get("model", cls.model)).option_defaults()
+        for field in MODEL_OPTIONS:
+            if field not in options and field not in changes:
+                values.pop(field, None)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}")
+        return cls(**values)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["ks"] = list(self.ks)
@@ -83,42 +132,35 @@ class TrainConfig:
 
     # Fields that may differ between a run and its resumption.
     RESUMABLE_CHANGES = ("epochs", "checkpoint", "resume", "json", "progress", "device", "data_root",
-                         "eval_chunk", "compile")
+                         "eval_chunk", "compile", "keep_freed_memory")
 
     def check_resumable(self, saved: dict, path) -> None:
         """ValueError naming the field unless a checkpoint written with config ``saved`` (a
-        dict) can be resumed by this run."""
+        dict) can be resumed by this run (options a model does not have are not compared)."""
+        try:
+            saved = self.from_dict(saved).to_dict()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot resume: its config is not valid here ({exc})") from None
         for name, value in self.to_dict().items():
             if name not in self.RESUMABLE_CHANGES and saved.get(name) != value:
                 raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
                                  f"{name}={saved.get(name)!r}, this run has {name}={value!r}")
 
 
-def adjacency_options(config: TrainConfig) -> dict:
-    """``norm`` and ``self_loops`` of the training adjacency for a run.
-
-    ``"row"`` is ``D^{-1} A``; for NGCF it is the official code's ``D^{-1}(A + I)`` (the layer
-    then adds no self-loop of its own). With ``"sym"`` NGCF's layer adds the ``+ I`` itself.
-    LightGCN and MF never get self-loops.
-    """
-    return {"norm": config.adjacency, "self_loops": config.model == "ngcf" and config.adjacency == "row"}
+def model_class(config: TrainConfig) -> type:
+    """The registered class of ``config.model``."""
+    return get_model(config.model)
 
 
 def build_model(config: TrainConfig, adj: Adjacency):
-    """The model a config asks for, on ``adj``."""
-    if config.model == "ngcf":
-        return MODELS["ngcf"](adj, embedding_dim=config.dim, num_layers=config.layers,
-                              message_dropout=config.message_dropout,
-                              node_dropout=config.node_dropout)
-    if config.model == "lightgcn":
-        return MODELS["lightgcn"](adj, embedding_dim=config.dim, num_layers=config.layers,
-                                  node_dropout=config.node_dropout)
-    return MODELS["mf"](adj, embedding_dim=config.dim)
+    """The model a config asks for, on ``adj`` (the class's ``from_config``)."""
+    return model_class(config).from_config(config, adj)
 
 
 def build_adjacency_for(config: TrainConfig, train) -> Adjacency:
-    """The training adjacency of a run from the training interactions (a UserItemCSR)."""
-    return build_adjacency(train, **adjacency_options(config))
+    """The training adjacency of a run from the training interactions (a UserItemCSR), with the
+    model's ``adjacency_options``."""
+    return build_adjacency(train, **model_class(config).adjacency_options(config))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -17,11 +17,13 @@ Protocols (docs/DESIGN.md §3):
 Resume is exact on the CPU: all randomness of epoch ``e`` (order, negatives, dropout) comes from
 generators re-seeded from ``(seed, e)`` at the start of the epoch, and the checkpoint written at
 each epoch's end holds the weights, the optimiser state and the early-stopping state.
+
+Nothing here changes process-wide settings unless the config asks: ``keep_freed_memory`` (CPU)
+makes glibc keep freed blocks for reuse (gnn/training/allocator.py).
 """
 from __future__ import annotations
 
 import copy
-import ctypes
 import time
 from typing import Optional
 
@@ -30,32 +32,11 @@ import torch
 from gnn.evaluation import Evaluator
 from gnn.model_io import model_payload
 from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.training.allocator import keep_freed_memory
 from gnn.training.compiled_step import make_compiled_step
 from gnn.training.config import (MAIN_METRIC, TrainConfig, build_adjacency_for, build_model,
                                  epoch_seed, resolve_device, resolve_split)
 from gnn.training.report import progress_bar, summarize
-
-
-_MALLOPT = {"M_TRIM_THRESHOLD": -1, "M_MMAP_THRESHOLD": -3}  # glibc's <malloc.h>
-
-
-def keep_freed_memory(limit: int = 1 << 30) -> bool:
-    """Let glibc keep freed blocks (up to ``limit`` bytes each) for reuse instead of returning
-    them to the kernel; True when it took the setting.
-
-    A CPU training step frees and re-allocates the same N x d tensors every time. By default
-    glibc maps big blocks with mmap and unmaps them on free (and trims a heap whose free top
-    grows past its threshold), so each step page-faults its tensors in again, zero-filled by
-    the kernel: on Gowalla (N x d = 18 MB) 22k faults per NGCF layer forward, 60% of its CPU
-    time (forward 61 -> 24 ms, backward 103 -> 47 ms, one thread). Peak memory is the same;
-    the resident size stays at the peak between steps. A process-wide setting, made by the
-    Trainer on the CPU; elsewhere (no glibc) nothing happens.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return all(libc.mallopt(code, limit) == 1 for code in _MALLOPT.values())
-    except (OSError, AttributeError):
-        return False
 
 
 class Trainer:
@@ -70,8 +51,8 @@ class Trainer:
 
         self.config, self.log = config, log
         self.device = resolve_device(config.device)
-        if self.device.type == "cpu":
-            keep_freed_memory()
+        if config.keep_freed_memory and self.device.type == "cpu" and not keep_freed_memory():
+            log("keep_freed_memory: this C library has no glibc mallopt; setting not made")
         if dataset is None:
             dataset = load_dataset(config.dataset, config.data_root, split=resolve_split(config),
                                    min_rating=config.min_rating, seed=config.seed)
@@ -87,8 +68,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # initial weights
         self.model = build_model(config, build_adjacency_for(config, ds.train_csr)).to(self.device)
         # Fused Adam: one pass over each parameter, its gradient and both moments (7 table
-        # passes, not the ~18 of the op-by-op version torch picks on the CPU): Gowalla's tables,
-        # one thread, 25 -> 3.1 ms per step. Its state_dict is plain Adam's.
+        # passes, not the ~18 of the op-by-op version torch picks on the CPU). Its state_dict
+        # is plain Adam's.
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
         self._compiled_step = None  # built on first use (after a resume has loaded the state)
         self.make_samplers(self.device)

@@ -10,7 +10,7 @@ import torch
 from cli_runs import run_module, start_module, synthetic_ratings
 from gnn import load_model
 from gnn.checkpoint import load_checkpoint
-from gnn.cli.train import main as train_main
+from gnn.cli.train import build_parser, config_from_args, main as train_main
 
 REQUIRED_KEYS = {"model", "dataset", "protocol", "epochs", "best_epoch", "recall@20",
                  "precision@20", "ndcg@20", "hit@20", "sec_per_epoch", "device", "n_users",
@@ -131,6 +131,39 @@ def test_cli_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         train_main(["--model", "gcn"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_an_option_the_model_does_not_have_is_an_error(capsys):
+    # Issue 17, problem 8: --message-dropout was silently ignored for LightGCN (and --layers
+    # for MF).
+    for argv, message in ((["--model", "lightgcn", "--message-dropout", "0.3"],
+                           "message_dropout=0.3 does not apply to model 'lightgcn'"),
+                          (["--model", "mf", "--layers", "2"],
+                           "layers=2 does not apply to model 'mf'")):
+        with pytest.raises(SystemExit) as exit_info:
+            train_main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_every_flag_has_help_and_at_most_one_default():
+    # Issue 17, problem 8: --lr, --batch-size, --seed, --model had no help; --data-root showed
+    # two defaults.
+    parser = build_parser()
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        assert action.help, action.option_strings
+        shown = formatter._get_help_string(action) % {"default": action.default}
+        assert shown.count("default") <= 1, (action.option_strings, shown)
+
+
+def test_flags_map_onto_the_config():
+    args = build_parser().parse_args(["--model", "lightgcn", "--keep-freed-memory",
+                                      "--node-dropout", "0.2"])
+    config = config_from_args(args)
+    assert config.keep_freed_memory and config.node_dropout == 0.2
+    assert config.layers == 3 and config.message_dropout is None  # LightGCN's own defaults
+    assert not config_from_args(build_parser().parse_args([])).keep_freed_memory
 
 
 def test_module_help_runs():

@@ -50,6 +50,22 @@ def test_tiny_graph_matches_one_process(world):
         assert max(abs(n - total / world) for n in nnz) <= 0.1 * total / world, nnz
 
 
+def test_a_model_of_your_own_trains_as_in_one_process():
+    # gnn.distributed asks the model for its layers (layer_step) and takes over its own
+    # parameters (here the learned layer weights), whatever its class.
+    from gnn.models import unregister_model
+
+    config = workers.tiny_config(model="weighted-lightgcn", node_dropout=0.2, message_dropout=None)
+    workers.weighted_lightgcn()
+    try:
+        want = workers.single_process(config, STEPS, "tiny")
+    finally:
+        unregister_model("weighted-lightgcn")
+    results = unwrap(run_ranks(workers.distributed, 2, [config], STEPS, "tiny"))
+    for rank in range(2):
+        assert_same_run(results[rank][0], want)
+
+
 def test_ml_latest_small_two_processes():
     # The trainer's default lr (1e-3). At lr 1e-2 this trajectory is chaotic: float-order
     # differences of 1e-7 grow about 2x per step and reach 1e-4 by step 20, between any two

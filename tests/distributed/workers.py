@@ -7,6 +7,33 @@ import torch
 from gnn import TrainConfig, Trainer
 
 
+def weighted_lightgcn():
+    """A model the library does not ship (LightGCN with learned layer weights, a parameter of
+    its own), registered as "weighted-lightgcn" in this process; returns its class."""
+    import torch
+    from torch import nn
+
+    import gnn
+    from gnn.models import MODELS
+
+    if "weighted-lightgcn" in MODELS:
+        return MODELS["weighted-lightgcn"]
+
+    class Weighted(gnn.LightGCN):
+        def __init__(self, adj, embedding_dim=64, num_layers=3, node_dropout=0.0):
+            super().__init__(adj, embedding_dim, num_layers, node_dropout=node_dropout)
+            self.init_args = dict(embedding_dim=embedding_dim, num_layers=num_layers,
+                                  node_dropout=node_dropout)
+            self.beta = nn.Parameter(torch.linspace(-0.3, 0.3, num_layers + 1))
+
+        def readout(self, layers, rows=None):
+            weights = torch.softmax(self.beta, 0)
+            return sum(w * (x if rows is None else x.index_select(0, rows))
+                       for w, x in zip(weights, layers))
+
+    return gnn.register_model("weighted-lightgcn", Weighted)
+
+
 def dataset_for(name):
     """The dataset object a test names ("tiny": a seeded synthetic split; otherwise None, so the
     trainer loads config.dataset itself)."""
@@ -60,6 +87,8 @@ def distributed(rank: int, configs: list, steps: int, dataset: str) -> list:
     """:func:`record` for each config in turn, and what each rank holds."""
     from gnn.distributed import DistributedTrainer
 
+    if any(c["model"] == "weighted-lightgcn" for c in configs):
+        weighted_lightgcn()
     out = []
     for config_kw in configs:
         trainer = DistributedTrainer(TrainConfig(**config_kw), dataset=dataset_for(dataset),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from gnn import LightGCN, TrainConfig, UserItemCSR
-from gnn.training.config import adjacency_options, build_adjacency_for
+from gnn.training.config import build_adjacency_for
 from model_graphs import N_ITEMS, N_USERS, final_embeddings, lightgcn_reference, small_graph, small_pairs
 
 
@@ -81,7 +81,7 @@ def test_node_dropout_only_in_training_and_reproducible():
 def test_training_config_adds_no_self_loops(adjacency):
     # Issue 8, defect 3: --adjacency row used to add I for LightGCN.
     config = TrainConfig(model="lightgcn", adjacency=adjacency)
-    assert adjacency_options(config) == {"norm": adjacency, "self_loops": False}
+    assert LightGCN.adjacency_options(config) == {"norm": adjacency, "self_loops": False}
     user, item = small_pairs(6)
     adj = build_adjacency_for(config, UserItemCSR.from_pairs(user, item, N_USERS, N_ITEMS))
     assert not adj.self_loops

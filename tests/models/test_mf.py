@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gnn import MF, TrainConfig, UserItemCSR, bpr_loss
-from gnn.training.config import adjacency_options, build_adjacency_for
+from gnn.training.config import build_adjacency_for
 from model_graphs import N_ITEMS, N_USERS, small_graph, small_pairs
 
 
@@ -49,7 +49,7 @@ def test_loss_gradient_is_the_bpr_gradient_in_closed_form():
 def test_training_config_adds_no_self_loops(adjacency):
     # Issue 8, defect 3: --adjacency row used to add I for MF.
     config = TrainConfig(model="mf", adjacency=adjacency)
-    assert adjacency_options(config) == {"norm": adjacency, "self_loops": False}
+    assert MF.adjacency_options(config) == {"norm": adjacency, "self_loops": False}
     user, item = small_pairs(3)
     adj = build_adjacency_for(config, UserItemCSR.from_pairs(user, item, N_USERS, N_ITEMS))
     assert not adj.self_loops and not adj.to_scipy().diagonal().any()

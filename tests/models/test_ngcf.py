@@ -7,7 +7,7 @@ import torch
 
 from gnn import NGCF, TrainConfig, UserItemCSR, build_adjacency
 from gnn.models.ngcf import message_dropout_mask
-from gnn.training.config import adjacency_options, build_adjacency_for
+from gnn.training.config import build_adjacency_for
 from model_graphs import N_ITEMS, N_USERS, final_embeddings, ngcf_reference, small_graph, small_pairs
 
 
@@ -72,7 +72,7 @@ def test_self_loop_false_is_honoured_on_a_plain_adjacency():
 @pytest.mark.parametrize("adjacency,loops", [("row", True), ("sym", False)])
 def test_training_config_gives_ngcf_its_identity_exactly_once(adjacency, loops):
     config = TrainConfig(model="ngcf", adjacency=adjacency)
-    assert adjacency_options(config) == {"norm": adjacency, "self_loops": loops}
+    assert NGCF.adjacency_options(config) == {"norm": adjacency, "self_loops": loops}
     user, item = small_pairs(6)
     adj = build_adjacency_for(config, UserItemCSR.from_pairs(user, item, N_USERS, N_ITEMS))
     assert adj.self_loops is loops

@@ -45,9 +45,13 @@ def test_compiled_step_matches_eager(model, options):
     assert all(float(s["step"]) == 3 for s in state["state"].values())
 
 
-def test_compiled_step_has_no_graph_break():
+@pytest.mark.parametrize("model,options", [
+    ("lightgcn", {}),
+    ("ngcf", {"message_dropout": 0.2, "node_dropout": 0.2}),  # the kernels' dense step
+])
+def test_compiled_step_has_no_graph_break(model, options):
     torch._dynamo.reset()
-    t = trainer("lightgcn", True)
+    t = trainer(model, True, **options)
     u, i, j = batches(steps=1)[0]
     explained = torch._dynamo.explain(lambda: t.model.loss(u, i, j, 1e-4, check=False))()
     assert explained.graph_break_count == 0, explained.break_reasons

@@ -10,8 +10,10 @@ from tiny_datasets import tiny_split
 
 def config(**kw):
     base = dict(model="lightgcn", dataset="tiny", epochs=6, batch_size=32, lr=0.05, dim=8,
-                layers=2, device="cpu", progress=False, patience=2)
+                device="cpu", progress=False, patience=2)
     base.update(kw)
+    if base["model"] != "mf":  # MF has no layers
+        base.setdefault("layers", 2)
     return TrainConfig(**base)
 
 

@@ -1,0 +1,148 @@
+"""bench.kernel_static / bench.kernel_model: the SASS loop reader on hand-written SASS, the
+occupancy calculator and the L2 model against hand-computed cases, the roofline arithmetic on
+a toy degree distribution, and one real compile (sm_90, the smallest SpMM case)."""
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # bench/ is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from bench import kernel_model as M  # noqa: E402
+from bench import kernel_static as KS  # noqa: E402
+
+# an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through
+# BRA.DIV (and branches back, which must not make a loop); NOP and the self-branch are padding
+SASS = """
+        /*0000*/                   S2R R0, SR_TID.X ;                 /* 0x0000000000007919 */
+                                                                      /* 0x000e220000002100 */
+        /*0010*/                   IMAD R2, R0, 0x4, RZ ;             /* 0x0000000400027824 */
+        /*0020*/              @P0 BRA 0x90 ;
+        /*0030*/                   LDG.E.128 R4, desc[UR4][R2.64] ;
+        /*0040*/                   IADD3 R2, R2, 0x10, RZ ;
+        /*0050*/                   FFMA R8, R4, R5, R8 ;
+        /*0060*/              @P1 BRA 0x50 ;
+        /*0070*/                   BRA.DIV UR4, 0xd0 ;
+        /*0080*/              @!P2 BRA 0x30 ;
+        /*0090*/                   STG.E desc[UR4][R2.64], R8 ;
+        /*00a0*/                   EXIT ;
+        /*00b0*/                   BRA 0xb0;
+        /*00c0*/                   NOP;
+        /*00d0*/                   SHFL.BFLY PT, R7, R8, 0x1, 0x1f ;
+        /*00e0*/                   BRA 0x80 ;
+"""
+
+
+def test_sass_loops_on_hand_written_sass():
+    r = M.sass_loops(SASS)
+    outer, inner = r["loops"]
+    assert (outer["start"], outer["end"], inner["start"], inner["end"]) == ("0x30", "0x80", "0x50", "0x60")
+    assert outer["instructions"] == 4 and outer["classes"] == {"LDG.128": 1, "int": 1, "branch": 2}
+    assert inner["instructions"] == 2 and inner["classes"] == {"FFMA": 1, "branch": 1}
+    assert r["outside"]["instructions"] == 5
+    assert r["outside"]["classes"] == {"mask/move": 1, "int": 1, "branch": 2, "STG": 1}
+
+
+def test_op_classes_and_mma_flops():
+    assert [M.op_class(op) for op in ("LDG.E", "LDG.E.64", "LDG.E.U16", "LDGSTS.E.BYPASS.128",
+                                      "UIADD3", "HMMA.1688.F32.TF32", "STL.64", "ISETP.GE.AND")] \
+        == ["LDG.32", "LDG.64", "LDG.16", "async", "int", "MMA", "local", "mask/move"]
+    assert M.mma_flops("HMMA.1688.F32.TF32") == ("tf32", 2 * 16 * 8 * 8)
+    assert M.mma_flops("HMMA.16816.F32.BF16") == ("bf16", 2 * 16 * 8 * 16)
+    assert M.mma_flops("HGMMA.64x64x16.F32.BF16") == ("bf16", 2 * 64 * 64 * 16 // 4)
+
+
+@pytest.mark.parametrize("regs,smem,warps,arch,blocks,limit", [
+    (48, 1024, 4, 90, 10, "registers"),      # 1536 regs/warp: 42 warps -> 10 blocks of 4
+    (255, 100 << 10, 4, 90, 2, "registers"),  # 8192/warp: 8 warps; smem 228K / 101K = 2 too
+    (40, 0, 4, 90, 12, "registers"),          # 1280/warp: 51 warps -> 12 blocks
+    (25, 0, 1, 90, 32, "blocks"),             # 1024/warp, 1 warp: 32 blocks at most
+    (32, 0, 8, 90, 8, "warps"),               # 64 warps / 8
+    (64, 60 << 10, 4, 90, 3, "shared"),       # 228K / 61K = 3 (registers would allow 8)
+    (64, 60 << 10, 4, 80, 2, "shared"),       # A100: 164K / 61K = 2
+    (16, 228 << 10, 4, 90, 0, "shared"),      # more than 227 KB a block: cannot launch
+])
+def test_occupancy_hand_computed(regs, smem, warps, arch, blocks, limit):
+    occ = M.occupancy(regs, smem, warps, arch)
+    assert (occ["blocks_per_sm"], occ["limited_by"]) == (blocks, limit)
+    assert occ["fraction"] == blocks * warps / 64
+
+
+def test_lru_misses_against_the_closed_form():
+    # everything fits: one cold miss per distinct row (rows never referenced do not count)
+    assert M.lru_misses(np.array([3, 0, 1, 7]), 256) == 3
+    # 1000 equally popular rows, 5 uses each, 250 held: a reuse hits with probability 1/4
+    misses = M.lru_misses(np.full(1000, 5), 32, capacity=250 * 32)
+    assert misses == pytest.approx(1000 + 1000 * 4 * 0.75, rel=1e-6)
+
+
+def _toy_graph(deg):
+    deg = np.asarray(deg, dtype=np.int64)
+    return SimpleNamespace(name=f"toy{len(deg)}", n=deg.size, nnz=int(deg.sum()), deg=deg,
+                           rowptr_dtype=torch.int64, col_dtype=torch.int32)
+
+
+def test_evaluate_roofline_arithmetic():
+    g = _toy_graph([1, 2, 40, 0, 13])  # nnz 56, 4 distinct columns: all fit in L2
+    sass = dict(loops=[dict(instructions=100, flops={})],
+                outside=dict(instructions=50, flops={"tf32": 2048}))
+    work = dict(programs=5, loops=[7], gathers=56, row_bytes=256, stream_bytes=1808,
+                reread_bytes=192, lanes=(56 * 64, 7 * 32 * 64))
+    r = KS.evaluate(sass, work, 4, g)
+    warp = 4 * (5 * 50 + 7 * 100)
+    assert r["warp_instructions_per_nnz"] == pytest.approx(warp / 56)
+    assert r["tensor_flops"] == 4 * 5 * 2048
+    assert r["l2_bytes"] == 1808 + 192 + 56 * 256 and r["hbm_bytes"] == 1808 + 4 * 256
+    assert r["issue_us"] == pytest.approx(warp / (132 * 4 * 1.98e9) * 1e6)
+    assert r["l2_us"] == pytest.approx(r["l2_bytes"] / 5.5e12 * 1e6)
+    assert (r["bound"], r["estimate_us"]) == ("issue", r["issue_us"])
+    assert r["useful_lane_fraction"] == pytest.approx(56 / (7 * 32))
+    assert "model" in KS.evaluate(sass, dict(work, loops=[7, 1]), 4, g)  # loop count mismatch
+
+
+def test_spmm_row_work_on_a_toy_degree_distribution():
+    from gnn.kernels import defaults, spmm_triton
+
+    t = defaults.long_threshold
+    g = _toy_graph([1, 2, 40, 0, 13, t + 5])  # the last row is long: a program with no work
+    launch = KS.KERNELS["spmm_row"].launch(64, torch.float32, g)
+    bd, bk, nw = spmm_triton.spmm_config(64)
+    assert launch.constexprs == dict(HAS_ADD=False, HAS_LONG=True, BLOCK_K=bk, BLOCK_D=bd)
+    w = KS.KERNELS["spmm_row"].work(g, launch, 64)
+    iters = sum(-(-k // bk) for k in (1, 2, 40, 0, 13))
+    assert (w["programs"], w["loops"], w["gathers"]) == (6, [iters], 56)
+    assert w["lanes"] == (56 * 64, iters * bk * bd)
+    lengths, nseg = KS._segments(g)
+    assert lengths.tolist() == [t, 5] and nseg.tolist() == [2]
+
+
+def test_update_docs_replaces_only_its_section(tmp_path):
+    doc = tmp_path / "KERNELS.md"
+    doc.write_text("# Kernels\n\ntext\n")
+    KS.update_docs(doc, "table one\n")
+    KS.update_docs(doc, "table two\n")
+    text = doc.read_text()
+    assert text.startswith("# Kernels\n\ntext\n") and "table two" in text and "table one" not in text
+    assert text.count(KS.DOCS_BEGIN) == 1
+
+
+@pytest.mark.slow
+def test_real_compile_of_the_smallest_spmm_case():
+    pytest.importorskip("triton.backends.nvidia.compiler")
+    KS._SPEC_GRAPH = g = _toy_graph([1, 2, 40, 0, 13, 3000])
+    assert KS._compile_job(("ngcf_fwd", "float32", 4096, 90))["status"].startswith("not used")
+    case = KS._compile_job(("spmm_row", "float32", 16, 90))
+    assert case["status"] == "ok", case["status"]
+    assert 0 < case["registers"] <= 255 and set(case["spill_bytes"]) == {"store", "load"}
+    assert 0 < case["occupancy"]["fraction"] <= 1
+    (loop,) = case["sass"]["loops"]  # the chunk loop: gathers and FMAs
+    assert loop["classes"].get("FFMA", 0) > 0 and any(k.startswith("LDG") for k in loop["classes"])
+    assert ".entry _spmm_row_kernel" in case["ptx_text"]
+    L = KS.KERNELS["spmm_row"].launch(16, torch.float32, g)
+    r = KS.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16), L.num_warps, g)
+    assert r["warp_instructions_per_nnz"] > 0 and r["estimate_us"] > 0

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-METRIC_NAMES = ("recall", "precision", "ndcg", "hit")
+METRIC_NAMES = ("recall", "precision", "ndcg", "hit", "mrr", "map")
 
 
 def sets_of(csr):
@@ -18,13 +18,15 @@ def sets_of(csr):
 
 
 def brute_force_metrics(scores, excluded_sets, test_sets, ks):
-    """Mean recall / precision / NDCG / hit at each K over users with a test item.
+    """Mean recall / precision / NDCG / hit / MRR / MAP at each K over users with a test item,
+    and item coverage at each K (the share of items in at least one list).
 
     ``excluded_sets[u]`` / ``test_sets[u]`` are Python sets of item ids.
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_users, n_items = scores.shape
     totals = {f"{m}@{k}": 0.0 for k in ks for m in METRIC_NAMES}
+    listed = {k: set() for k in ks}
     n_eval = 0
     for u in range(n_users):
         test = set(test_sets[u])
@@ -42,7 +44,13 @@ def brute_force_metrics(scores, excluded_sets, test_sets, ks):
             totals[f"precision@{k}"] += hits / k
             totals[f"ndcg@{k}"] += dcg / idcg
             totals[f"hit@{k}"] += 1.0 if hits > 0 else 0.0
+            hit_ranks = [r + 1 for r, j in enumerate(top) if j in test]
+            totals[f"mrr@{k}"] += 1.0 / hit_ranks[0] if hit_ranks else 0.0
+            # average precision: precision at the rank of each hit, over min(k, |T|)
+            totals[f"map@{k}"] += sum((n + 1) / r for n, r in enumerate(hit_ranks)) / min(k, len(test))
+            listed[k].update(top)
     out = {key: val / n_eval for key, val in totals.items()}
+    out.update({f"coverage@{k}": len(listed[k]) / n_items for k in ks})
     out["n_users_evaluated"] = n_eval
     return out
 

@@ -5,7 +5,9 @@ keys and the users to evaluate to the device, and then scores any number of mode
 chunk of ``chunk_size`` users, ``scores = user_emb[chunk] @ item_emb.T`` (or any score
 function's block) is formed, excluded items are set to ``-inf`` with one vectorised scatter, one
 ``topk`` with the largest K serves every K, test membership of the top-K items is a binary
-search over the sorted keys ``u · n_items + i``, and per-user metrics are summed on the device.
+search over the sorted keys ``u · n_items + i``, and per-user metrics are summed on the device
+(or kept, one value per user, with ``per_user=True``: for paired tests between two models,
+:func:`gnn.evaluation.paired_test`). The items that appear in any list give item coverage.
 Memory is ``O(chunk_size · n_items)`` whatever the number of users.
 
 Metrics, tie rule (equal scores: lower item id first) and edge cases are exactly those of the
@@ -28,7 +30,8 @@ __all__ = ["Evaluator", "evaluate_ranking"]
 
 
 class Evaluator:
-    """Recall / precision / NDCG / hit rate at each K for one split, built once.
+    """Recall / precision / NDCG / hit rate / MRR / MAP and item coverage at each K for one
+    split, built once.
 
     Args:
         target: each user's held-out items (:class:`gnn.data.UserItemCSR`); users without any
@@ -85,8 +88,10 @@ class Evaluator:
         return int(self.users.numel())
 
     @torch.no_grad()
-    def evaluate(self, user_emb: torch.Tensor, item_emb: torch.Tensor) -> dict:
-        """Metrics of the scores ``user_emb @ item_emb.T`` (same device, floating dtype)."""
+    def evaluate(self, user_emb: torch.Tensor, item_emb: torch.Tensor, *,
+                 per_user: bool = False) -> dict:
+        """Metrics of the scores ``user_emb @ item_emb.T`` (same device, floating dtype);
+        ``per_user``: as in :meth:`evaluate_scores`."""
         if user_emb.ndim != 2 or item_emb.ndim != 2 or user_emb.shape[1] != item_emb.shape[1]:
             raise ValueError(f"user_emb and item_emb must be 2-D with one embedding size, but got "
                              f"shapes {tuple(user_emb.shape)} and {tuple(item_emb.shape)}")
@@ -97,57 +102,92 @@ class Evaluator:
             raise ValueError(f"user_emb and item_emb must share a floating dtype, but got "
                              f"{user_emb.dtype} and {item_emb.dtype}")
         user_emb, item_t = user_emb.to(self.device), item_emb.to(self.device).t()
-        return self.evaluate_scores(lambda cu: user_emb[cu] @ item_t)
+        return self.evaluate_scores(lambda cu: user_emb[cu] @ item_t, per_user=per_user)
 
     __call__ = evaluate
 
     @torch.no_grad()
-    def evaluate_scores(self, score_fn: Callable) -> dict:
+    def evaluate_scores(self, score_fn: Callable, *, per_user: bool = False) -> dict:
         """Metrics of any scorer: ``score_fn(user_ids) -> (len(user_ids), n_items)`` scores.
 
         ``score_fn`` receives a LongTensor of user ids on the evaluator's device and returns
         their dense scores (a tensor, or a numpy array moved to the device; the block is then
         modified in place). It is called ``chunk_size`` users at a time, so a model that scores
         without embeddings (ItemKNN's ``R · Sᵀ``) gets the same bounded memory and metrics.
+
+        Returns the means ``{"recall@K", "precision@K", "ndcg@K", "hit@K", "mrr@K", "map@K"}``,
+        ``"coverage@K"`` (the share of all items in at least one user's list) and
+        ``"n_users_evaluated"``; with ``per_user=True`` instead one float64 numpy array per
+        metric, aligned with ``"user"`` (the evaluated user ids, ascending).
         """
-        ks, n_items, neg_inf = self.ks, self.n_items, float("-inf")
+        ks, n_items = self.ks, self.n_items
         kmax = min(max(ks), n_items)
         sums = torch.zeros(len(ks), len(METRICS), dtype=torch.float64, device=self.device)
+        covered = torch.zeros(len(ks), n_items, dtype=torch.bool, device=self.device)
+        rows = []
         for lo in range(0, self.users.numel(), self.chunk_size):
             cu = self.users[lo:lo + self.chunk_size]
-            s = torch.as_tensor(score_fn(cu), device=self.device)
-            if not s.is_floating_point():  # integer scores: float64 holds them and -inf
-                s = s.to(torch.float64)
-            if s.shape != (cu.numel(), n_items):
-                raise ValueError(f"the scores of {cu.numel()} users must have shape "
-                                 f"({cu.numel()}, {n_items}), but got {tuple(s.shape)}")
-            lo_hi = torch.aminmax(s)  # one pass; NaN propagates
-            if not (torch.isfinite(lo_hi.min) & torch.isfinite(lo_hi.max)):
-                raise ValueError("the scores contain NaN or inf; ranking metrics need finite scores")
-            for csr in self.exclude:
-                r, c = csr.entries_of(cu, self.device)
-                s[r, c] = neg_inf
-            top, vals = _top_k_exact(s, kmax)
-            del s
-            # rel = [top item is held out]: binary search of the key u·n_items + i
-            query = cu[:, None] * n_items + top
-            keys = self.target_keys
-            pos = torch.searchsorted(keys, query).clamp_(max=max(keys.numel() - 1, 0))
-            rel = ((keys[pos] == query) & (vals > neg_inf)).to(torch.float64)
-            n_target = self.target_count[cu]
-            for j, k in enumerate(ks):
-                kk = min(k, kmax)
-                hits = rel[:, :kk].sum(1)
-                dcg = rel[:, :kk] @ self.discount[:kk]
-                idcg = self.ideal[torch.clamp(n_target, max=k) - 1]
-                sums[j, 0] += (hits / n_target).sum()
-                sums[j, 1] += hits.sum() / k
-                sums[j, 2] += (dcg / idcg).sum()
-                sums[j, 3] += (hits > 0).sum()
+            values = self._chunk(cu, score_fn(cu), kmax, covered)
+            if per_user:
+                rows.append(values.cpu())
+            else:
+                sums += values.sum(0)
+        if per_user:
+            table = torch.cat(rows).numpy()
+            out = {"user": self.users.cpu().numpy()}
+            out.update({f"{name}@{k}": table[:, j, m]
+                        for j, k in enumerate(ks) for m, name in enumerate(METRICS)})
+            return out
         means = (sums / self.users.numel()).tolist()
         out = {f"{name}@{k}": float(means[j][m])
                for j, k in enumerate(ks) for m, name in enumerate(METRICS)}
+        coverage = (covered.sum(1).double() / n_items).tolist()
+        out.update({f"coverage@{k}": coverage[j] for j, k in enumerate(ks)})
         out["n_users_evaluated"] = self.n_users_evaluated
+        return out
+
+    def _chunk(self, cu, scores, kmax: int, covered) -> torch.Tensor:
+        """Per-user metrics of one chunk, ``(len(cu), len(ks), len(METRICS))`` float64; marks
+        the listed items in ``covered`` (one row per K)."""
+        n_items, neg_inf = self.n_items, float("-inf")
+        s = torch.as_tensor(scores, device=self.device)
+        if not s.is_floating_point():  # integer scores: float64 holds them and -inf
+            s = s.to(torch.float64)
+        if s.shape != (cu.numel(), n_items):
+            raise ValueError(f"the scores of {cu.numel()} users must have shape "
+                             f"({cu.numel()}, {n_items}), but got {tuple(s.shape)}")
+        lo_hi = torch.aminmax(s)  # one pass; NaN propagates
+        if not (torch.isfinite(lo_hi.min) & torch.isfinite(lo_hi.max)):
+            raise ValueError("the scores contain NaN or inf; ranking metrics need finite scores")
+        for csr in self.exclude:
+            r, c = csr.entries_of(cu, self.device)
+            s[r, c] = neg_inf
+        top, vals = _top_k_exact(s, kmax)
+        del s
+        # rel = [top item is held out]: binary search of the key u·n_items + i
+        query = cu[:, None] * n_items + top
+        keys = self.target_keys
+        pos = torch.searchsorted(keys, query).clamp_(max=max(keys.numel() - 1, 0))
+        listed = vals > neg_inf
+        rel = ((keys[pos] == query) & listed).to(torch.float64)
+        n_target = self.target_count[cu].to(torch.float64)
+        ranks = torch.arange(1, kmax + 1, device=self.device, dtype=torch.float64)
+        precision_at = torch.cumsum(rel, 1) / ranks  # precision at each rank r
+        out = torch.empty(cu.numel(), len(self.ks), len(METRICS), dtype=torch.float64,
+                          device=self.device)
+        for j, k in enumerate(self.ks):
+            kk = min(k, kmax)
+            r = rel[:, :kk]
+            hits = r.sum(1)
+            dcg = r @ self.discount[:kk]
+            idcg = self.ideal[torch.clamp(n_target, max=k).long() - 1]
+            out[:, j, 0] = hits / n_target
+            out[:, j, 1] = hits / k
+            out[:, j, 2] = dcg / idcg
+            out[:, j, 3] = (hits > 0).to(torch.float64)
+            out[:, j, 4] = (r / ranks[:kk]).amax(1)  # 1 / rank of the first hit, 0 without
+            out[:, j, 5] = (r * precision_at[:, :kk]).sum(1) / torch.clamp(n_target, max=k)
+            covered[j, top[:, :kk][listed[:, :kk]]] = True
         return out
 
 
@@ -179,7 +219,7 @@ def evaluate_ranking(user_emb, item_emb, target: UserItemCSR,
 
     .. math:: \mathrm{NDCG@K} = \frac{\sum_{r\le K} rel_r/\log_2(r+1)}{\sum_{r\le\min(K,|T_u|)} 1/\log_2(r+1)}
 
-    Returns ``{"recall@K", "precision@K", "ndcg@K", "hit@K"}`` for every K and
+    Returns every metric of :meth:`Evaluator.evaluate_scores` for every K and
     ``"n_users_evaluated"``. Build an :class:`Evaluator` instead to evaluate repeatedly.
     """
     user_emb, item_emb = torch.as_tensor(user_emb), torch.as_tensor(item_emb)

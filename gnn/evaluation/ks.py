@@ -6,7 +6,9 @@ from typing import Iterable
 
 import numpy as np
 
-METRICS = ("recall", "precision", "ndcg", "hit")
+#: The per-user metrics, averaged over the evaluated users (docs/DESIGN.md §3). Item coverage,
+#: a property of all the lists together, is reported beside them as ``coverage@K``.
+METRICS = ("recall", "precision", "ndcg", "hit", "mrr", "map")
 
 
 def normalize_ks(ks) -> tuple[int, ...]:
@@ -29,5 +31,6 @@ def normalize_ks(ks) -> tuple[int, ...]:
 
 
 def metric_names(ks: Iterable[int]) -> list[str]:
-    """Keys of the result dict, in order: recall, precision, ndcg, hit for each K."""
+    """Keys of the per-user metrics in the result dict, in order: every metric of
+    :data:`METRICS` for each K."""
     return [f"{m}@{k}" for k in ks for m in METRICS]

@@ -15,7 +15,11 @@ T_u]`` and ``hits = Σ_{r≤K} rel_r``:
     \mathrm{NDCG@K} = \frac{\sum_{r\le K} rel_r / \log_2(r+1)}
                            {\sum_{r\le \min(K, |T_u|)} 1/\log_2(r+1)}
 
-averaged over the evaluated users. The ideal DCG depends on ``|T_u|`` only, never on the hits
+    \mathrm{MRR@K} = \max_{r \le K} \frac{rel_r}{r},\quad
+    \mathrm{MAP@K} = \frac{1}{\min(K, |T_u|)} \sum_{r\le K} rel_r\,\frac{hits_{\le r}}{r}
+
+averaged over the evaluated users; ``coverage@K`` is the share of all items that are in at
+least one evaluated user's list. The ideal DCG depends on ``|T_u|`` only, never on the hits
 found in the list (building it from the hits would inflate NDCG).
 
 Conventions shared with the evaluator:
@@ -48,8 +52,8 @@ def ranking_metrics(scores, exclude: UserItemCSR, test: UserItemCSR, ks=(20,)) -
         ks: an int or a sequence of positive ints (default ``(20,)``).
 
     Returns:
-        ``{"recall@K", "precision@K", "ndcg@K", "hit@K"}`` (floats) for every K, plus
-        ``"n_users_evaluated"`` (int).
+        ``{"recall@K", "precision@K", "ndcg@K", "hit@K", "mrr@K", "map@K", "coverage@K"}``
+        (floats) for every K, plus ``"n_users_evaluated"`` (int).
     """
     ks = normalize_ks(ks)
     if isinstance(scores, torch.Tensor):
@@ -90,7 +94,8 @@ def ranking_metrics(scores, exclude: UserItemCSR, test: UserItemCSR, ks=(20,)) -
     n_test = n_test[users]
     discount = 1.0 / np.log2(np.arange(2, max(ks) + 2, dtype=np.float64))  # rank r -> 1/log2(r+1)
     ideal = np.cumsum(discount)
-    out = {}
+    ranks = np.arange(1, kmax + 1, dtype=np.float64)
+    out, coverage = {}, {}
     for k in ks:
         hits = rel[:, :k].sum(axis=1)
         dcg = rel[:, :k] @ discount[:min(k, kmax)]
@@ -99,5 +104,14 @@ def ranking_metrics(scores, exclude: UserItemCSR, test: UserItemCSR, ks=(20,)) -
         out[f"precision@{k}"] = float(np.mean(hits / k))
         out[f"ndcg@{k}"] = float(np.mean(dcg / idcg))
         out[f"hit@{k}"] = float(np.mean(hits > 0))
+        kk = min(k, kmax)
+        first = np.where(rel[:, :kk].any(axis=1), rel[:, :kk].argmax(axis=1) + 1.0, np.inf)
+        out[f"mrr@{k}"] = float(np.mean(1.0 / first))
+        precision_at = np.cumsum(rel[:, :kk], axis=1) / ranks[:kk]
+        ap = (rel[:, :kk] * precision_at).sum(axis=1) / np.minimum(k, n_test)
+        out[f"map@{k}"] = float(np.mean(ap))
+        listed = order[:, :kk][in_list[:, :kk]]
+        coverage[f"coverage@{k}"] = float(np.unique(listed).size / n_items)
+    out.update(coverage)
     out["n_users_evaluated"] = int(users.size)
     return out

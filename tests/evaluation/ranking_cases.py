@@ -39,6 +39,13 @@ def csr(pairs, n_users, n_items):
 #   recall@3 = 5/6                                    precision@3 = (1/3 + 1/3 + 2/3)/3 = 4/9
 #   hit@2 = hit@3 = 1
 #   ndcg@2 = ndcg@3 = (0.3868528 + 0.6309298 + 1)/3 = 0.6725942
+# MRR (1 / rank of the first hit): users 0 and 1 first hit at rank 2, user 3 at rank 1:
+#   mrr@2 = mrr@3 = (1/2 + 1/2 + 1)/3 = 2/3
+# MAP (precision at each hit's rank, summed, over min(K, |T_u|)):
+#   user 0: one hit at rank 2 -> (1/2)/2 = 1/4;  user 1: (1/2)/1 = 1/2;  user 3: (1 + 1)/2 = 1
+#   map@2 = map@3 = (1/4 + 1/2 + 1)/3 = 7/12
+# coverage (items in any evaluated user's list, of 5): K=2 lists {1,2}, {1,2}, {0,3} -> 4/5;
+#   K=3 lists {1,2,3}, {1,2,4}, {0,3} -> 5/5
 HAND_SCORES = np.array([
     [0.9, 0.8, 0.7, 0.6, 0.5],
     [0.1, 0.5, 0.5, 0.2, 0.3],
@@ -49,7 +56,10 @@ HAND_TRAIN = csr([(0, 0), (2, 1), (3, 1), (3, 2), (3, 4)], 4, 5)
 HAND_TEST = csr([(0, 2), (0, 4), (1, 2), (3, 0), (3, 3)], 4, 5)
 HAND_EXPECTED = {
     "recall@2": 5 / 6, "precision@2": 2 / 3, "ndcg@2": 0.6725941869, "hit@2": 1.0,
+    "mrr@2": 2 / 3, "map@2": 7 / 12,
     "recall@3": 5 / 6, "precision@3": 4 / 9, "ndcg@3": 0.6725941869, "hit@3": 1.0,
+    "mrr@3": 2 / 3, "map@3": 7 / 12,
+    "coverage@2": 0.8, "coverage@3": 1.0,
     "n_users_evaluated": 3,
 }
 

@@ -34,6 +34,10 @@ def _tensor_bytes(*tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def csr_tensor_bytes(a: torch.Tensor) -> int:
+    return _tensor_bytes(a.crow_indices(), a.col_indices(), a.values())
+
+
 def dense_bytes(n: int, dtype: torch.dtype) -> int:
     """Bytes of a dense N×N Â: what the dense provider needs before it can start."""
     return n * n * torch.empty((), dtype=dtype).element_size()
@@ -63,13 +67,13 @@ def spmm_provider(provider: str, adj, x):
             "repr": f"CSR rowptr {adj.rowptr.dtype}, col {adj.col.dtype}, val {adj.val.dtype}"}
     if provider == "torch_csr":
         a = torch_csr(adj, x.dtype)
-        return (lambda: torch.sparse.mm(a, x)), _tensor_bytes(a.crow_indices(), a.col_indices(),
-                                                              a.values()), {"repr": "torch sparse CSR, int32"}
+        return (lambda: torch.sparse.mm(a, x)), csr_tensor_bytes(a), {
+            "repr": f"torch sparse CSR, indices {a.crow_indices().dtype}"}
     if provider == "dense":
         a = torch_csr(adj, x.dtype).to_dense()
         return (lambda: a @ x), _tensor_bytes(a), {"repr": "dense N×N"}
     if provider == "gather_scatter":  # int64 edge index (2 × nnz) + fp32 values, as PyG's
-        row = torch.repeat_interleave(torch.arange(adj.n_nodes, device=adj.device), adj.rowptr.diff())
+        row = torch.arange(adj.n_nodes, device=adj.device).repeat_interleave(adj.rowptr.diff())
         col = adj.col.long()
         return (lambda: gather_scatter_spmm(row, col, adj.val, x)), adj.nnz * (2 * 8 + 4), {
             "materialised_bytes": adj.nnz * x.shape[1] * x.element_size(),
@@ -78,7 +82,8 @@ def spmm_provider(provider: str, adj, x):
         import numpy as np
 
         a, xn = adj.to_scipy().astype(np.float32), x.numpy()
-        return (lambda: torch.from_numpy(a @ xn)), a.indptr.nbytes + a.indices.nbytes + a.data.nbytes, {
+        nbytes = a.indptr.nbytes + a.indices.nbytes + a.data.nbytes
+        return (lambda: torch.from_numpy(a @ xn)), nbytes, {
             "repr": f"scipy CSR, indices {a.indices.dtype}"}
     raise ValueError(f"unknown SpMM provider {provider!r}; expected one of {SPMM_PROVIDERS}")
 
@@ -105,7 +110,7 @@ def ngcf_provider(provider: str, adj, dtype=torch.float32):
             return (lambda e, w1, w2, b: composed_layer(a @ e, e, w1, w2, b)), \
                 _tensor_bytes(a), {"repr": "dense N×N"}
         return (lambda e, w1, w2, b: composed_layer(torch.sparse.mm(a, e), e, w1, w2, b)), \
-            _tensor_bytes(a.crow_indices(), a.col_indices(), a.values()), {"repr": "torch sparse CSR"}
+            csr_tensor_bytes(a), {"repr": "torch sparse CSR"}
     raise ValueError(f"unknown NGCF provider {provider!r}; expected one of {NGCF_PROVIDERS}")
 
 

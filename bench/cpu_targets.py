@@ -38,22 +38,24 @@ def main(argv=None) -> None:
              "ml-latest-small, default random split 0.8/0.1/0.1, d = 64, 3 layers, batch 2048.", "",
              "| what | median | best | runs |", "|---|---|---|---|"]
     for model in ("ngcf", "lightgcn", "mf"):
-        trainer = Trainer(TrainConfig(model=model, dataset=DATASET, epochs=args.epochs, device="cpu",
-                                      eval_every=args.epochs, progress=False), ds, log=lambda *a: None)
+        cfg = TrainConfig(model=model, dataset=DATASET, epochs=args.epochs, device="cpu",
+                          eval_every=args.epochs, progress=False)
+        trainer = Trainer(cfg, ds, log=lambda *a: None)
         trainer.fit()
         sec = trainer.epoch_seconds[1:] or trainer.epoch_seconds  # the first epoch warms up
-        lines.append(f"| {model} training epoch (sampling included) | {statistics.median(sec):.2f} s | "
-                     f"{min(sec):.2f} s | {len(sec)} epochs |")
+        lines.append(f"| {model} training epoch (sampling included) | "
+                     f"{statistics.median(sec):.2f} s | {min(sec):.2f} s | {len(sec)} epochs |")
         if model == "ngcf":
             user_emb, item_emb = trainer.model.embeddings()
-    evaluator = Evaluator(ds.test_csr, [c for c in (ds.train_csr, ds.valid_csr) if c is not None], ks=(20,))
+    seen = [c for c in (ds.train_csr, ds.valid_csr) if c is not None]
+    evaluator = Evaluator(ds.test_csr, seen, ks=(20,))
     times = []
     for _ in range(21):
         start = time.perf_counter()
         evaluator.evaluate(user_emb, item_emb)
         times.append(time.perf_counter() - start)
-    lines.append(f"| full-ranking evaluation, all {ds.n_users} users x {ds.n_items:,} items, NGCF d = "
-                 f"{user_emb.shape[1]} | {statistics.median(times[1:]) * 1000:.0f} ms | "
+    lines.append(f"| full-ranking evaluation, all {ds.n_users} users x {ds.n_items:,} items, NGCF "
+                 f"d = {user_emb.shape[1]} | {statistics.median(times[1:]) * 1000:.0f} ms | "
                  f"{min(times[1:]) * 1000:.0f} ms | 20 |")
     text = "\n".join(lines) + "\n"
     print(text)

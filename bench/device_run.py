@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("tests", "kernels", "epochs", "memory", "curve")
-LIMITS = {"tests": 150, "kernels": 160, "epochs": 100, "memory": 60}  # s on one H200; curve: the rest
+LIMITS = {"tests": 150, "kernels": 160, "epochs": 100, "memory": 60}  # s, one H200; curve: the rest
 END_MARGIN_S, MIN_STAGE_S = 10, 20  # kept for device.json and the summary; the least worth starting
 CURVE_CONFIG, CURVE_EVALS = "configs/gowalla/lightgcn.json", 10
 CURVE_STARTUP_S = 30.0  # process start, Gowalla load, adjacency, first-step compilation
@@ -39,7 +39,8 @@ DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton"}
 DRY_ARGS = {"kernels": ["--device", "cpu", "--sizes", "powerlaw-N32-nnz160", "--d", "16",
                         "--thresholds", "4,off", "--quick"],
             "epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"],
-            "memory": ["--device", "cpu", "--sizes", "powerlaw-N48-nnz192,ml-latest-small", "--d", "16"]}
+            "memory": ["--device", "cpu", "--sizes", "powerlaw-N48-nnz192,ml-latest-small",
+                       "--d", "16"]}
 
 
 def importable_checkout(workdir: Path) -> dict:
@@ -53,8 +54,9 @@ def importable_checkout(workdir: Path) -> dict:
             (mirror / entry.name).symlink_to(entry)
     for name in ("kernels", "data"):
         (mirror / name).symlink_to(ROOT / name)
-    path = [str(workdir), str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {"PYTHONPATH": os.pathsep.join(path), "PYTHONSAFEPATH": "1", "PYTHONUNBUFFERED": "1"}
+    path = [str(workdir), str(ROOT)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, path)), "PYTHONSAFEPATH": "1",
+            "PYTHONUNBUFFERED": "1"}
 
 
 def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float):
@@ -63,7 +65,8 @@ def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float
     limit = left_s - END_MARGIN_S if name == "curve" else min(LIMITS[name], left_s - END_MARGIN_S)
     if limit < MIN_STAGE_S:
         return None
-    python, extra = [sys.executable], {"env": dict(DRY_KERNEL_ENV) if dry_run and name == "kernels" else {}}
+    python = [sys.executable]
+    extra = {"env": dict(DRY_KERNEL_ENV) if dry_run and name == "kernels" else {}}
     if name == "tests":
         argv = python + ["-m", "pytest", "-p", "no:cacheprovider", *cuda_test_files()]
         argv += ["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]
@@ -78,8 +81,10 @@ def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float
         epochs, eval_every, basis = curve_plan(out, limit, dry_run)
         if epochs < 1:
             return None
-        argv = python + ["-m", "gnn.reproduce", CURVE_CONFIG, "--device", "cpu" if dry_run else "cuda",
-                         "--epochs", str(epochs), "--eval-every", str(eval_every), "--out", str(work / "curve")]
+        device = "cpu" if dry_run else "cuda"
+        argv = python + ["-m", "gnn.reproduce", CURVE_CONFIG, "--device", device,
+                         "--epochs", str(epochs), "--eval-every", str(eval_every),
+                         "--out", str(work / "curve")]
         return argv, limit, dict(extra, epochs=epochs, eval_every=eval_every, plan_basis=basis)
     else:
         raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
@@ -142,8 +147,9 @@ class Log:
 def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
     """Run ``cmd`` in its own process group; end the group (TERM, then KILL) at ``limit_s``."""
     start, tail = time.perf_counter(), []
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace", start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace",
+                            start_new_session=True)
 
     def pump():
         for line in proc.stdout:
@@ -169,13 +175,14 @@ def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
             except subprocess.TimeoutExpired:
                 continue
     reader.join(timeout=10)
-    return {"rc": proc.returncode, "status": status, "seconds": round(time.perf_counter() - start, 1),
-            "limit_s": round(limit_s, 1), "tail": tail}
+    return {"rc": proc.returncode, "status": status, "limit_s": round(limit_s, 1), "tail": tail,
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 PROBE = r"""
 import json, os, platform, sys
-info = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu_count": os.cpu_count()}
+info = {"python": sys.version.split()[0], "platform": platform.platform(),
+        "cpu_count": os.cpu_count()}
 import numpy, torch, triton
 info.update(torch=torch.__version__, triton=triton.__version__, numpy=numpy.__version__,
             cuda=torch.cuda.is_available(), torch_cuda=torch.version.cuda)
@@ -218,8 +225,9 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
     env = dict(os.environ, **importable_checkout(work / "import"))
     if args.dry_run:  # stand-in data, written as the stages import: this process imports no gnn
         env.update(DRY_RUN_ENV, GNN_DATA=str(work / "data"))
-        subprocess.run([sys.executable, "-c", "import os; from bench.graphs import write_tiny_datasets; "
-                        "write_tiny_datasets(os.environ['GNN_DATA'])"], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-c", "import os; from bench.graphs import "
+                        "write_tiny_datasets as w; w(os.environ['GNN_DATA'])"],
+                       cwd=ROOT, env=env, check=True)
     elif env.get("GNN_DATA"):
         env["GNN_DATA"] = str(Path(env["GNN_DATA"]).resolve())
     log = Log(out / "device.log")
@@ -234,7 +242,8 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
     save()
     log.write(f"machine: {json.dumps(machine)}\n")
     if not args.dry_run and not machine.get("cuda"):
-        log.write("device_run: torch sees no CUDA device (see machine above); use --dry-run on a CPU\n")
+        log.write("device_run: torch sees no CUDA device (see machine above); "
+                  "use --dry-run on a CPU\n")
         return 2
     for name in filter(None, args.stages.split(",")):
         plan = stage_command(name, out, work, args.dry_run, deadline - time.monotonic())
@@ -249,11 +258,38 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
         save()
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
-    lines = ["stage    status    seconds  limit  last line"] + [  # the device tool returns the end
-        f"{s['name']:<8} {s['status']:<9} {s.get('seconds', 0):>7}  {s.get('limit_s', 0):>5}  "
-        f"{((s.get('tail') or [s.get('why') or ''])[-1])[:90]}" for s in report["stages"]]
-    log.write("\n" + "\n".join(lines) + "\n")
+    log.write("\n" + "\n".join(stage_table(report["stages"])) + "\n")  # the tool returns the end
     return 0 if all(s["status"] in ("ok", "skipped") for s in report["stages"]) else 1
+
+
+def machine_lines(device: dict) -> list:
+    """device.json as markdown: the run, the machine, each stage's outcome (for bench.report)."""
+    from bench.measure import fmt_bytes  # torch: the report's process, never the run's
+
+    m = device.get("machine", {})
+    dry = (" (DRY RUN on the CPU: sizes are tiny, times mean nothing)"
+           if device.get("dry_run") else "")
+    lines = [f"- device run of {device.get('started', '?')}{dry}",
+             f"- GPU: {m.get('gpu', 'none')} (compute capability {m.get('capability', '–')}, "
+             f"{fmt_bytes(m.get('gpu_memory_bytes'))}, {m.get('multiprocessors', '–')} SMs); "
+             f"host: {m.get('cpu_count', '?')} cores",
+             f"- python {m.get('python', '?')}, torch {m.get('torch', '?')} (CUDA "
+             f"{m.get('torch_cuda', '–')}), triton {m.get('triton', '?')}, numpy "
+             f"{m.get('numpy', '?')}, torch_geometric "
+             f"{m.get('torch_geometric') or 'not installed'}"]
+    if m.get("nvidia_smi"):
+        lines.append("- nvidia-smi: " + m["nvidia_smi"].replace("\n", " / "))
+    return lines + [""] + stage_table(device.get("stages", [])) + [""]
+
+
+def stage_table(stages: list) -> list:
+    """Each stage's outcome as markdown table lines: the log's last lines, the report's table."""
+    def last(s):
+        return ((s.get("tail") or [s.get("why") or ""])[-1]).replace("|", "/")[:120]
+
+    return ["| stage | status | seconds | limit | last line |", "|---|---|---|---|---|"] + [
+        f"| {s['name']} | {s['status']} | {s.get('seconds', '–')} | {s.get('limit_s', '–')} | "
+        + (f"`{last(s)}` |" if last(s) else "|") for s in stages]
 
 
 def main(argv=None) -> int:
@@ -262,7 +298,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget-s", type=float, default=540.0,
                    help="seconds for all stages together (default 540: 9 minutes)")
     p.add_argument("--dry-run", action="store_true", help="every stage on the CPU at tiny sizes")
-    p.add_argument("--stages", default=",".join(NAMES), help=f"comma-separated subset of {','.join(NAMES)}")
+    p.add_argument("--stages", default=",".join(NAMES), help="comma-separated subset of the stages")
     args = p.parse_args(argv)
     deadline = time.monotonic() + args.budget_s
     out = args.out.resolve()

@@ -56,12 +56,14 @@ def _timed_epochs(device, warm_up, epoch, epochs: int):
 
 def ours(label: str, model: str, device, epochs: int) -> dict:
     ds = graphs.dataset(label)
-    config = TrainConfig(model=model, dataset=label, device=str(device), epochs=epochs, progress=False)
+    config = TrainConfig(model=model, dataset=label, device=str(device), epochs=epochs,
+                         progress=False)
     trainer = Trainer(config, ds, log=lambda *a: None)
     u, i, j = graphs.fixed_batch(ds, device, config.batch_size)
     losses = []
-    seconds, peak = _timed_epochs(device, lambda: [trainer.train_step(u, i, j) for _ in range(WARMUP_STEPS)],
-                                  lambda: losses.append(trainer.train_epoch()), epochs)
+    seconds, peak = _timed_epochs(
+        device, lambda: [trainer.train_step(u, i, j) for _ in range(WARMUP_STEPS)],
+        lambda: losses.append(trainer.train_epoch()), epochs)
     start = time.perf_counter()
     trainer.evaluate("test")
     sync(device)
@@ -85,14 +87,15 @@ def pyg(label: str, variant: str, device, epochs: int, seed: int = 0) -> dict:
         model = LightGCN(n_users + n_items, config.dim, config.layers).to(device)
     else:  # our Â, normalised and symmetric (its own transpose)
         adj = graphs.host_graph(label).to(device)
-        graph = torch.sparse_csr_tensor(adj.rowptr, adj.col.long(), adj.val, (adj.n_nodes, adj.n_nodes),
-                                        check_invariants=False)
+        graph = torch.sparse_csr_tensor(adj.rowptr, adj.col.long(), adj.val,
+                                        (adj.n_nodes, adj.n_nodes), check_invariants=False)
         model = LightGCN(adj.n_nodes, config.dim, config.layers, normalize=False).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator(device=device).manual_seed(seed)
 
     def step(pos):
-        neg = torch.randint(n_users, n_users + n_items, (pos.shape[1],), device=device, generator=gen)
+        neg = torch.randint(n_users, n_users + n_items, (pos.shape[1],), device=device,
+                            generator=gen)
         label_index = torch.cat([pos, torch.stack([pos[0], neg])], dim=1)
         pos_rank, neg_rank = model(graph, label_index).chunk(2)
         loss = model.recommendation_loss(pos_rank, neg_rank, node_id=label_index.unique(),
@@ -108,9 +111,10 @@ def pyg(label: str, variant: str, device, epochs: int, seed: int = 0) -> dict:
 
     seconds, peak = _timed_epochs(device, lambda: [step(pairs[:, :config.batch_size])
                                                    for _ in range(WARMUP_STEPS)], epoch, epochs)
-    return {"provider": f"PyG lightgcn ({variant})", "model": "lightgcn", "n_train": int(pairs.shape[1]),
-            "batch_size": config.batch_size, "dim": config.dim, "layers": config.layers,
-            "epoch_seconds": seconds, "peak_mem_bytes": peak, "torch_geometric": torch_geometric.__version__}
+    return {"provider": f"PyG lightgcn ({variant})", "model": "lightgcn",
+            "n_train": int(pairs.shape[1]), "batch_size": config.batch_size, "dim": config.dim,
+            "layers": config.layers, "epoch_seconds": seconds, "peak_mem_bytes": peak,
+            "torch_geometric": torch_geometric.__version__}
 
 
 def main(argv=None) -> int:
@@ -151,8 +155,8 @@ def main(argv=None) -> int:
             rec = {"provider": f"{'ours' if run is ours else 'pyg'} {what}",
                    "status": f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"}
         records.append(dict({"dataset": label, "device": device_name(device)}, **rec))
-        print(json.dumps({k: records[-1].get(k) for k in ("dataset", "provider", "s_per_epoch", "status")}),
-              flush=True)
+        shown = ("dataset", "provider", "s_per_epoch", "status")
+        print(json.dumps({k: records[-1].get(k) for k in shown}), flush=True)
         if device.type == "cuda":
             torch.cuda.empty_cache()
         tmp = args.out.with_name(args.out.name + ".tmp")

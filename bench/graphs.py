@@ -37,7 +37,8 @@ def size_preset(benchmark_disabled: bool = False) -> str:
     """``$GNN_BENCH_SIZES``, else tiny (timing off: the CI smoke run), gpu (CUDA) or cpu."""
     preset = os.environ.get("GNN_BENCH_SIZES")
     if preset and preset not in POWERLAW_SIZES:
-        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)}, but got {preset!r}")
+        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)}, "
+                         f"but got {preset!r}")
     cuda = bench_device().type == "cuda"
     return preset or ("tiny" if benchmark_disabled else "gpu" if cuda else "cpu")
 
@@ -90,8 +91,9 @@ def powerlaw_interactions(n_nodes: int, nnz: int, *, user_fraction: float = 0.42
         if missing == 0:
             return keys // n_items, keys % n_items, n_users, n_items
         draw = int(missing * 1.1) + 64
-        new = np.sort(rng.choice(n_users, draw, p=p_user) * n_items + rng.choice(n_items, draw, p=p_item))
-        new = new[np.r_[True, new[1:] != new[:-1]]]  # unique by sort (numpy's hash unique is slower)
+        new = rng.choice(n_users, draw, p=p_user) * n_items + rng.choice(n_items, draw, p=p_item)
+        new = np.sort(new)
+        new = new[np.r_[True, new[1:] != new[:-1]]]  # unique by sort: numpy's hash unique is slower
         new = np.setdiff1d(new, keys, assume_unique=True)
         if new.size > missing:  # a random subset, so that no id range is favoured
             new = rng.choice(new, size=missing, replace=False)
@@ -113,7 +115,8 @@ def dataset(label: str) -> SplitDataset:
                             valid=None, test=(tu[fresh], ti[fresh]), user_ids=np.arange(n_users),
                             item_ids=np.arange(n_items), protocol="given")
     if label in ("ml-latest-small", "gowalla"):
-        return load_dataset(label, download=False, **({"split": "given"} if label == "gowalla" else {}))
+        split = {"split": "given"} if label == "gowalla" else {}
+        return load_dataset(label, download=False, **split)
     raise ValueError(f"unknown size label {label!r}: expected ml-latest-small, gowalla, "
                      f"'powerlaw-N<n>' or 'powerlaw-N<n>-nnz<nnz>'")
 
@@ -144,7 +147,7 @@ def release_device_graphs() -> None:
 
 
 def fixed_batch(ds: SplitDataset, device, batch: int = 2048, seed: int = 0):
-    """``(u, i, j)``: ``batch`` seeded training pairs and uniform items (sampling is timed apart)."""
+    """``(u, i, j)``: ``batch`` seeded training pairs and uniform items (sampling timed apart)."""
     user, item = ds.train_csr.pairs()
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(user), (batch,), generator=gen).numpy()

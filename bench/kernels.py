@@ -31,6 +31,8 @@ from bench.measure import device_name, fmt_bytes, measure_once, memory_budget, s
 SIZES = ["gowalla", "powerlaw-N100000", "powerlaw-N1000000-nnz50000000", "powerlaw-N1000000"]
 MEMORY_SIZES = ["ml-latest-small", "gowalla"] + [f"powerlaw-N{n}" for n in (
     1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000)]
+MEMORY_SPMM, MEMORY_NGCF = ("ours", "torch_csr", "dense", "gather_scatter"), \
+    ("ours_fused", "torch_unfused", "dense")
 THRESHOLDS = ["128", "256", "512", "1024", "2048", "4096", "off"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 TOLERANCE = {"float32": 1e-4, "bfloat16": 5e-2}  # bf16: torch compositions round every op
@@ -49,7 +51,7 @@ class Bench:
         self.device, self.quick, self.thresholds, self.timed = device, quick, thresholds, timed
         self.records = []
 
-    def case(self, base: dict, fn, *, check=None, repr_bytes=None, model_bytes=None, **extra) -> None:
+    def case(self, base: dict, fn, *, check=None, repr_bytes=None, model_bytes=None, **extra):
         """Warm up (compile), peak memory and check on one call, then time; errors are recorded.
         ``quick``: the first call is all (dry runs)."""
         rec = dict(base, **extra, repr_bytes=repr_bytes, status="ok")
@@ -75,15 +77,16 @@ class Bench:
             if model_bytes:
                 rec.update(model_bytes=model_bytes, gbps=model_bytes / rec["seconds"] / 1e9)
         self.records.append(rec)
-        print(json.dumps({k: rec.get(k) for k in ("op", "dtype", "provider", "size", "seconds",
-                                                  "peak_mem_bytes", "rel_err", "status")}), flush=True)
+        shown = ("op", "dtype", "provider", "size", "seconds", "peak_mem_bytes", "rel_err",
+                 "status")
+        print(json.dumps({k: rec.get(k) for k in shown}), flush=True)
 
     def over_budget(self, base: dict, dtype) -> bool:
         """Record a dense Â that would not fit, with its computed need."""
         needs = baselines.dense_bytes(base["N"], dtype)
         if needs > memory_budget(self.device):
-            self.records.append(dict(base, provider="dense", status=f"OOM (needs {fmt_bytes(needs)})",
-                                     memory=needs, needs_bytes=needs, seconds=None))
+            self.records.append(dict(base, provider="dense", memory=needs, needs_bytes=needs,
+                                     status=f"OOM (needs {fmt_bytes(needs)})", seconds=None))
             return True
         return False
 
@@ -106,7 +109,8 @@ class Bench:
 
     # ------------------------------------------------------------------ SpMM
     def spmm(self, size, adj, dtype, d, providers=("ours", "torch_csr", "dense")):
-        x = torch.randn(adj.n_nodes, d, generator=torch.Generator().manual_seed(0)).to(self.device, dtype)
+        x = torch.randn(adj.n_nodes, d, generator=torch.Generator().manual_seed(0))
+        x = x.to(self.device, dtype)
         ref = torch.sparse.mm(baselines.torch_csr(adj), x.float())
         base = self.base("spmm", size, adj, dtype, d)
         model = baselines.spmm_model_bytes(adj.n_nodes, adj.nnz, d, x.element_size())
@@ -119,12 +123,14 @@ class Bench:
             self.spmm_backward(size, adj, x, d)
             base = self.base("spmm_threshold", size, adj, x.dtype, d)
             for t in self.thresholds:
-                fn = lambda t=t: baselines.ours_spmm(adj, x, long_threshold=NO_SPLIT if t == "off" else int(t))  # noqa: E731
+                threshold = NO_SPLIT if t == "off" else int(t)
+                fn = lambda t=threshold: baselines.ours_spmm(adj, x, long_threshold=t)  # noqa: E731
                 self.case(dict(base, provider=f"T={t}"), fn, check=lambda y: rel_err(y, ref),
                           repr_bytes=baselines.csr_bytes(adj), model_bytes=model)
 
     def spmm_backward(self, size, adj, x, d):
-        base, grad, a = self.base("spmm_fwd_bwd", size, adj, x.dtype, d), torch.randn_like(x), baselines.torch_csr(adj)
+        base, grad = self.base("spmm_fwd_bwd", size, adj, x.dtype, d), torch.randn_like(x)
+        a = baselines.torch_csr(adj)
         ref = x.detach().clone().requires_grad_()
         torch.sparse.mm(a, ref).backward(grad)
         for provider in ("ours", "torch_csr"):
@@ -132,7 +138,8 @@ class Bench:
 
             def fn(xg=xg, provider=provider):
                 xg.grad = None
-                (baselines.ours_spmm(adj, xg) if provider == "ours" else torch.sparse.mm(a, xg)).backward(grad)
+                y = baselines.ours_spmm(adj, xg) if provider == "ours" else torch.sparse.mm(a, xg)
+                y.backward(grad)
                 return xg.grad
 
             self.case(dict(base, provider=provider), fn, check=lambda g: rel_err(g, ref.grad),
@@ -148,10 +155,12 @@ class Bench:
                                 "ours_spmm+torch": ("ours_spmm+torch", {}),
                                 "torch_unfused": ("torch_unfused", {}), "dense": ("dense", {})}
         for label, (provider, options) in variants.items():
-            built = self.build(lambda p: baselines.ngcf_provider(p, adj, dtype), provider, base, dtype)
+            built = self.build(lambda p: baselines.ngcf_provider(p, adj, dtype), provider, base,
+                               dtype)
             if built is not None:
                 fn, check = self.fwd_bwd(built[0], (e, w1, w2, b), grad, options, ref)
-                self.case(dict(base, provider=label), fn, check=check, repr_bytes=built[1], **built[2])
+                self.case(dict(base, provider=label), fn, check=check, repr_bytes=built[1],
+                          **built[2])
             built = fn = check = None  # a dense Â goes before the next case
         if dtype == torch.float32 and self.timed:
             base = self.base("ngcf_threshold", size, adj, dtype, d)
@@ -163,7 +172,7 @@ class Bench:
 
     @staticmethod
     def fwd_bwd(layer, tensors, grad, options, ref):
-        """``(fn, check)``: forward + backward of ``layer``, and its largest rel err against ``ref``."""
+        """``(fn, check)``: forward + backward of ``layer``; its largest rel err against ``ref``."""
         params, last = [t.detach().clone().requires_grad_() for t in tensors], []
 
         def fn():
@@ -174,7 +183,7 @@ class Bench:
             last[:] = [out.detach()]
             return last[0]
 
-        return fn, lambda _: max(rel_err(o, r) for o, r in zip([p.grad for p in params] + last, ref))
+        return fn, lambda _: max(map(rel_err, [p.grad for p in params] + last, ref))
 
 
 def copy_bandwidth(device) -> float:
@@ -207,17 +216,19 @@ def main(argv=None) -> int:
 
         meta.update(triton=triton.__version__, copy_gbps=copy_bandwidth(device) / 1e9)
         print(f"device {meta['device']}: copy bandwidth {meta['copy_gbps']:.0f} GB/s", flush=True)
-    for size in filter(None, (args.sizes or ",".join(MEMORY_SIZES if args.memory else SIZES)).split(",")):
+    sizes = args.sizes.split(",") if args.sizes else MEMORY_SIZES if args.memory else SIZES
+    for size in filter(None, sizes):
         start = time.perf_counter()
         try:
             adj = graphs.graph(size, device)
         except Exception as exc:  # noqa: BLE001 - e.g. data not found: the other sizes still run
             print(f"{size}: skipped ({type(exc).__name__}: {exc})", flush=True)
             continue
-        print(f"{size}: N={adj.n_nodes:,} nnz={adj.nnz:,} ({time.perf_counter() - start:.1f} s)", flush=True)
+        print(f"{size}: N={adj.n_nodes:,} nnz={adj.nnz:,} ({time.perf_counter() - start:.1f} s)",
+              flush=True)
         if args.memory:
-            bench.spmm(size, adj, torch.float32, args.d, ("ours", "torch_csr", "dense", "gather_scatter"))
-            bench.ngcf(size, adj, torch.float32, args.d, {p: (p, {}) for p in ("ours_fused", "torch_unfused", "dense")})
+            bench.spmm(size, adj, torch.float32, args.d, MEMORY_SPMM)
+            bench.ngcf(size, adj, torch.float32, args.d, {p: (p, {}) for p in MEMORY_NGCF})
         else:
             for name in args.dtypes.split(","):
                 bench.spmm(size, adj, DTYPES[name], args.d)
@@ -228,14 +239,14 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps({"meta": meta, "records": bench.records}, indent=1) + "\n")
         tmp.replace(args.out)
     if args.memory and args.plot is not None:
-        from bench.report import MEMORY_PLOT
-        from bench.report_plot import plot
+        from bench.report_plot import MEMORY_PLOT, plot
 
         drawn = plot(bench.records, args.plot, *MEMORY_PLOT)
         print(f"plot {'written to ' + str(args.plot) if drawn else 'not drawn (no matplotlib)'}")
     failed = [r for r in bench.records if r.get("check_ok") is False]
     for r in failed:
-        print(f"CHECK FAILED: {r['op']} {r['dtype']} {r['provider']} {r['size']}: rel_err {r['rel_err']:.2e}")
+        print(f"CHECK FAILED: {r['op']} {r['dtype']} {r['provider']} {r['size']}: "
+              f"rel_err {r['rel_err']:.2e}")
     return 1 if failed else 0
 
 

@@ -1,4 +1,4 @@
-"""The benchmarks' knobs and measurements: device, sizes of d and budget, timing, peak memory.
+"""The benchmarks' knobs and measurements: device, d, budget, timing, peak memory, their units.
 
 Knobs come from the environment (table in docs/BENCHMARKS.md): GNN_BENCH_DEVICE, _DIM,
 _TARGET_S, _THREADS, _BUDGET here; GNN_BENCH_SIZES and _POWERLAW in bench/graphs.py.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import os
 import platform
 import re
@@ -61,7 +62,8 @@ def _proc_bytes(path: str, field: str) -> Optional[int]:
 
 def memory_budget(device) -> int:
     """Bytes one dense provider may allocate: ``$GNN_BENCH_BUDGET``, else 80 % of the free
-    device memory on CUDA, min(MemAvailable / 4, 4 GiB) on the CPU (a shared machine never swaps)."""
+    device memory on CUDA, min(MemAvailable / 4, 4 GiB) on the CPU (a shared machine must not
+    swap)."""
     if os.environ.get("GNN_BENCH_BUDGET"):
         return int(float(os.environ["GNN_BENCH_BUDGET"]))
     if torch.device(device).type == "cuda":
@@ -71,6 +73,7 @@ def memory_budget(device) -> int:
     return int(min(available // 4, 4 * 2**30))
 
 
+# --------------------------------------------------------------------------- units and tables
 def fmt_bytes(n) -> str:
     if n is None:
         return "–"
@@ -78,6 +81,33 @@ def fmt_bytes(n) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}" if n / scale < 100 else f"{n / scale:.0f} {unit}"
     return f"{int(n)} B"
+
+
+def fmt_time(seconds) -> str:
+    if seconds is None:
+        return "–"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms" if seconds < 0.1 else f"{seconds * 1e3:.0f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def fmt_count(n) -> str:
+    return f"{int(n):,}" if n is not None else "–"
+
+
+def table(header, rows) -> list:
+    """A markdown table's lines."""
+    return ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"] + [
+        "| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def geomean(values) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+# --------------------------------------------------------------------------- memory
 
 
 class PeakRSS:
@@ -110,6 +140,7 @@ class PeakRSS:
         return max(0, _proc_bytes(_STATUS, "VmHWM") - self.start)
 
 
+# --------------------------------------------------------------------------- timing
 def sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)

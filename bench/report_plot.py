@@ -1,4 +1,5 @@
-"""The benchmarks' one plot: time and memory against N, log-log, one line per provider.
+"""The benchmarks' one plot (time and memory against N, log-log, one line per provider), and the
+names and order of the operations and providers that the plot and the tables share.
 
 Power-law sizes draw the lines, real datasets are markers, and a provider that was not attempted
 (over the memory budget) shows its computed need as a hollow marker on a dashed line. Used by
@@ -8,11 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+OP_TITLES = {"spmm": "SpMM  Y = Â·E", "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
+             "ngcf_layer_fwd_bwd": "NGCF layer, forward + backward",
+             "train_step": "One training step (propagation, BPR, backward, Adam)",
+             "evaluate_all_users": "Full-ranking evaluation of all users (K = 20)",
+             "negative_sampling": "Negative sampling, one epoch", "load_ratings": "Loading ratings"}
+PLOTTED_OPS = ["spmm", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd", "train_step"]
 PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S saved)", "ours_fused (S recomputed)",
                   "ours_spmm+torch", "ours_chunked", "torch_csr", "torch_unfused", "dense",
                   "dense_scores", "gather_scatter", "scipy", "NGCF", "NGCF [torch backend]",
                   "LightGCN", "LightGCN [torch backend]", "MF", "rank", "rejection",
                   "gnn.load_dataset", "plain_parse"]
+
+#: ``plot`` arguments of the memory-against-N figure (the device run's memory stage)
+MEMORY_PLOT = (["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
+                                                "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"},
+               "representation + peak above inputs [bytes]", False)
 
 
 def provider_key(p: str):
@@ -56,11 +68,13 @@ def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str =
             curve, color = [r for r in mine if is_powerlaw(r)], colors[p]
             timed = [r for r in curve if ok(r) and r.get("seconds")]
             if ax_t is not None and timed:
-                ax_t.plot([r["N"] for r in timed], [r["seconds"] for r in timed], "o-", color=color, label=p)
+                ax_t.plot([r["N"] for r in timed], [r["seconds"] for r in timed], "o-", color=color,
+                          label=p)
             ran = [r for r in curve if r.get("memory") and ok(r)]
             oom = [r for r in curve if r.get("memory") and not ok(r)]
             if ran:
-                ax_m.plot([r["N"] for r in ran], [r["memory"] for r in ran], "o-", color=color, label=p)
+                ax_m.plot([r["N"] for r in ran], [r["memory"] for r in ran], "o-", color=color,
+                          label=p)
             if oom:
                 ax_m.plot([r["N"] for r in ran[-1:] + oom], [r["memory"] for r in ran[-1:] + oom],
                           "--", color=color, alpha=0.7)
@@ -73,7 +87,8 @@ def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str =
                 if r.get("memory"):
                     ax_m.plot([r["N"]], [r["memory"]], marker, color=color, ms=9, alpha=0.8,
                               mfc=None if ok(r) else "none")
-        for ax, ylabel, what in ((ax_t, "time per call [s]", "time"), (ax_m, memory_label, "memory")):
+        for ax, ylabel, what in ((ax_t, "time per call [s]", "time"),
+                                 (ax_m, memory_label, "memory")):
             if ax is not None:
                 ax.set(xscale="log", yscale="log", xlabel="N (nodes)", ylabel=ylabel,
                        title=f"{titles.get(op, op)}: {what}")

@@ -29,7 +29,8 @@ def rank_step(rank: int, label: str, model: str, steps: int) -> dict:
 
     ds = dataset(label)
     config = TrainConfig(model=model.lower(), dataset=label, dim=64, layers=3, batch_size=2048,
-                         message_dropout=0.1 if model == "NGCF" else 0.0, device="cpu", progress=False)
+                         message_dropout=0.1 if model == "NGCF" else 0.0, device="cpu",
+                         progress=False)
     trainer = DistributedTrainer(config, dataset=ds, log=lambda *a: None)
     trainer.model.train()
     u, i, j = fixed_batch(ds, "cpu")
@@ -60,7 +61,8 @@ def test_distributed_step(benchmark, world, model, dataset, real_dataset, device
     steps, ranks = 1 if benchmark.disabled else STEPS, []
 
     def run():
-        ranks[:] = unwrap(run_ranks(rank_step, world, dataset, model, steps, timeout=600, deadline=3600))
+        ranks[:] = unwrap(run_ranks(rank_step, world, dataset, model, steps, timeout=600,
+                                    deadline=3600))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.group = f"distributed_step | {dataset}"

@@ -35,7 +35,8 @@ def excluded(ds):
 
 
 def keys(csrs, n_items, device):
-    return torch.from_numpy(np.concatenate([c.users() * n_items + c.indices for c in csrs])).to(device)
+    flat = np.concatenate([c.users() * n_items + c.indices for c in csrs])
+    return torch.from_numpy(flat).to(device)
 
 
 def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, k=K):
@@ -56,7 +57,8 @@ def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, k=K):
 @pytest.mark.parametrize("provider", ["ours_chunked", "dense_scores"])
 def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
     ds, d = real_dataset, embedding_dim()
-    info = dict(base_info("evaluate_all_users", provider, dataset, sizes(ds), d, torch.float32, device), k=K)
+    info = base_info("evaluate_all_users", provider, dataset, sizes(ds), d, torch.float32, device)
+    info["k"] = K
     gen = torch.Generator().manual_seed(0)
     user_emb = (torch.randn(ds.n_users, d, generator=gen) * 0.1).to(device)
     item_emb = (torch.randn(ds.n_items, d, generator=gen) * 0.1).to(device)
@@ -68,10 +70,11 @@ def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
         fn = lambda: evaluator.evaluate(user_emb, item_emb)  # noqa: E731
     else:
         needs = ds.n_users * ds.n_items * 5  # fp32 scores + bool relevance
-        info.update(repr_bytes=needs, repr="full n_users × n_items scores (fp32) + relevance (bool)")
+        info.update(repr_bytes=needs, repr="n_users × n_items scores (fp32) + relevance (bool)")
         if needs > memory_budget(device):
             pytest.skip(not_run(info, needs, benchmark.name, what="dense score matrix"))
-        exclude, test = keys(excluded(ds), ds.n_items, device), keys([ds.test_csr], ds.n_items, device)
+        exclude = keys(excluded(ds), ds.n_items, device)
+        test = keys([ds.test_csr], ds.n_items, device)
         fn = lambda: dense_recall_ndcg(user_emb, item_emb, exclude, test)  # noqa: E731
         expected = evaluator.evaluate(user_emb, item_emb)
 
@@ -89,8 +92,8 @@ def test_negative_sampling(benchmark, provider, dataset, real_dataset, device):
     ds = real_dataset
     sampler = UniformNegativeSampler(ds.train_csr, device=device, seed=0, method=provider)
     train_users, train_items = ds.train_csr.pairs()
-    info = dict(base_info("negative_sampling", provider, dataset, sizes(ds), 0, torch.int64, device),
-                samples=int(train_users.size))
+    info = base_info("negative_sampling", provider, dataset, sizes(ds), 0, torch.int64, device)
+    info["samples"] = int(train_users.size)
     order = torch.randperm(train_users.size, generator=torch.Generator().manual_seed(0))
     users = torch.from_numpy(train_users)[order].to(device)
     positives = train_users * ds.n_items + train_items

@@ -28,7 +28,8 @@ def test_report_tables_plot_and_docs(tmp_path, with_plot):
         _record("dense", "powerlaw-N1000", 1000, 1e-2, 4_000_000)], "gnn_not_run": [oom]}))
     doc = tmp_path / "BENCH.md"
     doc.write_text("intro\n<!-- bench:cpu:start -->\nold\n<!-- bench:cpu:end -->\noutro\n")
-    argv = [str(tmp_path / "results.json"), "--out", str(tmp_path / "out"), "--update-docs", str(doc)]
+    argv = [str(tmp_path / "results.json"), "--out", str(tmp_path / "out"),
+            "--update-docs", str(doc)]
     assert report.main(argv + ([] if with_plot else ["--no-plot"])) == 0
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| powerlaw-N10000 | 10,000 | 200,000 | 1.00 ms | OOM (needs 400 MB) |" in md
@@ -53,9 +54,11 @@ def test_curve_stage_fits_its_epochs_to_the_time_left(tmp_path):
                 "s_per_epoch": 1.0, "eval_seconds": 0.5}]
     (tmp_path / "epochs.json").write_text(json.dumps({"meta": {}, "records": records}))
     epochs, every, basis = device_run.curve_plan(tmp_path, 200.0, dry_run=False)
-    assert epochs == int(0.85 * (200 - device_run.CURVE_STARTUP_S - 11 * 0.5)) and every == epochs // 10
+    assert epochs == int(0.85 * (200 - device_run.CURVE_STARTUP_S - 11 * 0.5))
+    assert every == epochs // 10
     assert "1.00 s/epoch" in basis
     assert device_run.curve_plan(tmp_path, 1e6, dry_run=False)[0] == 1000  # never past the config's
-    assert device_run.stage_command("curve", tmp_path, tmp_path, False, device_run.CURVE_STARTUP_S) is None
+    no_time = device_run.CURVE_STARTUP_S
+    assert device_run.stage_command("curve", tmp_path, tmp_path, False, no_time) is None
     argv = device_run.stage_command("curve", tmp_path, tmp_path, False, 300.0)[0]
     assert argv[argv.index("--epochs") + 1] == str(device_run.curve_plan(tmp_path, 290.0, False)[0])

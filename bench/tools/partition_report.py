@@ -1,13 +1,13 @@
-"""What the 1-D nnz-balanced row partition of gnn.distributed costs per rank (docs/DISTRIBUTED.md).
+"""What the nnz-balanced row partition of gnn.distributed costs per rank (docs/DISTRIBUTED.md).
 
-    python -m bench.tools.partition_report --graphs gowalla powerlaw-N1000000 --procs 2 4 8 16 64 \\
-        --out results/partition_report.json
+    python -m bench.tools.partition_report --graphs gowalla powerlaw-N1000000 \\
+        --procs 2 4 8 16 64 --out results/partition_report.json
 
-Per graph and number of processes P: nnz imbalance (max / mean), rows and halo rows per rank (the
-remote rows a rank receives per layer) and the bytes one step moves, d = 64, float32, L = 3, B = 2048:
-halo per layer ``d·4·Σ_r |H_r|``, per step ``2L`` of those; batch ``2·3B·D·4·(P-1)/P`` (D = 64
-LightGCN, 256 NGCF); NGCF's weight all-reduce ``2(P-1)/P·4·L(2d² + d)``. Only the pattern of Â
-is needed, so a power-law graph's CSR is built straight from its pairs (1e7 nodes fit).
+Per graph and number of processes P: nnz imbalance (max / mean), rows and halo rows per rank
+(remote rows received per layer) and the bytes of a step, d = 64, float32, L = 3, B = 2048: halo
+``d·4·Σ_r |H_r|`` per layer, ``2L`` of those per step; batch ``2·3B·D·4·(P-1)/P`` (D = 64
+LightGCN, 256 NGCF); NGCF's weight all-reduce ``2(P-1)/P·4·L(2d² + d)``. Only Â's pattern is
+needed, so a power-law graph's CSR is built straight from its pairs (1e7 nodes fit).
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def pattern(label: str):
         (user, item), n_users, n_items = ds.train_csr.pairs(), ds.n_users, ds.n_items
     user, item = np.asarray(user, np.int64), np.asarray(item, np.int64)
     rowptr = np.zeros(n_users + n_items + 1, dtype=np.int64)
-    np.cumsum(np.concatenate([np.bincount(user, minlength=n_users), np.bincount(item, minlength=n_items)]),
-              out=rowptr[1:])
+    degree = [np.bincount(user, minlength=n_users), np.bincount(item, minlength=n_items)]
+    np.cumsum(np.concatenate(degree), out=rowptr[1:])
     # pairs sorted by (user, item) are the user rows already; a stable sort by item gives the
     # item rows with their users ascending
     col = np.empty(2 * user.size, dtype=np.int32)  # int32 straight away: 1e7-node graphs fit
@@ -51,8 +51,9 @@ def report(rowptr, col, n_nodes: int, world: int) -> dict:
     ranks = partition_stats(rowptr, col, nnz_balanced_bounds(rowptr, world))
     nnz, halo, rows = (np.array([r[k] for r in ranks]) for k in ("nnz", "halo_rows", "rows"))
     remote, layer_bytes = (world - 1) / world, DIM * 4 * int(halo.sum())
-    out = {"P": world, "N": n_nodes, "nnz": int(rowptr[-1]), "nnz_imbalance": float(nnz.max() / nnz.mean()),
-           "rows_min": int(rows.min()), "rows_max": int(rows.max()), "halo_rows_mean": float(halo.mean()),
+    out = {"P": world, "N": n_nodes, "nnz": int(rowptr[-1]),
+           "nnz_imbalance": float(nnz.max() / nnz.mean()), "rows_min": int(rows.min()),
+           "rows_max": int(rows.max()), "halo_rows_mean": float(halo.mean()),
            "halo_rows_max": int(halo.max()), "halo_rows_total": int(halo.sum()),
            "halo_over_N": float(halo.sum() / n_nodes), "halo_bytes_per_layer": layer_bytes,
            "halo_bytes_per_layer_max_rank": DIM * 4 * int(halo.max()),

@@ -13,17 +13,24 @@ from typing import Optional
 
 import numpy as np
 
+from .badlines import BadLines
 from .interactions import UserItemCSR
+from .tokens import TokenIds
 
 __all__ = ["Interactions", "SplitDataset", "remap_ids", "collapse_duplicates"]
 
 
-def remap_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def remap_ids(ids) -> tuple[np.ndarray, np.ndarray]:
     """``(index, uniques)`` with ``uniques`` sorted and ``uniques[index] == ids``.
 
     Small non-negative integer ids (MovieLens) take a presence table, O(n + max id), which is
-    several times faster than the sort inside ``np.unique`` on tens of millions of rows.
+    several times faster than the sort inside ``np.unique`` on tens of millions of rows. Text ids
+    (a gnn.data.tokens.TokenIds) are already numbered in sorted order: only the codes in use are
+    renumbered, and ``uniques`` are strings.
     """
+    if isinstance(ids, TokenIds):
+        index, used = remap_ids(ids.codes)
+        return index, ids.vocab[used]
     ids = np.asarray(ids)
     if ids.size and ids.dtype.kind in "iu":
         lo, hi = int(ids.min()), int(ids.max())
@@ -132,7 +139,10 @@ class _IdMaps:
 class Interactions(_IdMaps):
     """One interaction log with ids remapped to ``0..n-1`` and (user, item) pairs unique.
 
-    ``rating`` is float32 and ``timestamp`` int64 (seconds) where the source has them.
+    ``rating`` is float32 and ``timestamp`` int64 (seconds; float64 from a ``.inter`` file with
+    fractional times) where the source has them. ``user_ids`` / ``item_ids`` are int64, or
+    numpy strings for text ids. ``bad_lines`` reports the lines skipped by
+    ``on_bad_line="skip"`` (None when none were); ``notes`` says what was read how.
     """
 
     name: str
@@ -145,6 +155,8 @@ class Interactions(_IdMaps):
     user_ids: np.ndarray
     item_ids: np.ndarray
     item_titles: Optional[list] = None
+    notes: dict = field(default_factory=dict)
+    bad_lines: Optional[BadLines] = None
 
     def __len__(self) -> int:
         return len(self.user)
@@ -162,6 +174,7 @@ class SplitDataset(_IdMaps):
 
     ``protocol`` says how the test part was made: ``"random"``, ``"temporal"``, ``"loo"`` or
     ``"given"`` (the files' own split). ``valid`` is None when no validation part was asked for.
+    ``bad_lines``: the malformed lines skipped with ``on_bad_line="skip"``, or None.
     """
 
     name: str
@@ -175,6 +188,7 @@ class SplitDataset(_IdMaps):
     item_titles: Optional[list] = None
     protocol: str = "random"
     notes: dict = field(default_factory=dict)
+    bad_lines: Optional[BadLines] = None
 
     # -- each part as CSR, built once (adjacency, samplers, evaluator and saved models use these)
     @cached_property

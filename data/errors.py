@@ -25,6 +25,19 @@ class DatasetFormatError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class NotAnIntegerError(DatasetFormatError):
+    """A field of an integer column is not a non-negative integer (``column`` names it).
+
+    Raised by the parser for id columns that may hold strings instead: the reader catches it and
+    reads that column again as text (gnn.data.tokens), so the user sees it only for columns that
+    must be integers (timestamps, MovieLens ids).
+    """
+
+    def __init__(self, path, message: str, line: int | None = None, column: str | None = None):
+        super().__init__(path, message, line)
+        self.column = column
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are not on disk and could not (or may not) be downloaded."""
 

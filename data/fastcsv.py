@@ -1,4 +1,4 @@
-"""Vectorised numpy parsing of numeric delimited text (the fast path under every loader).
+"""Vectorised numpy parsing of delimited text (the fast path under every loader).
 
 Python's csv module and ``float()`` per field manage ~1M fields/s; MovieLens 25M has 100M
 fields. Instead each block of whole lines is viewed as a uint8 array and handled with array
@@ -14,67 +14,35 @@ quotes (``"5"``, as spreadsheets and R write numbers); the quotes are dropped, a
 them is not supported. Lines end in LF or CRLF; the last line may lack its newline; empty lines
 are skipped (they carry no data). A UTF-8 byte-order mark at the start of the file is skipped;
 a UTF-16/32 one is refused with a message saying so.
+
+Id columns may hold text instead (kind ``"I"``): they are parsed as integers, and the first
+field that is not one (or has a leading zero) sends that column back to be read as text
+(gnn.data.tokens). Files are read block by block (gnn.data.blocks); ``bad_lines`` skips the
+lines the parser refuses instead of raising (gnn.data.badlines).
 """
 from __future__ import annotations
 
+import functools
 import math
-import os
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .errors import DatasetFormatError
+from .badlines import BadLines
+from .blocks import PAD as _PAD
+from .blocks import default_workers, file_is_empty, parsed_blocks, skip_bom
+from .errors import DatasetFormatError, NotAnIntegerError
 from .swar import combine, field_words, non_digits
+from .tokens import merge_tokens, parse_tokens
 
-__all__ = ["read_columns", "read_int_tokens", "DEFAULT_BLOCK_SIZE"]
+__all__ = ["read_columns", "read_int_tokens", "file_is_empty", "DEFAULT_BLOCK_SIZE"]
 
 #: Bytes read per block: bounds the temporaries (about 10x the block) for any file size.
 DEFAULT_BLOCK_SIZE = 1 << 24
 
-# Bytes in front of each block, so that a right-aligned window of any accepted width never
-# starts before the buffer (NUL is neither a digit, a separator nor a newline).
-_PAD = 24
 _MAX_INT_DIGITS = 18  # 10**18 < 2**63
 _MAX_FAST_FLOAT = 15  # mantissas below 10**15 < 2**53 are exact in float64
 _NL, _CR, _QUOTE = 10, 13, 34
-_UTF8_BOM = b"\xef\xbb\xbf"
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")  # UTF-16 LE / BE (and the start of UTF-32 LE)
-
-
-def _skip_bom(f, path) -> None:
-    """Move past a UTF-8 byte-order mark (Excel writes one); refuse UTF-16/32 text."""
-    head = f.read(3)
-    if head.startswith(_WIDE_BOMS):
-        raise DatasetFormatError(path, "the file is UTF-16 or UTF-32 encoded; save it as UTF-8 "
-                                       "(or ASCII) text", line=1)
-    f.seek(3 if head == _UTF8_BOM else 0)
-
-
-def _blocks(f, block_size: int) -> Iterator[bytearray]:
-    """Yield chunks of ``f`` that end at a newline, each behind ``_PAD`` zero bytes.
-
-    The file is read straight into the block's own buffer (``readinto``), so that a block costs
-    one copy from the OS; a missing final newline is supplied.
-    """
-    rest = b""
-    while True:
-        buf = bytearray(_PAD + len(rest) + block_size)
-        buf[_PAD:_PAD + len(rest)] = rest
-        got = f.readinto(memoryview(buf)[_PAD + len(rest):])
-        end = _PAD + len(rest) + got
-        if got == 0:
-            break
-        cut = buf.rfind(b"\n", _PAD, end)
-        if cut < 0:  # a line longer than a block: keep reading
-            rest = bytes(buf[_PAD:end])
-            continue
-        rest = bytes(buf[cut + 1:end])
-        del buf[cut + 1:]
-        yield buf
-    if rest:
-        yield bytearray(_PAD) + rest + b"\n"
 
 
 def _padded(block: bytearray) -> np.ndarray:
@@ -112,7 +80,10 @@ class _Block:
     def line_of_row(self, r: int) -> int:
         return self.line0 + 1 + int(r if self.rows is None else self.rows[r])
 
-    def fail(self, row: int, message: str):
+    def fail(self, row: int, message: str, column: str | None = None):
+        """Raise for data row ``row``; with ``column``, a NotAnIntegerError naming the column."""
+        if column is not None:
+            raise NotAnIntegerError(self.path, message, line=self.line_of_row(row), column=column)
         raise DatasetFormatError(self.path, message, line=self.line_of_row(row))
 
 
@@ -162,8 +133,9 @@ def _parse_ints(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     length = e - s
     if int(length.max()) > _MAX_INT_DIGITS or int(length.min()) <= 0:
         r = int(np.flatnonzero((length > _MAX_INT_DIGITS) | (length <= 0))[0])
-        what = "is empty" if length[r] <= 0 else f"has more than {_MAX_INT_DIGITS} digits"
-        blk.fail(r, f"column {name!r} {what}: {_text(blk.buf, s[r], e[r])!r}")
+        empty = length[r] <= 0
+        what = "is empty" if empty else f"has more than {_MAX_INT_DIGITS} digits"
+        blk.fail(r, f"column {name!r} {what}: {_text(blk.buf, s[r], e[r])!r}", None if empty else name)
     words = field_words(blk.buf, e, length, -(-int(length.max()) // 8))
     bad = None
     for word in words:
@@ -172,7 +144,7 @@ def _parse_ints(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
         blk.fail(r, f"column {name!r}: expected a non-negative integer, got "
-                    f"{_text(blk.buf, s[r], e[r])!r}")
+                    f"{_text(blk.buf, s[r], e[r])!r}", name)
     return combine(words)
 
 
@@ -240,74 +212,104 @@ def _unquote(blk: _Block, s: np.ndarray, e: np.ndarray, name: str):
     return s + quoted, e - quoted
 
 
-def _parse_block(block: bytes, line0: int, path, sep: bytes, kinds, names) -> list:
-    blk = _Block(block, line0, path)
-    starts, ends = _field_bounds(blk, sep, len(kinds))
-    parsers = {"i": _parse_ints, "f": _parse_floats}
-    out = []
-    for c, k in enumerate(kinds):
-        s, e = _unquote(blk, starts[c], ends[c], names[c])
-        out.append(parsers[k](blk, s, e, names[c]))
+def _parse_ids(blk, s: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
+    """An id column as integers; a leading zero makes it text (``007`` is not the id ``7``)."""
+    out = _parse_ints(blk, s, e, name)
+    zero = (blk.buf[s] == 48) & (e - s > 1)
+    if zero.any():
+        r = int(np.flatnonzero(zero)[0])
+        blk.fail(r, f"column {name!r}: {_text(blk.buf, s[r], e[r])!r} has a leading zero", name)
     return out
 
 
-def _default_workers() -> int:
-    # numpy releases the GIL inside these array operations, so blocks parse in parallel threads;
-    # at most 4, since each block in flight holds about ten times its size in temporaries.
-    return max(1, min(4, os.cpu_count() or 1))
+_PARSERS = {"i": _parse_ints, "I": _parse_ids, "f": _parse_floats, "t": parse_tokens}
+
+
+def _parse_block(block: bytes, line0: int, path, sep: bytes, kinds, names) -> list:
+    blk = _Block(block, line0, path)
+    starts, ends = _field_bounds(blk, sep, len(kinds))
+    out = []
+    for c, k in enumerate(kinds):
+        if k == "-":  # a column that is not read
+            out.append(None)
+            continue
+        s, e = _unquote(blk, starts[c], ends[c], names[c])
+        out.append(_PARSERS[k](blk, s, e, names[c]))
+    return out
 
 
 def read_columns(path, sep: bytes | str, kinds: Sequence[str], names: Sequence[str], *,
                  skip_lines: int = 0, block_size: int = DEFAULT_BLOCK_SIZE,
-                 workers: int | None = None) -> list[np.ndarray]:
-    """Parse a delimited numeric file into one array per column.
+                 workers: int | None = None, bad_lines: BadLines | None = None) -> list:
+    """Parse a delimited file into one array per column.
 
     Args:
         path: the file.
         sep: the field separator, 1 or 2 bytes (``","``, ``"\\t"``, ``"::"``).
-        kinds: per column ``"i"`` (int64) or ``"f"`` (float64).
+        kinds: per column ``"i"`` (int64), ``"f"`` (float64), ``"t"`` (text ids: a
+            gnn.data.tokens.TokenIds), ``"I"`` (ids: int64 when every field is a non-negative
+            integer without a leading zero, else read as ``"t"``) or ``"-"`` (not read: None).
         names: per column, a name used in error messages.
         skip_lines: lines at the top not parsed (a header); they still count for line numbers.
         block_size: bytes per block; memory stays O(workers * block_size) besides the result.
         workers: threads parsing blocks (default: CPU count, at most 4).
+        bad_lines: a gnn.data.badlines.BadLines: malformed lines are skipped and recorded there
+            instead of raising.
 
     Raises:
         DatasetFormatError: a line with another number of fields, an empty or non-numeric
             field, a NaN; the message names the file and the 1-based line (the first bad line
             of the file, whichever thread found it).
     """
-    if isinstance(sep, str):
-        sep = sep.encode()
-    ncols = len(kinds)
-    workers = workers or _default_workers()
-    parts: list[list[np.ndarray]] = [[] for _ in range(ncols)]
+    kinds, names = list(kinds), list(names)
+    while True:
+        try:
+            return _read_columns(path, sep, kinds, names, skip_lines, block_size, workers, bad_lines)
+        except NotAnIntegerError as exc:
+            if exc.column not in names or kinds[names.index(exc.column)] != "I":
+                raise
+            kinds[names.index(exc.column)] = "t"  # ids that are not all integers: read as text
 
-    def collect(cols):
-        for c in range(ncols):
-            parts[c].append(cols[c])
 
-    line0 = 0
+def _read_columns(path, sep, kinds, names, skip_lines, block_size, workers, bad_lines) -> list:
+    sep = sep.encode() if isinstance(sep, str) else sep
+    parse = functools.partial(_parse_block, path=path, sep=sep, kinds=kinds, names=names)
+    skip_ids = None if bad_lines is None else tuple(n for n, k in zip(names, kinds) if k == "I")
+    parts: list[list] = [[] for _ in kinds]
+    bad: list = []
     with open(path, "rb") as f:
-        _skip_bom(f, path)
-        for _ in range(skip_lines):
-            if f.readline():
-                line0 += 1
-        if workers == 1:
-            for block in _blocks(f, block_size):
-                collect(_parse_block(block, line0, path, sep, kinds, names))
-                line0 += block.count(b"\n")
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                pending: deque = deque()
-                for block in _blocks(f, block_size):
-                    pending.append(pool.submit(_parse_block, block, line0, path, sep, kinds, names))
-                    line0 += block.count(b"\n")
-                    while len(pending) > workers:  # results in file order: the first error wins
-                        collect(pending.popleft().result())
-                while pending:
-                    collect(pending.popleft().result())
-    dtypes = {"i": np.int64, "f": np.float64}
-    return [np.concatenate(p) if p else np.zeros(0, dtype=dtypes[k]) for p, k in zip(parts, kinds)]
+        skip_bom(f, path)
+        line0 = sum(1 for _ in range(skip_lines) if f.readline())
+        for results, found in parsed_blocks(f, parse, block_size, workers or default_workers(),
+                                             line0, skip_ids):
+            bad.extend(found)
+            for cols in results:
+                for c, col in enumerate(cols):
+                    parts[c].append(col)
+    if bad_lines is not None:
+        bad_lines.extend(bad)
+    return [_column(p, k, path, name) for p, k, name in zip(parts, kinds, names)]
+
+
+def _column(parts: list, kind: str, path, name: str):
+    if kind == "-":
+        return None
+    if kind == "t":
+        return merge_tokens(parts, path, name)
+    dtype = np.float64 if kind == "f" else np.int64
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _int_tokens_block(block: bytearray, line0: int, path) -> tuple[np.ndarray, np.ndarray]:
+    blk = _Block(block, line0, path)
+    buf = blk.buf
+    ws = (buf == 32) | (buf == 9) | (buf == _CR) | (buf == _NL) | (buf == 0)
+    # a token starts after whitespace and ends before whitespace; the pad and the final
+    # newline guarantee both neighbours exist.
+    s = np.flatnonzero(ws[:-1] & ~ws[1:]) + 1
+    e = np.flatnonzero(~ws[:-1] & ws[1:]) + 1
+    line = line0 + 1 + np.searchsorted(blk.nl, s)
+    return _parse_ints(_TokenRows(blk, line), s, e, "id"), line
 
 
 def read_int_tokens(path, *, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -316,22 +318,13 @@ def read_int_tokens(path, *, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.n
     Used for the LightGCN/NGCF ``uid item item ...`` format, whose lines have any length.
     """
     values, lines = [], []
-    line0 = 0
+    parse = functools.partial(_int_tokens_block, path=path)
     with open(path, "rb") as f:
-        _skip_bom(f, path)
-        for block in _blocks(f, block_size):
-            blk = _Block(block, line0, path)
-            buf = blk.buf
-            ws = (buf == 32) | (buf == 9) | (buf == _CR) | (buf == _NL) | (buf == 0)
-            # a token starts after whitespace and ends before whitespace; the pad and the
-            # final newline guarantee both neighbours exist.
-            s = np.flatnonzero(ws[:-1] & ~ws[1:]) + 1
-            e = np.flatnonzero(~ws[:-1] & ws[1:]) + 1
-            line = line0 + 1 + np.searchsorted(blk.nl, s)
-            tok = _TokenRows(blk, line)
-            values.append(_parse_ints(tok, s, e, "id"))
-            lines.append(line)
-            line0 += blk.n_lines
+        skip_bom(f, path)
+        for results, _ in parsed_blocks(f, parse, block_size, 1, 0, None):
+            for v, line in results:
+                values.append(v)
+                lines.append(line)
     if not values:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(values), np.concatenate(lines)
@@ -343,18 +336,7 @@ class _TokenRows:
     def __init__(self, blk: _Block, line: np.ndarray):
         self.buf, self.path, self._line = blk.buf, blk.path, line
 
-    def fail(self, row: int, message: str):
+    def fail(self, row: int, message: str, column: str | None = None):
+        if column is not None:
+            raise NotAnIntegerError(self.path, message, line=int(self._line[row]), column=column)
         raise DatasetFormatError(self.path, message, line=int(self._line[row]))
-
-
-def file_is_empty(path) -> bool:
-    """True when the file has no bytes other than whitespace."""
-    if os.path.getsize(path) == 0:
-        return True
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 16)
-            if not chunk:
-                return True
-            if chunk.strip():
-                return False

@@ -7,11 +7,18 @@ What a name or path means (names win over paths; write ``./gowalla`` for a folde
 - ``gowalla``, ``yelp2018``, ``amazon-book``: the NGCF/LightGCN split, a folder
   ``data_root(root)/<name>`` with ``train.txt`` and ``test.txt`` (not downloaded);
 - a folder with ``train.txt`` and ``test.txt`` (given split), or holding a MovieLens release;
-- a delimited file ``user,item[,rating[,timestamp]]`` (see gnn.data.delimited for the rules).
+- a RecBole atomic file ``<name>.inter``, or a folder holding one (gnn.data.atomic);
+- a delimited file ``user,item[,rating[,timestamp]]`` (see gnn.data.delimited for the rules);
+  ids may be any text (``user_0000``), mapped to contiguous ids and back.
 
 Implicit feedback: every rating is an interaction unless ``min_rating`` keeps only ratings
 ``>= min_rating`` (filtered before anything else). Repeated (user, item) pairs collapse into one
-(latest timestamp, highest rating). Ids are remapped to ``0..n-1`` in ascending original id.
+(latest timestamp, highest rating). Ids are remapped to ``0..n-1`` in ascending original id
+(string order for text ids); ``user_ids`` / ``item_ids`` keep the originals.
+
+Malformed lines stop the load with the file, line and reason, unless ``on_bad_line="skip"``:
+then they are skipped, and ``dataset.bad_lines`` (also logged once, logger ``gnn.data``) says
+how many and which (gnn.data.badlines).
 
 Splits (``split=``):
 
@@ -27,11 +34,14 @@ Splits (``split=``):
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .atomic import inter_files, read_atomic
+from .badlines import bad_line_report, check_on_bad_line
 from .dataset import Interactions, SplitDataset, collapse_duplicates, remap_ids
 from .delimited import read_delimited
 from .download import download_movielens
@@ -51,10 +61,11 @@ TEXT_DATASETS = {
 #: Every dataset name ``load_dataset`` knows.
 DATASETS = sorted(RELEASES) + sorted(TEXT_DATASETS)
 SPLITS = ("random", "temporal", "loo", "given")
+log = logging.getLogger("gnn.data")
 
 
 def _resolve(name_or_path, root, download: bool, base_url):
-    """``(kind, path, name)`` with kind ``"movielens"``, ``"given"`` or ``"delimited"``."""
+    """``(kind, path, name)``, kind ``"movielens"``, ``"given"``, ``"atomic"`` or ``"delimited"``."""
     key = str(name_or_path)
     if key in RELEASES:
         return "movielens", download_movielens(key, root, base_url=base_url, download=download), key
@@ -73,15 +84,42 @@ def _resolve(name_or_path, root, download: bool, base_url):
             return "given", path, path.name
         if detect_layout(path) is not None:
             return "movielens", path, path.name
-        raise DatasetNotFoundError(f"{path} holds neither train.txt + test.txt nor a MovieLens "
-                                   f"ratings file (ratings.csv, ratings.dat, u.data)")
+        inter = inter_files(path)
+        if len(inter) == 1:
+            return "atomic", inter[0], path.name
+        if inter:
+            raise DatasetNotFoundError(f"{path} holds several .inter files ({', '.join(p.name for p in inter)}) "
+                                       f"and none named {path.name}.inter: give the file's path")
+        raise DatasetNotFoundError(f"{path} holds neither train.txt + test.txt, a MovieLens "
+                                   f"ratings file (ratings.csv, ratings.dat, u.data) nor a .inter file")
     if path.is_file():
-        return "delimited", path, path.stem
+        return ("atomic" if path.suffix == ".inter" else "delimited"), path, path.stem
     raise DatasetNotFoundError(f"{name_or_path!r} is neither a known dataset ({', '.join(DATASETS)}) "
                                f"nor an existing file or folder")
 
 
-def _build(name, user, item, rating, timestamp, titles, min_rating) -> Interactions:
+def _read(kind: str, path: Path, sep, header, report):
+    """``(user, item, rating, timestamp, titles, notes)`` of a MovieLens, atomic or delimited source."""
+    if header is not None and kind != "delimited":
+        raise ValueError(f"{path}: header= applies to delimited files only (this is a {kind} dataset)")
+    if kind == "movielens":
+        return (*read_movielens_dir(path, bad_lines=report), {})
+    if kind == "atomic":
+        u, i, r, t, notes = read_atomic(path, bad_lines=report)
+        return u, i, r, t, None, notes
+    return (*read_delimited(path, sep, header, bad_lines=report), None, {})
+
+
+def _skipped(report):
+    """The report of skipped lines, logged once; None when nothing was skipped."""
+    if report is None or report.count == 0:
+        return None
+    log.warning("%s", report)
+    return report
+
+
+def _build(name, user, item, rating, timestamp, titles, min_rating, notes=None,
+           bad_lines=None) -> Interactions:
     if min_rating is not None:
         if rating is None:
             raise ValueError(f"{name}: min_rating={min_rating} needs ratings, but the data has none")
@@ -99,30 +137,40 @@ def _build(name, user, item, rating, timestamp, titles, min_rating) -> Interacti
         item_titles = [titles.get(k, "") for k in item_ids.tolist()]
     return Interactions(name=name, n_users=len(user_ids), n_items=len(item_ids), user=u, item=i,
                         rating=rating, timestamp=timestamp, user_ids=user_ids, item_ids=item_ids,
-                        item_titles=item_titles)
+                        item_titles=item_titles, notes=dict(notes or {}), bad_lines=bad_lines)
 
 
 def load_interactions(name_or_path, root=None, *, min_rating: Optional[float] = None,
                       download: bool = True, sep: Optional[str] = None,
+                      header: Optional[bool] = None, on_bad_line: str = "error",
                       base_url: Optional[str] = None) -> Interactions:
-    """The whole interaction log of a dataset (names and paths as for :func:`load_dataset`).
+    """The whole interaction log of a dataset (names, paths and options as for :func:`load_dataset`).
 
     For a text-format (given split) dataset this is the union of train.txt and test.txt, with
     the files' ids unchanged.
     """
+    check_on_bad_line(on_bad_line)  # a wrong value fails before any download
     kind, path, name = _resolve(name_or_path, root, download, base_url)
-    if kind == "movielens":
-        u, i, r, t, titles = read_movielens_dir(path)
-        return _build(name, u, i, r, t, titles, min_rating)
-    if kind == "delimited":
-        u, i, r, t = read_delimited(path, sep)
-        return _build(name, u, i, r, t, None, min_rating)
-    if min_rating is not None:
-        raise ValueError(f"{name}: min_rating needs ratings, but the text format has none")
+    report = bad_line_report(on_bad_line, path)
+    if kind != "given":
+        u, i, r, t, titles, notes = _read(kind, path, sep, header, report)
+        return _build(name, u, i, r, t, titles, min_rating, notes, _skipped(report))
+    _check_given_options(name, min_rating, header, report)
     (tu, ti), (eu, ei), n_users, n_items, user_ids, item_ids = read_given_split(path)
     u, i, _, _ = collapse_duplicates(np.concatenate([tu, eu]), np.concatenate([ti, ei]), n_items)
     return Interactions(name=name, n_users=n_users, n_items=n_items, user=u, item=i, rating=None,
                         timestamp=None, user_ids=user_ids, item_ids=item_ids, item_titles=None)
+
+
+def _check_given_options(name, min_rating, header, report) -> None:
+    """Options that a train.txt/test.txt dataset cannot honour are errors, never ignored."""
+    if min_rating is not None:
+        raise ValueError(f"{name}: min_rating needs ratings, but the text format has none")
+    if header is not None:
+        raise ValueError(f"{name}: header= applies to delimited files only (this is a train.txt/test.txt dataset)")
+    if report is not None:
+        raise ValueError(f"{name}: on_bad_line='skip' applies to MovieLens, .inter and delimited files; "
+                         f"train.txt/test.txt are read strictly (the papers' fixed split)")
 
 
 def _pairs(inter: Interactions, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +199,8 @@ def split_interactions(inter: Interactions, split: str = "random", ratios=(0.8, 
     return SplitDataset(name=inter.name, n_users=inter.n_users, n_items=inter.n_items,
                         train=_pairs(inter, tr), valid=valid, test=_pairs(inter, te),
                         user_ids=inter.user_ids, item_ids=inter.item_ids,
-                        item_titles=inter.item_titles, protocol=split)
+                        item_titles=inter.item_titles, protocol=split, notes=dict(inter.notes),
+                        bad_lines=inter.bad_lines)
 
 
 def _wants_valid(ratios) -> bool:
@@ -186,7 +235,8 @@ def _given_dataset(path: Path, name: str, split: str, ratios, seed: int) -> Spli
 
 def load_dataset(name_or_path, root=None, *, split: str = "random", ratios=(0.8, 0.1, 0.1),
                  min_rating: Optional[float] = None, seed: int = 0, download: bool = True,
-                 sep: Optional[str] = None, base_url: Optional[str] = None) -> SplitDataset:
+                 sep: Optional[str] = None, header: Optional[bool] = None,
+                 on_bad_line: str = "error", base_url: Optional[str] = None) -> SplitDataset:
     """Load a dataset and split it for training (see the module docstring for every rule).
 
     Args:
@@ -200,6 +250,10 @@ def load_dataset(name_or_path, root=None, *, split: str = "random", ratios=(0.8,
         seed: seed of the random split.
         download: fetch a missing MovieLens release (else raise DatasetNotFoundError).
         sep: separator of a delimited file (default: detected).
+        header: whether a delimited file's first line is a header (default: detected, see
+            gnn.data.delimited).
+        on_bad_line: ``"error"`` (default): a malformed line raises DatasetFormatError;
+            ``"skip"``: such lines are skipped, counted and named in ``dataset.bad_lines``.
         base_url: where MovieLens zips are fetched (default ``$GNN_MOVIELENS_URL`` or GroupLens).
 
     Raises:
@@ -209,14 +263,12 @@ def load_dataset(name_or_path, root=None, *, split: str = "random", ratios=(0.8,
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, but got {split!r}")
+    check_on_bad_line(on_bad_line)  # a wrong value fails before any download
     kind, path, name = _resolve(name_or_path, root, download, base_url)
+    report = bad_line_report(on_bad_line, path)
     if kind == "given":
-        if min_rating is not None:
-            raise ValueError(f"{name}: min_rating needs ratings, but the text format has none")
+        _check_given_options(name, min_rating, header, report)
         return _given_dataset(path, name, split, ratios, seed)
-    if kind == "movielens":
-        u, i, r, t, titles = read_movielens_dir(path)
-    else:
-        u, i, r, t = read_delimited(path, sep)
-        titles = None
-    return split_interactions(_build(name, u, i, r, t, titles, min_rating), split, ratios, seed)
+    u, i, r, t, titles, notes = _read(kind, path, sep, header, report)
+    inter = _build(name, u, i, r, t, titles, min_rating, notes, _skipped(report))
+    return split_interactions(inter, split, ratios, seed)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -96,8 +97,12 @@ def detect_layout(folder: Path) -> Optional[tuple[str, str]]:
     return None
 
 
-def read_ratings(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(user, movie, rating, timestamp) of a MovieLens ratings file, format chosen by its name."""
+def read_ratings(path, *, bad_lines=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(user, movie, rating, timestamp) of a MovieLens ratings file, format chosen by its name.
+
+    ``bad_lines`` (gnn.data.badlines.BadLines): skip malformed lines and ratings outside the
+    range, recording them there, instead of raising.
+    """
     path = Path(path)
     if file_is_empty(path):
         raise DatasetFormatError(path, "the file is empty")
@@ -109,34 +114,44 @@ def read_ratings(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             raise DatasetFormatError(
                 path, f"missing or wrong header: expected {','.join(_CSV_HEADER)!r}, got {head[:80]!r}",
                 line=1)
-        u, i, r, t = read_columns(path, ",", "iifi", names, skip_lines=1)
+        u, i, r, t = read_columns(path, ",", "iifi", names, skip_lines=1, bad_lines=bad_lines)
     elif path.name.endswith(".dat"):
-        u, i, r, t = read_columns(path, "::", "iifi", names)
+        u, i, r, t = read_columns(path, "::", "iifi", names, bad_lines=bad_lines)
     else:  # u.data
-        u, i, r, t = read_columns(path, "\t", "iifi", names)
+        u, i, r, t = read_columns(path, "\t", "iifi", names, bad_lines=bad_lines)
     if len(u) == 0:
-        raise DatasetFormatError(path, "no ratings (only a header)")
+        raise DatasetFormatError(path, "no ratings (only a header)" if not (bad_lines and bad_lines.count)
+                                 else f"no ratings: every line is malformed ({bad_lines})")
     bad = ~((r >= RATING_RANGE[0]) & (r <= RATING_RANGE[1]))
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DatasetFormatError(path, f"rating {r[row]} outside the MovieLens range "
-                                       f"{RATING_RANGE[0]}..{RATING_RANGE[1]}",
-                                 line=_line_of_row(path, row))
+        rows = np.flatnonzero(bad)
+        why = f"outside the MovieLens range {RATING_RANGE[0]}..{RATING_RANGE[1]}"
+        if bad_lines is None:
+            raise DatasetFormatError(path, f"rating {r[rows[0]]} {why}", line=_lines_of_rows(path, rows[:1])[0])
+        skipped = set(bad_lines.all_lines())
+        bad_lines.extend((line, f"rating {r[row]} {why}")
+                         for line, row in zip(_lines_of_rows(path, rows, skipped), rows))
+        u, i, r, t = u[~bad], i[~bad], r[~bad], t[~bad]
     return u, i, r.astype(np.float32), t
 
 
-def _line_of_row(path: Path, row: int) -> int:
-    """1-based line of data row ``row`` (slow; only for error messages)."""
+def _lines_of_rows(path: Path, rows, skipped=frozenset()) -> list[int]:
+    """1-based lines of the data rows ``rows`` (ascending): lines that are not the header, empty
+    or in ``skipped`` count as rows (slow; only for messages)."""
     header = 1 if path.name.endswith(".csv") else 0
-    seen = -1
+    want = iter(int(x) for x in rows)
+    target, seen, out = next(want, None), -1, []
     with open(path, "rb") as f:
         for lineno, line in enumerate(f, start=1):
-            if lineno <= header or not line.strip():
+            if target is None:
+                break
+            if lineno <= header or lineno in skipped or line.rstrip(b"\n") in (b"", b"\r"):
                 continue
             seen += 1
-            if seen == row:
-                return lineno
-    return None
+            if seen == target:
+                out.append(lineno)
+                target = next(want, None)
+    return out
 
 
 def _decode(path: Path) -> str:
@@ -190,14 +205,21 @@ def _movie_id(path, text: str, line: int) -> int:
     return int(t)
 
 
-def read_movielens_dir(folder, ratings: Optional[str] = None, titles: Optional[str] = None):
-    """Parse a MovieLens folder: ``(user, movie, rating, timestamp, titles dict or None)``."""
+def read_movielens_dir(folder, ratings: Optional[str] = None, titles: Optional[str] = None, *,
+                       bad_lines=None):
+    """Parse a MovieLens folder: ``(user, movie, rating, timestamp, titles dict or None)``.
+
+    ``bad_lines`` (gnn.data.badlines.BadLines, its path set to the ratings file here) skips
+    malformed ratings lines instead of raising; the titles file is always read strictly.
+    """
     folder = Path(folder)
     if ratings is None:
         layout = detect_layout(folder)
         if layout is None:
             raise DatasetFormatError(folder, "no MovieLens ratings file (ratings.csv, ratings.dat or u.data)")
         ratings, titles = layout
-    u, i, r, t = read_ratings(folder / ratings)
+    if bad_lines is not None:
+        bad_lines.path = os.fspath(folder / ratings)
+    u, i, r, t = read_ratings(folder / ratings, bad_lines=bad_lines)
     names = read_titles(folder / titles) if titles and (folder / titles).is_file() else None
     return u, i, r, t, names

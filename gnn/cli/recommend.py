@@ -4,7 +4,8 @@
 
 ``--checkpoint`` is a file written by ``gnn.train --checkpoint`` / ``--save-model`` or by
 :func:`gnn.save_model` with its dataset. ``--user`` is the user's id as it appears in the
-dataset (MovieLens ``userId``). Items the user interacted with anywhere in the dataset (training,
+dataset (MovieLens ``userId``, or a text id such as ``user_0007``), and items are printed with
+the dataset's own ids. Items the user interacted with anywhere in the dataset (training,
 validation or test ratings) are never recommended; MovieLens titles are shown when the file
 carries them. A checkpoint gives the best validation epoch's weights when the run kept them.
 """
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m gnn.recommend", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="a saved model or training checkpoint")
-    p.add_argument("--user", required=True, help="the user's original id in the dataset")
+    p.add_argument("--user", required=True,
+                   help="the user's original id in the dataset (a number or a text id)")
     p.add_argument("-k", "--k", type=int, default=10)
     p.add_argument("--json", action="store_true",
                    help="print JSON: original item ids, titles and scores")

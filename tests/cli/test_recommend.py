@@ -1,13 +1,16 @@
 """gnn.cli.recommend (``python -m gnn.recommend``) end to end: a model trained with
 ``gnn.train --save-model`` / ``--checkpoint`` never recommends an item the user interacted with in
-any split (issue 13, finding 1), and ``--json`` gives original item ids, titles and scores."""
+any split (issue 13, finding 1), and ``--json`` gives original item ids, titles and scores; string
+ids (issue 17, problem 4) come back as the file's own strings, through save/load too."""
+import csv
 import json
+from collections import defaultdict
 
 import pytest
 import torch
 
 from cli_runs import movie_titles, rated_items, run_module, synthetic_ratings
-from gnn import load_model, save_model
+from gnn import TrainConfig, Trainer, load_dataset, load_model, save_model
 from gnn.cli.recommend import main as recommend_main
 from gnn.cli.train import main as train_main
 from gnn.data import find_dataset_file
@@ -135,3 +138,68 @@ def test_a_model_saved_without_its_dataset_exits_2(synthetic_run, tmp_path, caps
     save_model(load_model(saved), bare)  # no dataset: no ids, titles or seen items
     assert recommend_main(["--checkpoint", str(bare), "--user", "7"]) == 2
     assert "saved without its dataset" in capsys.readouterr().err
+
+
+def string_id_ratings(path):
+    """The synthetic ratings with text ids: users ``user_0007``..., items ``B0001001``... (ASIN-like),
+    and unicode in some ids; returns ``{user: {items}}`` read back with the csv module."""
+    plain = synthetic_ratings(path.with_name("plain.csv"), n_users=60, n_items=50, per_user=20)
+    rows = list(csv.DictReader(open(plain, newline="")))
+    text = ["user,item,rating,timestamp"]
+    for row in rows:
+        u = f"user_{int(row['user']):04d}" + ("é" if int(row["user"]) % 5 == 0 else "")
+        text.append(f"{u},B000{row['item']},{row['rating']},{row['timestamp']}")
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    rated = defaultdict(set)
+    for line in text[1:]:
+        u, i = line.split(",")[:2]
+        rated[u].add(i)
+    return rated
+
+
+@pytest.fixture(scope="module")
+def string_id_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("strings")
+    data = folder / "events.csv"
+    rated = string_id_ratings(data)
+    saved = folder / "mf.pt"
+    assert train_main(["--model", "mf", "--dataset", str(data), "--epochs", "2", "--device", "cpu",
+                       "--no-progress", "--seed", "1", "--save-model", str(saved)]) == 0
+    return data, rated, saved
+
+
+def test_string_ids_come_back_from_recommend(string_id_run, capsys):
+    data, rated, saved = string_id_run
+    all_items = set().union(*rated.values())
+    for user in ("user_0007", "user_0010é", "user_0033"):
+        out = recommend_json(capsys, saved, user, len(all_items))
+        items = [row["item"] for row in out["items"]]
+        assert out["user"] == user and all(isinstance(i, str) for i in items)
+        assert sorted(items) == sorted(all_items - rated[user])  # every unrated item, nothing else
+    capsys.readouterr()
+    assert recommend_main(["--checkpoint", str(saved), "--user", "user_0007", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "top 3 for user user_0007 (events):" and " item B000" in lines[1]
+    assert recommend_main(["--checkpoint", str(saved), "--user", "7"]) == 2  # not 'user_0007'
+    assert "unknown user '7'" in capsys.readouterr().err
+
+
+def test_model_trained_on_string_ids_saves_and_loads(string_id_run, tmp_path):
+    data, rated, _ = string_id_run
+    ds = load_dataset(data, seed=2)
+    trainer = Trainer(TrainConfig(model="lightgcn", dataset=str(data), epochs=1, dim=8, device="cpu",
+                                  progress=False), dataset=ds, log=lambda *a: None)
+    trainer.fit()
+    path = tmp_path / "lightgcn.pt"
+    save_model(trainer.model, path, dataset=ds)
+    state = torch.load(path, weights_only=True)  # plain data only
+    assert state["catalog"]["user_ids"] == ds.user_ids.tolist()
+    loaded = load_model(path)
+    assert loaded.catalog.user_ids.tolist() == ds.user_ids.tolist()
+    assert loaded.catalog.item_ids.tolist() == ds.item_ids.tolist()
+    u = loaded.catalog.user_index_of("user_0010é")
+    assert ds.user_ids[u] == "user_0010é" and ds.user_index(["user_0010é"]).tolist() == [u]
+    assert loaded.catalog.item_index(["B0001001"]).tolist() == ds.item_index(["B0001001"]).tolist()
+    users = torch.arange(ds.n_users)
+    assert torch.equal(loaded.recommend(users, 5, exclude=ds.seen_csr),
+                       trainer.model.recommend(users, 5, exclude=ds.seen_csr))

@@ -184,7 +184,7 @@ def one_line_error(stderr):
 
 def test_bad_dataset_gives_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
-    bad.write_text("user,item\n1,2\n3,x\n")
+    bad.write_text("user,item\n1,2\n3,4,x\n")  # a third field ('3,x' is a text id now)
     assert train_main(["--dataset", str(bad), "--epochs", "1", "--no-progress"]) == 2
     line = one_line_error(capsys.readouterr().err)
     assert str(bad) in line and "line 3" in line

@@ -36,11 +36,11 @@ def test_explicit_separator(tmp_path):
     ("", "empty"),
     ("\n\n", "empty"),
     ("user,item\n", "line 1: no interactions after the header 'user,item'"),
-    ("1,x\n", "line 1: no interactions after the header '1,x' .*here 'x', is not a number"),
+    ("a,b\n", "line 1: no interactions after the header 'a,b' .*pass header=False"),
     ("1\n", "cannot find a separator"),
     ("1,2,3,4,5\n", "expected 2 to 4 columns"),
     ("1,2\n3,4,5\n", "line 2: expected 2 fields"),
-    ("1,2,4.0\n3,x,5\n", "line 2: column 'item'"),
+    ("1,2,4.0\n3,,5\n", "line 2: column 'item' is empty"),
     ("1,2,4.0\n3,4,nan\n", "line 2: column 'rating'"),
     ("1,2,4.0,10\n3,4,5,1.5\n", "line 2: column 'timestamp'"),
 ])
@@ -49,6 +49,16 @@ def test_malformed(tmp_path, text, fragment):
     p.write_text(text)
     with pytest.raises(DatasetFormatError, match=fragment):
         load_dataset(p)
+
+
+@pytest.mark.parametrize("text, items", [
+    ("1,x\n", ["x"]),               # was read as a header (then "no interactions") before token ids
+    ("1,2,4.0\n3,x,5\n", ["2", "x"]),  # was "line 2: column 'item'": a text id is an id now
+])
+def test_text_ids_that_used_to_be_errors(tmp_path, text, items):
+    p = tmp_path / "x.csv"
+    p.write_text(text)
+    assert load_interactions(p).item_ids.tolist() == items
 
 
 def test_unknown_name_or_path():
@@ -78,7 +88,7 @@ def test_bom_and_quoted_fields_parse(tmp_path, raw, users):
     (b'1,2\n3,"4\n', r"line 2: column 'item': unbalanced double quote in '\"4'"),
     (b'1,2\n"",4\n', r"line 2: column 'user' is empty"),
     (b"\xff\xfe1\x00,\x002\x00\n\x00", r"line 1: the file is UTF-16 or UTF-32 encoded"),
-    (b"1,2\n\xef\xbb\xbf3,4\n", r"line 2: column 'user': expected a non-negative integer, got '\\ufeff3'"),
+    (b"1,2\n\xef\xbb\xbf3,4\n", r"line 2: column 'user': a byte-order mark inside the file"),
 ])
 def test_bom_and_quote_errors_name_the_line(tmp_path, raw, fragment):
     p = tmp_path / "x.csv"

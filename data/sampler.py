@@ -15,25 +15,15 @@ Two exact, vectorised methods over the same sorted positives (CSR by user, items
 
 Both are uniform over the complement and seeded by a ``torch.Generator`` on the sampler's
 device; ``state_dict()`` / ``load_state_dict()`` save and restore it so a resumed run draws the
-same negatives. "rank" is the default: it was faster on CPU and it is one fixed sequence of
-kernels with no host sync, which suits CUDA: ``sample(users, check=False)`` on "rank" never
-synchronises (no ``.item()``, ``nonzero`` or boolean masks), and :meth:`negatives_from_bits`
-is the pure part of it (compiles with ``torch.compile(fullgraph=True)``).
+same negatives. "rank" is the default: it is the faster of the two on the CPU (the benchmark
+suite's ``negative_sampling`` times both for one epoch of negatives: docs/BENCHMARKS.md,
+results/cpu/) and it is one fixed sequence of kernels with no host sync, which suits CUDA:
+``sample(users, check=False)`` on "rank" never synchronises (no ``.item()``, ``nonzero`` or
+boolean masks), and :meth:`negatives_from_bits` is the pure part of it (compiles with
+``torch.compile(fullgraph=True)``).
 
 Distributed training draws the same global batch on every process from the same seed, so the
 draws do not depend on the number of processes (the sampler holds no per-rank state).
-
-One epoch (one negative per training pair), CPU time of one thread, torch 2.13, median of 15-30
-runs on a shared 2-core VM:
-
-=========================================  =======  ===========
-training pairs (users x items)             "rank"   "rejection"
-=========================================  =======  ===========
-ml-latest-small 80,592 (610 x 9,724)        4.8 ms    6.1 ms
-Gowalla 810,128 (29,858 x 40,981)          70 ms     98 ms
-=========================================  =======  ===========
-
-Without sorting the queries (``sort_queries=False``) "rank" took 8.2 ms and 133 ms.
 """
 from __future__ import annotations
 
@@ -106,9 +96,8 @@ class UniformNegativeSampler:
         method: ``"rank"`` (loop-free, sync-free) or ``"rejection"`` (see the module docstring).
         max_rounds: rejection rounds before the rank method finishes the remaining draws.
         sort_queries: sort each batch of search keys (if it has >= 16384) before the binary
-            searches (default: on CPU only, where searches in key order stay in cache, ~1.8x
-            faster for a Gowalla epoch; on CUDA the sort costs more than it saves). The result
-            does not depend on it.
+            searches (default: on CPU only, where searches in key order stay in cache; on CUDA
+            the sort costs more than it saves). The result does not depend on it.
 
     Raises:
         ValueError: on ids out of range or of a non-integer dtype (the message names the

@@ -15,7 +15,8 @@ global CSR) and the entries of the local CSR are exactly the global entries
 rank order, which is the same sorted order.
 
 Nothing here communicates: :func:`nnz_balanced_bounds` and :func:`local_graph` are pure
-functions of the CSR, also used by the partition report (``python -m bench.tools.partition_report``).
+functions of the CSR, also used by the partition report
+(``python -m bench.tools.partition_report``).
 """
 from __future__ import annotations
 

@@ -3,13 +3,10 @@
     GNN_DATA=.data python3 -m bench.device_run --out $OUT      # on the GPU machine
     python3 -m bench.device_run --dry-run --out /tmp/dry       # any CPU, tiny sizes (CI)
 
-Stages, each a subprocess with its own time limit, each writing its files into ``--out`` the
-moment it ends (a stage that runs out of time loses only itself): tests (device.log), kernels
-(kernels.json), epochs (epochs.json), memory (memory.json, memory.png), curve (curve.json,
-curve.png, its epochs fitted to the time left), plus device.json (machine, versions, each
-stage's command, status, seconds): 8 flat files. Needs only ``python3``, the checkout and the
-machine's packages: the checkout is imported as ``gnn`` through a folder of links mapped as
-setup.py maps the packages. How to call it and report it: docs/BENCHMARKS.md, "GPU results".
+Stages (tests, kernels, epochs, memory, curve), each a subprocess with its own time limit that
+writes its files into ``--out`` the moment it ends, plus device.json and device.log: 8 flat
+files. Needs only ``python3``, the checkout and the machine's packages: the stages import the
+checkout as ``gnn`` through a folder of links. docs/BENCHMARKS.md, "GPU results", says how.
 """
 from __future__ import annotations
 

@@ -3,21 +3,12 @@
     python3 -m bench.epochs --out epochs.json                 # CUDA: Gowalla, ml-latest-small
     python3 -m bench.epochs --device cpu --datasets ml-latest-small --epochs 1 --out e.json
 
-Ours: ``gnn.Trainer(config, dataset).train_epoch()`` with the trainer's defaults (d = 64,
-3 layers, batch 2048, Adam 1e-3, L2 1e-4, pair sampling; NGCF with message dropout 0.1).
-A few warm-up steps (Triton compilation), then ``--epochs`` timed epochs (sampling included,
-evaluation excluded), their peak device memory, and for ours the seconds of one full-ranking
-test evaluation (the device run fits its learning curve to these). The json
-(``{"meta", "records"}``) is rewritten after every run.
-
-PyG (only where ``torch_geometric`` imports; the project's one import of it, never in the
-package): ``torch_geometric.nn.models.LightGCN`` trained as in PyG's own example (a batch of
-positive pairs, one uniform random item per pair as its negative, ``recommendation_loss``: BPR
-with L2 on the batch's layer-0 embeddings, Adam), same graph, sizes, batch, learning rate and
-regulariser; each epoch visits every training pair once. The graph as ``edge_index`` (a 2 × nnz
-int64 edge list that LGConv normalises every call, as PyG's example) or ``sparse_adj`` (our
-normalised Â as a torch sparse CSR tensor, ``normalize=False``: PyG's fastest path). In PyG's
-favour: its negatives are not checked against the user's positives (ours are exact).
+Ours: ``Trainer.train_epoch()`` with the trainer's defaults; PyG (where ``torch_geometric``
+imports; the project's one import of it, never in the package): its ``LightGCN`` trained as in
+its own example on the same graph, as an edge list or as our normalised Â (docs/BENCHMARKS.md).
+A few warm-up steps, then ``--epochs`` timed epochs (sampling included, evaluation excluded),
+their peak memory and, for ours, one test evaluation's seconds (the learning-curve stage fits
+its epochs to these). The json is rewritten after every run.
 """
 from __future__ import annotations
 

@@ -1,18 +1,15 @@
 """The device run's kernel and memory stages: SpMM and the NGCF layer, ours / torch.sparse.mm
-(cuSPARSE on CUDA) / dense Â, float32 and bfloat16, time, peak memory, accuracy, and the sweeps
+(cuSPARSE on CUDA) / a dense Â, float32 and bfloat16; time, peak memory and accuracy; the sweeps
 that set the kernels' defaults (the SpMM long-row threshold T, NGCF's S saved vs recomputed).
 
-    python3 -m bench.kernels --out kernels.json                          # CUDA, default sizes
+    python3 -m bench.kernels --out kernels.json                            # CUDA, default sizes
     python3 -m bench.kernels --memory --out memory.json --plot memory.png  # memory against N
     python3 -m bench.kernels --device cpu --sizes powerlaw-N300-nnz2000 --quick --out k.json
 
-Times: ``triton.testing.do_bench`` medians on CUDA (a few timed calls on the CPU); memory: the
-representation plus the peak allocated above the inputs during one call (CPU: peak RSS). Each
-result is checked against torch's float32 composition on the same inputs, ``rel_err = ‖out −
-ref‖ / ‖ref‖`` (gradients included), ``check_ok`` within 1e-4 (fp32) / 5e-2 (bf16). The json
-(``{"meta", "records"}``) is rewritten after each size: a run stopped by its time limit keeps
-every finished size. ``--memory``: the providers' memory once each on sizes up to N = 10⁶ (a
-dense Â over the budget recorded with its computed need). Tables: ``python -m bench.report``.
+Every result is checked against torch's float32 composition on the same inputs (``rel_err``,
+``check_ok``); a failing provider is recorded and the run goes on; the json (``{"meta",
+"records"}``) is rewritten after each size, so a stage stopped by its time limit keeps every
+finished size. How to read the tables: docs/BENCHMARKS.md, "GPU results".
 """
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
-"""How bench/kernel_static.py reads and models one compiled kernel, kernel-agnostic: compile
-for an arch as the runtime JIT would, ``ptxas -v`` and ``cuobjdump -sass`` of the Triton
-wheel, SASS loop bodies by instruction class, theoretical occupancy, an L2 model for gathered
-rows and the roofline of a launch on an H200:
-
-    t = max(HBM bytes / HBM BW, L2 bytes / L2 BW, warp-instr / (SMs * 4 * clock), MMA FLOPs / peak)
-
+"""How bench/kernel_static.py reads and models a compiled kernel, whatever the kernel: compile
+as the runtime JIT would, the Triton wheel's ``ptxas -v`` and ``cuobjdump -sass``, SASS loops by
+instruction class, occupancy, an L2 model of gathered rows and the roofline of a launch:
+``t = max(HBM bytes / HBM BW, L2 bytes / L2 BW, warp-instr / (SMs * 4 * clock), MMA FLOPs / peak)``,
 the largest term naming the bound. Every assumption is in ``ASSUMPTIONS`` (and the report).
 """
 from __future__ import annotations
@@ -24,20 +21,21 @@ H200 = dict(sms=132, clock_hz=1.98e9, schedulers=4, hbm_bps=4.8e12, l2_bytes=50e
 SM_LIMITS = {90: dict(regs=65536, smem=228 << 10, smem_block=227 << 10, warps=64, blocks=32),
              80: dict(regs=65536, smem=164 << 10, smem_block=163 << 10, warps=64, blocks=32)}
 ASSUMPTIONS = [
-    "H200 SXM as published by NVIDIA: 132 SMs, 1.98 GHz boost, HBM3e 4.8 TB/s, 50 MB L2 (H100's), "
-    "dense tensor peaks 494.7 TFLOPS TF32 / 989.4 TFLOPS BF16, 66.9 TFLOPS FP32 (CUDA cores).",
-    "L2 bandwidth is unpublished. Low 5.5 TB/s: about what a public microbenchmark (Chips and "
-    "Cheese, 2023) read from an H100 PCIe's L2 (114 SMs, <= 1.755 GHz), recalled, not re-measured; "
-    "high 7.3 TB/s: that scaled to 132 SMs at 1.98 GHz. Estimates use the low figure; the device "
+    "H200 SXM as NVIDIA publishes it: 132 SMs, 1.98 GHz boost, HBM3e 4.8 TB/s, 50 MB L2 (H100's), "
+    "dense tensor peaks 494.7 TFLOPS TF32 / 989.4 BF16, 66.9 TFLOPS FP32 on the CUDA cores.",
+    "L2 bandwidth is unpublished: low 5.5 TB/s, about what a public microbenchmark (Chips and "
+    "Cheese, 2023) read from an H100 PCIe's L2 (114 SMs, <= 1.755 GHz; recalled, not re-measured); "
+    "high 7.3 TB/s, that scaled to 132 SMs at 1.98 GHz. Estimates take the low figure; the device "
     "run is to calibrate it.",
-    "Issue: 1 warp-instruction per scheduler per clock, 4 per SM, no stalls (a floor). Latency "
-    "hiding is not modelled; occupancy is reported beside it (sm_80 occupancy: A100 limits).",
-    "Warp-instructions are static SASS counts: a loop body once per iteration, code outside loops "
+    "Issue: 1 warp-instruction per scheduler per clock, 4 per SM, no stalls. The estimate is the "
+    "largest bound (all overlapped, a floor); the serial time adds memory, issue and tensor time "
+    "(no overlap, a ceiling). Occupancy is reported beside them (sm_80: A100 limits).",
+    "Warp-instructions: static SASS counts, a loop body once per iteration, code outside loops "
     "once per program (both sides of a branch; diverged-warp fallbacks left out), times the warps.",
     "Tensor time: HMMA/HGMMA FLOPs at the dense peak (mma.sync reaches less on Hopper).",
     "Bytes: streams (indices, values, dense inputs and outputs) once from HBM; every gathered row "
-    "through L2; a gathered row misses L2 on first use, then as an LRU of 50 MB under independent "
-    "references predicts (Che's approximation on the column counts = row degrees, A symmetric).",
+    "through L2, missing on first use and then as an LRU of 50 MB under independent references "
+    "predicts (Che's approximation on the column counts = row degrees, A symmetric).",
     "Unfused NGCF layer: the Triton SpMM and the torch ops of kernels/ngcf_layer.py's composed "
     "path (float32 math; fp32 GEMMs on CUDA cores, torch's default keeps TF32 off), each op "
     "max(HBM bytes, FLOPs). No launch overheads on either side.",
@@ -207,13 +205,44 @@ def lru_misses(counts: np.ndarray, row_bytes: int, capacity: float = H200["l2_by
 
 
 def roofline(warp_instr: float, tensor: dict, l2_bytes: float, hbm_bytes: float, hw=H200) -> dict:
-    """µs of each bound and the estimate (the largest, with the low L2 figure) and its name."""
+    """µs of each bound, the estimate (the largest, with the low L2 figure: all overlapped) and
+    its name, and the serial time (memory, issue and tensor one after another)."""
     t = dict(hbm=hbm_bytes / hw["hbm_bps"], l2=l2_bytes / hw["l2_bps"][0],
              issue=warp_instr / (hw["sms"] * hw["schedulers"] * hw["clock_hz"]),
              tensor=sum(f / hw["tensor_flops"][p] for p, f in tensor.items()))
     bound = max(t, key=t.get)
+    serial = max(t["hbm"], t["l2"]) + t["issue"] + t["tensor"]  # nothing overlaps: an upper bound
     return dict({f"{k}_us": v * 1e6 for k, v in t.items()}, estimate_us=t[bound] * 1e6, bound=bound,
-                l2_us_high_bw=l2_bytes / hw["l2_bps"][1] * 1e6, hbm_bytes=hbm_bytes, l2_bytes=l2_bytes)
+                serial_us=serial * 1e6, l2_us_high_bw=l2_bytes / hw["l2_bps"][1] * 1e6,
+                hbm_bytes=hbm_bytes, l2_bytes=l2_bytes)
+
+
+_MISSES: dict = {}
+
+
+def evaluate(sass: dict, work: dict, num_warps: int, g) -> dict:
+    """Warp-instructions, MMA FLOPs and bytes of one launch on graph g (``work``: what the
+    kernel table says the launch does there), and its roofline."""
+    if len(work["loops"]) != len(sass["loops"]):
+        return dict(model=f"the SASS has {len(sass['loops'])} loops, the table {len(work['loops'])}")
+    pairs = [(work["programs"], sass["outside"])] + list(zip(work["loops"], sass["loops"]))
+    warp = num_warps * sum(it * part["instructions"] for it, part in pairs)
+    tensor = {}
+    for it, part in pairs:
+        for prec, fl in part["flops"].items():
+            tensor[prec] = tensor.get(prec, 0) + num_warps * it * fl
+    rb, misses = work["row_bytes"], 0.0
+    if work["gathers"]:
+        if (g.name, rb) not in _MISSES:
+            _MISSES[(g.name, rb)] = lru_misses(g.deg, rb)
+        misses = _MISSES[(g.name, rb)] * work["gathers"] / g.nnz
+    r = roofline(warp, tensor, work["stream_bytes"] + work.get("reread_bytes", 0)
+                   + work["gathers"] * rb, work["stream_bytes"] + misses * rb)
+    lanes = work["lanes"]
+    return dict(r, warp_instructions_per_nnz=warp / g.nnz, programs=work["programs"],
+                tensor_flops=sum(tensor.values()), mma_per_useful_flop=work.get("useful_flops")
+                and sum(tensor.values()) / work["useful_flops"],
+                loop_iterations=work["loops"], useful_lane_fraction=lanes and lanes[0] / lanes[1])
 
 
 def unfused_ngcf_torch_us(n: int, d: int, elem_bytes: int, hw=H200) -> dict:

@@ -12,17 +12,20 @@ the graphs' degrees. To follow a kernel change, edit ``KERNELS`` and ``OPS`` onl
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import itertools
 import json
 import multiprocessing
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
+import triton
 
 from bench import kernel_model as M
 
@@ -56,7 +59,7 @@ class Kernel(NamedTuple):
     work: Callable    # (graph, Launch, d) -> dict(programs, loops: total iterations of each SASS
     #                    loop in address order, gathers: rows gathered, row_bytes, stream_bytes:
     #                    read or written once (HBM), reread_bytes: read again (L2), lanes:
-    #                    (useful, total) gather lane-elements or None)
+    #                    (useful, total) gather lane-elements or None, useful_flops if MMAs)
 
 
 def _T():  # the long-row threshold the dispatcher uses
@@ -141,7 +144,7 @@ def _fwd_work(g, L, d):
     streams = 16 * g.n + 8 * deg.sum() + 3 * g.n * d * eb + int((g.deg > _T()).sum()) * d * 4
     return dict(programs=nb, loops=[int(chunks.sum()), nb * cdiv(d, c["BLOCK_N"])],
                 gathers=deg.sum(), row_bytes=d * eb, stream_bytes=streams,
-                reread_bytes=nb * 2 * d * d * eb,
+                reread_bytes=nb * 2 * d * d * eb, useful_flops=2 * g.nnz * d + 4 * g.n * d * d,
                 lanes=(deg.sum() * d, int(chunks.sum()) * c["BLOCK_K"] * c["BLOCK_DIN"]))
 
 
@@ -151,7 +154,7 @@ def _bwd_work(g, L, d):
     # grad, out, S, e read; dS, de_local written (fp32); W1 + W2 and dW partials per program
     streams = g.n * d * (4 * eb + 8) + p * (2 * d * d + d) * 4
     return dict(programs=p, loops=[blocks], gathers=0, row_bytes=0, stream_bytes=streams,
-                reread_bytes=p * 2 * d * d * eb, lanes=None)
+                reread_bytes=p * 2 * d * d * eb, lanes=None, useful_flops=8 * g.n * d * d)
 
 
 def _sddmm_launch(d, dt, g):
@@ -217,44 +220,28 @@ def load_graph(name: str, label: str, cache: Path) -> SimpleNamespace:
                            col_dtype=getattr(torch, str(z["col"])))
 
 
-_MISSES: dict = {}
+_CTX: dict = {}  # set before the pool forks: "graph" (whose sizes the scalars take), "cache"
 
 
-def evaluate(sass: dict, work: dict, num_warps: int, g) -> dict:
-    """Warp-instructions, MMA FLOPs and bytes of one launch on graph g, and its roofline."""
-    if len(work["loops"]) != len(sass["loops"]):
-        return dict(model=f"the SASS has {len(sass['loops'])} loops, KERNELS models {len(work['loops'])}")
-    pairs = [(work["programs"], sass["outside"])] + list(zip(work["loops"], sass["loops"]))
-    warp = num_warps * sum(it * part["instructions"] for it, part in pairs)
-    tensor = {}
-    for it, part in pairs:
-        for prec, fl in part["flops"].items():
-            tensor[prec] = tensor.get(prec, 0) + num_warps * it * fl
-    rb, misses = work["row_bytes"], 0.0
-    if work["gathers"]:
-        if (g.name, rb) not in _MISSES:
-            _MISSES[(g.name, rb)] = M.lru_misses(g.deg, rb)
-        misses = _MISSES[(g.name, rb)] * work["gathers"] / g.nnz
-    r = M.roofline(warp, tensor, work["stream_bytes"] + work.get("reread_bytes", 0)
-                   + work["gathers"] * rb, work["stream_bytes"] + misses * rb)
-    lanes = work["lanes"]
-    return dict(r, warp_instructions_per_nnz=warp / g.nnz, programs=work["programs"],
-                tensor_flops=sum(tensor.values()),
-                loop_iterations=work["loops"], useful_lane_fraction=lanes and lanes[0] / lanes[1])
-
-
-_SPEC_GRAPH = None  # the graph whose sizes the scalar arguments take (set before the pool forks)
+def _analyse(ptx: str, cubin: bytes, arch: int):
+    """(ptxas -v figures, SASS text) of a compiled kernel, cached by PTX (both tools are slow)."""
+    key = hashlib.sha256(f"{triton.__version__} {arch} {ptx}".encode()).hexdigest()[:32]
+    path = _CTX["cache"] / "sass" / f"{key}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([M.ptxas_info(ptx, arch), M.sass_text(cubin)]))
+    return json.loads(path.read_text())
 
 
 def _compile_job(job):
     name, dtype, d, arch = job
-    L = KERNELS[name].launch(d, DTYPES[dtype], _SPEC_GRAPH)
+    L = KERNELS[name].launch(d, DTYPES[dtype], _CTX["graph"])
     case = dict(kernel=name, dtype=dtype, d=d, arch=arch, status=L if isinstance(L, str) else "ok")
     if isinstance(L, str):
         return case
     try:
         c = M.compile_case(KERNELS[name].fn(), *L, arch)
-        info, sass = M.ptxas_info(c.asm["ptx"], arch), M.sass_text(c.asm["cubin"])
+        info, sass = _analyse(c.asm["ptx"], c.asm["cubin"], arch)
     except Exception as exc:  # noqa: BLE001 - one failed case must not end the report
         return dict(case, status=f"error: {type(exc).__name__}: {str(exc)[:300]}")
     shared = c.metadata.shared + info.pop("static_shared_bytes")
@@ -264,27 +251,27 @@ def _compile_job(job):
 
 
 def compose_ops(cases: list, graphs: dict) -> list:
-    """Each op of OPS on sm_90: the sum of its launches' estimates (None if one is missing)."""
+    """Each op of OPS on sm_90, per graph: the sums of its launches' estimates and serial times
+    (None where a launch is missing, e.g. a fused kernel above FUSED_MAX_DIM)."""
     by = {(c["kernel"], c["dtype"], c["d"]): c for c in cases if c["arch"] == 90}
     rows = []
-    for op, parts in OPS.items():
-        for dt in DTYPES:
-            for d in sorted({c["d"] for c in cases}):
-                row = dict(op=op, dtype=dt, d=d)
-                for gname, g in graphs.items():
-                    got = [M.unfused_ngcf_torch_us(g.n, d, DTYPES[dt].itemsize)[k[6:]]
-                           if k.startswith("torch:") else
-                           by.get((k, kdt or dt, d), {}).get(gname, {}).get("estimate_us")
-                           for k, kdt in parts]
-                    row[f"estimate_us_{gname}"] = None if None in got else sum(got)
-                rows.append(row)
+    dims = sorted({c["d"] for c in cases})
+    for (op, parts), dt, d in itertools.product(OPS.items(), DTYPES, dims):
+        row = dict(op=op, dtype=dt, d=d)
+        for gname, g in graphs.items():
+            torch_us = M.unfused_ngcf_torch_us(g.n, d, DTYPES[dt].itemsize)
+            got = [dict(estimate_us=torch_us[k[6:]], serial_us=torch_us[k[6:]]) if k.startswith(
+                "torch:") else by.get((k, kdt or dt, d), {}).get(gname, {}) for k, kdt in parts]
+            for key in ("estimate_us", "serial_us"):
+                vals = [x.get(key) for x in got]
+                row[f"{key}_{gname}"] = None if None in vals else sum(vals)
+        rows.append(row)
     return rows
 
 
 def run(out: Path, dims, dtypes, archs, kernels, jobs: int, cache: Path) -> dict:
-    global _SPEC_GRAPH
     graphs = {name: load_graph(name, label, cache) for name, label in GRAPHS.items()}
-    _SPEC_GRAPH = graphs["gowalla"]
+    _CTX.update(graph=graphs["gowalla"], cache=cache)
     todo = [(k, dt, d, a) for k in kernels for dt in dtypes for d in dims for a in archs]
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
         cases = pool.map(_compile_job, todo, chunksize=1)
@@ -294,22 +281,21 @@ def run(out: Path, dims, dtypes, archs, kernels, jobs: int, cache: Path) -> dict
         (out / f"{stem}.ptx").write_text(case.pop("ptx_text"))
         (out / f"{stem}.sass").write_text(case.pop("sass_text"))
         if case["arch"] == 90:  # the roofline is the H200's
-            L = KERNELS[case["kernel"]].launch(case["d"], DTYPES[case["dtype"]], _SPEC_GRAPH)
+            L = KERNELS[case["kernel"]].launch(case["d"], DTYPES[case["dtype"]], _CTX["graph"])
             for gname, g in graphs.items():
-                case[gname] = evaluate(case["sass"], KERNELS[case["kernel"]].work(g, L, case["d"]),
+                case[gname] = M.evaluate(case["sass"], KERNELS[case["kernel"]].work(g, L, case["d"]),
                                        L.num_warps, g)
             gw = case["gowalla"]
             case.update(warp_instructions_per_nnz=gw.get("warp_instructions_per_nnz"),
                         useful_lane_fraction=gw.get("useful_lane_fraction"), bound=gw.get("bound"),
                         estimate_us_gowalla=gw.get("estimate_us"),
                         estimate_us_powerlaw_1e6=case["powerlaw_1e6"].get("estimate_us"))
-    import triton
-
-    meta = dict(command="python -m bench.kernel_static", triton=triton.__version__,
-                hardware=M.H200, graphs={k: dict(label=GRAPHS[k], n=g.n, nnz=g.nnz,
-                                                 median_degree=float(np.median(g.deg)),
-                                                 max_degree=int(g.deg.max()))
-                                         for k, g in graphs.items()})
+    git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    dirty = " + uncommitted kernels/ changes" if git("status", "--porcelain", "kernels") else ""
+    meta = dict(command="python -m bench.kernel_static", triton=triton.__version__, hardware=M.H200,
+                commit=git("rev-parse", "--short", "HEAD") + dirty,
+                graphs={k: dict(label=GRAPHS[k], n=g.n, nnz=g.nnz, max_degree=int(g.deg.max()),
+                                median_degree=float(np.median(g.deg))) for k, g in graphs.items()})
     report = dict(meta=meta, assumptions=M.ASSUMPTIONS, cases=cases, ops=compose_ops(cases, graphs))
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
     (out / "summary.md").write_text(summary_markdown(report))
@@ -320,20 +306,27 @@ def _f(v, digits=1):
     return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+def _us(r: dict, suffix: str = "") -> str:
+    est, serial = r.get(f"estimate_us{suffix}"), r.get(f"serial_us{suffix}")
+    fmt = lambda v: f"{v:.{1 if v < 100 else 0}f}"  # noqa: E731
+    return "–" if est is None else f"{fmt(est)}–{fmt(serial)}"
+
+
 def summary_markdown(report: dict) -> str:
     """Every sm_90 case (with sm_80's registers, spills and occupancy), the ops, the assumptions."""
     meta, cases = report["meta"], report["cases"]
     sm80 = {(c["kernel"], c["dtype"], c["d"]): c for c in cases if c["arch"] == 80}
     graphs = "; ".join(f"{k} = `{v['label']}`, N {v['n']:,}, nnz {v['nnz']:,}, median degree "
                        f"{v['median_degree']:g}, max {v['max_degree']:,}" for k, v in meta["graphs"].items())
-    out = [f"Written by `{meta['command']}` (triton {meta['triton']}): sm_90 code on the H200 model "
-           f"of bench/kernel_model.py. Graphs: {graphs}.", "", "| kernel | dtype | d | warps | regs "
-           "| spill st/ld B | smem KB | occupancy | warp-instr / nnz | useful lanes | Gowalla µs "
-           "(bound) | L2 / HBM floor µs | power-law µs | sm_80 regs, spill B, occupancy |",
-           "|" + "---|" * 14]
+    out = [f"Written by `{meta['command']}` (commit {meta['commit']}, triton {meta['triton']}): sm_90 "
+           f"code on the H200 model of bench/kernel_model.py; µs as estimate–serial (all overlapped "
+           f"– nothing overlapped). Graphs: {graphs}.", "",
+           "| kernel | dtype | d | warps | regs | spill st/ld B | smem KB | occupancy | warp-instr / nnz "
+           "| useful lanes | MMA / useful FLOPs | Gowalla µs (bound) | L2 / HBM floor µs | power-law µs "
+           "| sm_80 regs, spill B, occupancy |", "|" + "---|" * 15]
     for c in (c for c in cases if c["arch"] == 90):
         if c["status"] != "ok":
-            out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['status']} |" + " |" * 10)
+            out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['status']} |" + " |" * 11)
             continue
         g, o = c["gowalla"], sm80.get((c["kernel"], c["dtype"], c["d"]), {})
         old = (f"{o['registers']}, {sum(o['spill_bytes'].values())}, {o['occupancy']['fraction']:.1%}"
@@ -342,19 +335,19 @@ def summary_markdown(report: dict) -> str:
                    f" | {c['spill_bytes']['store']}/{c['spill_bytes']['load']} | "
                    f"{c['shared_bytes'] / 1024:.1f} | {c['occupancy']['fraction']:.1%} | "
                    f"{_f(g.get('warp_instructions_per_nnz'))} | {_f(g.get('useful_lane_fraction'), 2)}"
-                   f" | {_f(g.get('estimate_us'))} ({g.get('bound', g.get('model'))}) | "
-                   f"{_f(g.get('l2_us'))} / {_f(g.get('hbm_us'))} | "
-                   f"{_f(c['powerlaw_1e6'].get('estimate_us'))} | {old} |")
+                   f" | {_f(g.get('mma_per_useful_flop'))} | {_us(g)} ({g.get('bound', g.get('model'))})"
+                   f" | {_f(g.get('l2_us'))} / {_f(g.get('hbm_us'))} | {_us(c['powerlaw_1e6'])} | {old} |")
     dims = sorted({r["d"] for r in report["ops"]})
-    out += ["", "Ops, µs on Gowalla / the power-law graph: the sum of their launches' estimates "
-            "(unfused: the Triton SpMM + the torch ops of kernels/ngcf_layer.py's composed path).",
-            "", "| op | dtype | " + " | ".join(f"d = {d}" for d in dims) + " |",
-            "|---|---|" + "---|" * len(dims)]
+    out += ["", "Ops: the sums of their launches' µs, estimate–serial (unfused: the Triton SpMM and "
+            "the torch ops of kernels/ngcf_layer.py's composed path).", "",
+            "| op | dtype | graph | " + " | ".join(f"d = {d}" for d in dims) + " |",
+            "|---|---|---|" + "---|" * len(dims)]
     for (op, dt), rows in itertools.groupby(report["ops"], key=lambda r: (r["op"], r["dtype"])):
-        out.append(f"| {op} | {dt} | " + " | ".join(
-            f"{_f(r['estimate_us_gowalla'])} / {_f(r['estimate_us_powerlaw_1e6'], 0)}"
-            for r in rows) + " |")
-    return "\n".join(out + ["", "Assumptions:", ""] + [f"- {a}" for a in report["assumptions"]]) + "\n"
+        rows = list(rows)
+        out += [f"| {op} | {dt} | {gname} | " + " | ".join(_us(r, f"_{gname}") for r in rows) + " |"
+                for gname in meta["graphs"]]
+    out += ["", "Assumptions:", ""] + [f"- {a}" for a in report["assumptions"]]
+    return "\n".join(out) + "\n"
 
 
 def update_docs(path: Path, markdown: str) -> None:

@@ -93,7 +93,7 @@ def test_evaluate_roofline_arithmetic():
                 outside=dict(instructions=50, flops={"tf32": 2048}))
     work = dict(programs=5, loops=[7], gathers=56, row_bytes=256, stream_bytes=1808,
                 reread_bytes=192, lanes=(56 * 64, 7 * 32 * 64))
-    r = KS.evaluate(sass, work, 4, g)
+    r = M.evaluate(sass, work, 4, g)
     warp = 4 * (5 * 50 + 7 * 100)
     assert r["warp_instructions_per_nnz"] == pytest.approx(warp / 56)
     assert r["tensor_flops"] == 4 * 5 * 2048
@@ -102,7 +102,7 @@ def test_evaluate_roofline_arithmetic():
     assert r["l2_us"] == pytest.approx(r["l2_bytes"] / 5.5e12 * 1e6)
     assert (r["bound"], r["estimate_us"]) == ("issue", r["issue_us"])
     assert r["useful_lane_fraction"] == pytest.approx(56 / (7 * 32))
-    assert "model" in KS.evaluate(sass, dict(work, loops=[7, 1]), 4, g)  # loop count mismatch
+    assert "model" in M.evaluate(sass, dict(work, loops=[7, 1]), 4, g)  # loop count mismatch
 
 
 def test_spmm_row_work_on_a_toy_degree_distribution():
@@ -132,9 +132,10 @@ def test_update_docs_replaces_only_its_section(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_compile_of_the_smallest_spmm_case():
+def test_real_compile_of_the_smallest_spmm_case(tmp_path):
     pytest.importorskip("triton.backends.nvidia.compiler")
-    KS._SPEC_GRAPH = g = _toy_graph([1, 2, 40, 0, 13, 3000])
+    g = _toy_graph([1, 2, 40, 0, 13, 3000])
+    KS._CTX.update(graph=g, cache=tmp_path)
     assert KS._compile_job(("ngcf_fwd", "float32", 4096, 90))["status"].startswith("not used")
     case = KS._compile_job(("spmm_row", "float32", 16, 90))
     assert case["status"] == "ok", case["status"]
@@ -144,5 +145,5 @@ def test_real_compile_of_the_smallest_spmm_case():
     assert loop["classes"].get("FFMA", 0) > 0 and any(k.startswith("LDG") for k in loop["classes"])
     assert ".entry _spmm_row_kernel" in case["ptx_text"]
     L = KS.KERNELS["spmm_row"].launch(16, torch.float32, g)
-    r = KS.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16), L.num_warps, g)
+    r = M.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16), L.num_warps, g)
     assert r["warp_instructions_per_nnz"] > 0 and r["estimate_us"] > 0

@@ -25,6 +25,7 @@ NOT_RUN: List[dict] = []  # providers not attempted (over the budget): the json'
 _STATUS = "/proc/self/status"
 
 
+# --------------------------------------------------------------------------- knobs
 def bench_device() -> torch.device:
     name = os.environ.get("GNN_BENCH_DEVICE")
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -108,8 +109,6 @@ def geomean(values) -> float:
 
 
 # --------------------------------------------------------------------------- memory
-
-
 class PeakRSS:
     """``meter.reset(); work(); meter.peak_above_start()``: the peak RSS above the RSS at the
     reset, in bytes (None where /proc has no VmHWM or clear_refs)."""

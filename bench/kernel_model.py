@@ -99,12 +99,12 @@ def sass_text(cubin: bytes) -> str:
 
 
 _INSTR = re.compile(r"^\s*/\*([0-9a-f]+)\*/\s+(@!?U?P[T0-9]\s+)?([A-Z][A-Z0-9_.]*)([^;]*);", re.M)
-_INT = {"IMAD", "IADD3", "IADD", "LEA", "SHF", "LOP3", "SGXT", "IMNMX", "IABS", "BMSK", "FLO",
-        "POPC", "BREV"}
+_INT = {"IMAD", "IADD3", "IADD", "VIADD", "LEA", "SHF", "LOP3", "SGXT", "IMNMX", "VIMNMX", "IABS",
+        "BMSK", "FLO", "POPC", "BREV"}
 _MASK_MOVE = {"ISETP", "FSETP", "SEL", "FSEL", "MOV", "CS2R", "PLOP3", "P2R", "R2P", "S2R",
               "S2UR", "LDC", "R2UR", "VOTE", "PRMT"}
 _CLASSES = dict(LDGSTS="async", LDGDEPBAR="async", DEPBAR="async", UTMALDG="async",
-                UBLKCP="async", SYNCS="async", LDS="LDS", LDSM="LDS", STS="STS", BAR="BAR",
+                UBLKCP="async", SYNCS="async", LDS="LDS", LDSM="LDS", STS="STS", STSM="STS", BAR="BAR",
                 SHFL="SHFL", HMMA="MMA", HGMMA="MMA", FFMA="FFMA", FMUL="FMUL", FADD="FADD",
                 STG="STG", F2F="cvt", F2FP="cvt", I2F="cvt", F2I="cvt", I2FP="cvt", BRA="branch",
                 EXIT="branch", STL="local", LDL="local")

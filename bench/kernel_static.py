@@ -184,7 +184,7 @@ KERNELS = {
         e_ptr=dt, w1_ptr=dt, w2_ptr=dt, b_ptr=dt, s_long_ptr=F32, long_pos_ptr=torch.int32,
         out_ptr=dt, s_ptr=dt), lambda g: dict(HAS_BIAS=True, SELF_LOOP=True, SAVE_S=True,
                                                HAS_LONG=bool(g.deg.max() > _T())), _fwd_work),
-    "ngcf_bwd": _ngcf("_ngcf_bwd_kernel", lambda dt, g, cfg: dict(
+    "ngcf_bwd": _ngcf("_ngcf_bwd_kernel", lambda dt, g, cfg: dict(  # S saved (the default)
         grad_ptr=dt, out_ptr=dt, s_ptr=dt, e_ptr=dt, w1_ptr=dt, w2_ptr=dt, s_long_ptr=dt,
         long_pos_ptr=g.rowptr_dtype, ds_ptr=F32, de_ptr=F32, dw1_ptr=F32, dw2_ptr=F32, db_ptr=F32,
         n_blocks=cdiv(g.n, cfg["BLOCK_M"])), lambda g: dict(SELF_LOOP=True, RECOMPUTE=False,

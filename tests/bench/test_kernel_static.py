@@ -50,8 +50,9 @@ def test_sass_loops_on_hand_written_sass():
 
 def test_op_classes_and_mma_flops():
     assert [M.op_class(op) for op in ("LDG.E", "LDG.E.64", "LDG.E.U16", "LDGSTS.E.BYPASS.128",
-                                      "UIADD3", "HMMA.1688.F32.TF32", "STL.64", "ISETP.GE.AND")] \
-        == ["LDG.32", "LDG.64", "LDG.16", "async", "int", "MMA", "local", "mask/move"]
+                                      "UIADD3", "VIADD", "HMMA.1688.F32.TF32", "STL.64", "STSM.16.M88",
+                                      "ISETP.GE.AND")] \
+        == ["LDG.32", "LDG.64", "LDG.16", "async", "int", "int", "MMA", "local", "STS", "mask/move"]
     assert M.mma_flops("HMMA.1688.F32.TF32") == ("tf32", 2 * 16 * 8 * 8)
     assert M.mma_flops("HMMA.16816.F32.BF16") == ("bf16", 2 * 16 * 8 * 16)
     assert M.mma_flops("HGMMA.64x64x16.F32.BF16") == ("bf16", 2 * 64 * 64 * 16 // 4)

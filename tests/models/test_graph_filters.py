@@ -13,7 +13,8 @@ from filter_graphs import (bspm_reference, gapped_rank, gfcf_reference, power_la
                            split_graph)
 
 EXACT = dict(dtype="float64", power_iters=40)  # float64 and a converged SVD: exact comparisons
-SIZES = [(41, 57, 0), (60, 23, 1), (19, 33, 2)]  # odd sizes; more users than items, and fewer
+# odd sizes; more users than items and fewer; more users than one panel (PANEL = 64)
+SIZES = [(41, 57, 0), (151, 23, 1), (19, 33, 2)]
 
 
 def all_users(model):
@@ -96,9 +97,9 @@ def test_isolated_users_and_items():
 # -- blocks, evaluation, recommend -------------------------------------------------------------
 @pytest.mark.parametrize("cls", [GFCF, BSPM])
 def test_block_size_changes_nothing(cls):
-    train, test = split_graph(power_law_graph(seed=6)[1], seed=6)
+    train, test = split_graph(power_law_graph(150, 57, seed=6)[1], seed=6)
     reference = None
-    for block in (1, 7, 1000):
+    for block in (1, 7, 65, 1000):
         model = cls(k=5, block_users=block, **EXACT).fit(train)
         assert model.block_size == block
         got = (all_users(model), model.evaluate(test, ks=(3, 10)),
@@ -114,7 +115,7 @@ def test_block_size_changes_nothing(cls):
 def test_block_size_follows_the_memory_budget():
     train, _ = power_law_graph()
     model = GFCF(k=3, memory_mb=1).fit(train)
-    per_user = 4 * (3 * train.n_items + 2 * train.n_users)
+    per_user = 4 * (train.n_items + 3)
     assert model.block_size == 2**20 // per_user
     assert GFCF(k=3, memory_mb=1e-9).fit(train).block_size == 1
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnn.models.spectral import SpectralGraph, inverse_sqrt, randomized_svd, scipy_svd
+from gnn.models.spectral import PANEL, SpectralGraph, inverse_sqrt, randomized_svd, scipy_svd
 from filter_graphs import gapped_rank, normalized, power_law_graph, top_right_singular
 
 
@@ -17,10 +17,19 @@ def test_inverse_sqrt_is_zero_for_isolated_nodes():
     np.testing.assert_array_equal(inverse_sqrt(np.array([4.0, 0.0, 1.0])), [0.5, 0.0, 1.0])
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3, 64])
+@pytest.fixture
+def threads(request):
+    """Runs the test with torch set to ``request.param`` threads, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3], indirect=True)
 def test_products_match_dense(threads):
     train, R = power_law_graph(seed=1)
-    graph = SpectralGraph(train, dtype="float64", threads=threads)
+    graph = SpectralGraph(train, dtype="float64")
     Rn, d_item = normalized(R)
     np.testing.assert_allclose(graph.Rn.toarray(), Rn, rtol=1e-15)
     np.testing.assert_array_equal(graph.item_degree, d_item)
@@ -30,6 +39,9 @@ def test_products_match_dense(threads):
     np.testing.assert_allclose(graph.to_items(y).numpy(), Rn.T @ y.numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(graph.linear(x).numpy(), Rn.T @ Rn @ x.numpy(), rtol=1e-12,
                                atol=1e-14)
+    wide = torch.randn(R.shape[1], 2 * PANEL + 7, dtype=torch.float64)  # panels, a ragged one
+    np.testing.assert_allclose(graph.linear_wide(wide).numpy(), Rn.T @ Rn @ wide.numpy(),
+                               rtol=1e-12, atol=1e-14)
     users = np.array([4, 2, 40, 4])  # a repeated user and one without interactions
     np.testing.assert_allclose(graph.linear_rows(users).numpy(), (R[users] @ Rn.T @ Rn).T,
                                rtol=1e-12, atol=1e-14)

@@ -107,7 +107,8 @@ class Evaluator:
     __call__ = evaluate
 
     @torch.no_grad()
-    def evaluate_scores(self, score_fn: Callable, *, per_user: bool = False) -> dict:
+    def evaluate_scores(self, score_fn: Callable, *, per_user: bool = False,
+                        covered: Optional[torch.Tensor] = None) -> dict:
         """Metrics of any scorer: ``score_fn(user_ids) -> (len(user_ids), n_items)`` scores.
 
         ``score_fn`` receives a LongTensor of user ids on the evaluator's device and returns
@@ -118,12 +119,18 @@ class Evaluator:
         Returns the means ``{"recall@K", "precision@K", "ndcg@K", "hit@K", "mrr@K", "map@K"}``,
         ``"coverage@K"`` (the share of all items in at least one user's list) and
         ``"n_users_evaluated"``; with ``per_user=True`` instead one float64 numpy array per
-        metric, aligned with ``"user"`` (the evaluated user ids, ascending).
+        metric, aligned with ``"user"`` (the evaluated user ids, ascending). ``covered``: a
+        ``(len(ks), n_items)`` bool tensor on the device in which the listed items are marked
+        (for a caller that combines the lists of several evaluators: gnn.distributed).
         """
         ks, n_items = self.ks, self.n_items
         kmax = min(max(ks), n_items)
         sums = torch.zeros(len(ks), len(METRICS), dtype=torch.float64, device=self.device)
-        covered = torch.zeros(len(ks), n_items, dtype=torch.bool, device=self.device)
+        if covered is None:
+            covered = torch.zeros(len(ks), n_items, dtype=torch.bool, device=self.device)
+        elif covered.shape != (len(ks), n_items) or covered.dtype != torch.bool:
+            raise ValueError(f"covered must be a ({len(ks)}, {n_items}) bool tensor, but got "
+                             f"{tuple(covered.shape)} {covered.dtype}")
         rows = []
         for lo in range(0, self.users.numel(), self.chunk_size):
             cu = self.users[lo:lo + self.chunk_size]

@@ -30,6 +30,8 @@ def write_config(path, **overrides):
                         "layers": 2, "eval_every": 2},
               "target": {"max_seconds": 600, "min_epochs_per_second": 0.001}}
     config.update(overrides)
+    if config["model"] == "mf":  # MF has no layers (TrainConfig refuses the option)
+        del config["train"]["layers"]
     path.write_text(json.dumps(config))
     return path
 

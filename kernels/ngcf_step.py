@@ -51,8 +51,9 @@ def _onednn_available() -> bool:
 
 
 def _uses_onednn(x: torch.Tensor) -> bool:
+    # (oneDNN cannot describe a product with no rows: torch.mm takes those)
     return (x.device.type == "cpu" and x.dtype == torch.float32 and defaults.cpu_gemm == "onednn"
-            and not torch.compiler.is_compiling() and _onednn_available())
+            and x.numel() > 0 and not torch.compiler.is_compiling() and _onednn_available())
 
 
 def linear(x: torch.Tensor, weight_t: torch.Tensor, bias: Optional[torch.Tensor] = None,
@@ -87,19 +88,25 @@ def forward(s, e, w1, w2, bias, negative_slope: float, self_loop: bool, *, out=N
     ``out``: where to write it (rows x d_out); ``u``: a (2, rows, d_in) workspace for U1 and
     U2, each contiguous (the row-block loop reuses one; GEMMs take contiguous operands).
     """
+    return _forward(s, e, w1, w2, bias, negative_slope, self_loop, out, u)[0]
+
+
+def _forward(s, e, w1, w2, bias, negative_slope, self_loop, out=None, u=None):
+    """(out, U1, U2): :func:`forward` and the U it formed."""
     u1 = None if u is None or not self_loop else u[0]  # without the self-loop, U1 is S itself
     u1, u2 = _fill_u(u1, None if u is None else u[1], s, e, self_loop)
     z = linear(u2, w2.t(), add=linear(u1, w1.t(), bias))
     if out is None:
-        return torch.nn.functional.leaky_relu(z, negative_slope)
-    return torch.ops.aten.leaky_relu.out(z, negative_slope, out=out)
+        return torch.nn.functional.leaky_relu(z, negative_slope), u1, u2
+    return torch.ops.aten.leaky_relu.out(z, negative_slope, out=out), u1, u2
 
 
 def backward(grad, out, s, e, w1, w2, negative_slope: float, self_loop: bool, *, ds=None,
-             de_local=None, u=None):
+             de_local=None, u=None, u_saved=None):
     """``(dS, dE_local, dW1, dW2, db)`` of :func:`forward` (module docstring), in s's dtype.
 
-    ``ds``, ``de_local``: where to write those (rows x d_in); ``u``: a (rows, 2 d_in) workspace.
+    ``ds``, ``de_local``: where to write those (rows x d_in); ``u``: a (rows, 2 d_in) workspace
+    for ``[U1 | U2]``; ``u_saved``: ``(U1, U2)`` kept from the forward (then not rebuilt).
     """
     rows, d = s.shape
     dz = torch.ops.aten.leaky_relu_backward(grad, out, negative_slope, True)
@@ -111,11 +118,15 @@ def backward(grad, out, s, e, w1, w2, negative_slope: float, self_loop: bool, *,
                     else torch.addcmul(du1, du2, s))
     else:
         de_local = torch.mul(du2, s, out=de_local) if de_local is not None else du2 * s
-    if u is None:  # built whole: out= into column slices does not trace under torch.compile
+    if u_saved is not None:
+        u = torch.cat(u_saved, dim=1)
+    elif u is None:  # built whole: out= into column slices does not trace under torch.compile
         u = torch.cat(_fill_u(None, None, s, e, self_loop), dim=1)
     else:
         _fill_u(u[:, :d], u[:, d:], s, e, self_loop)
-    dw_t = linear(dz.t(), u.t())  # [dW1; dW2]ᵀ = dZᵀ [U1 | U2], one product
+    # [dW1; dW2]ᵀ = dZᵀ [U1 | U2], one product; torch.mm (MKL) takes the transposed dZ faster
+    # than oneDNN's linear does on this shape
+    dw_t = torch.mm(dz.t(), u)
     dw1 = dw_t[:, :d].t().contiguous()
     dw2 = dw_t[:, d:].t().contiguous()
     return ds, de_local, dw1, dw2, dz.sum(0)
@@ -124,16 +135,16 @@ def backward(grad, out, s, e, w1, w2, negative_slope: float, self_loop: bool, *,
 class _DenseStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s, e, w1, w2, bias, negative_slope, self_loop):
-        out = forward(s, e, w1, w2, bias, negative_slope, self_loop)
-        ctx.save_for_backward(out, s, e, w1, w2)
+        out, u1, u2 = _forward(s, e, w1, w2, bias, negative_slope, self_loop)
+        ctx.save_for_backward(out, s, e, w1, w2, u1, u2)  # U kept: not formed again
         ctx.slope, ctx.self_loop, ctx.has_bias = negative_slope, self_loop, bias is not None
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        out, s, e, w1, w2 = ctx.saved_tensors
+        out, s, e, w1, w2, u1, u2 = ctx.saved_tensors
         ds, de, dw1, dw2, db = backward(grad.contiguous(), out, s, e, w1, w2, ctx.slope,
-                                        ctx.self_loop)
+                                        ctx.self_loop, u_saved=(u1, u2))
         return ds, de, dw1, dw2, db if ctx.has_bias else None, None, None
 
 

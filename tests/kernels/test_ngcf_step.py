@@ -77,3 +77,13 @@ def test_cpu_gemm_knob_is_read_from_the_environment():
     assert defaults.from_environ({})["cpu_gemm"] == "onednn"
     with pytest.raises(ValueError, match="GNN_CPU_GEMM"):
         defaults.from_environ({"GNN_CPU_GEMM": "blas"})
+
+
+@pytest.mark.parametrize("gemm", ["onednn", "mkl"])
+def test_zero_rows(gemm, monkeypatch):
+    monkeypatch.setattr(defaults, "cpu_gemm", gemm)
+    s, e, w1, w2, b = (t.requires_grad_() for t in inputs(0, 5, 3, torch.float32, seed=13))
+    out = ngcf_step.dense_step(s, e, w1, w2, b, 0.2, True)
+    assert out.shape == (0, 3)
+    out.sum().backward()
+    assert (w1.grad == 0).all() and (b.grad == 0).all()

@@ -8,12 +8,17 @@ A config is a JSON object (see configs/gowalla/ and docs/REPRODUCE.md):
 * ``train``: fields of :class:`gnn.TrainConfig` (not ``model``, ``dataset``, ``split``,
   ``device`` or other run-time fields, and not ``patience``: there is no validation split);
 * ``itemknn``: ``k``, ``shrink``, ``block_size``, ``eval_chunk`` (itemknn configs only);
+* ``training_free``: ``true`` for a method without a training loop (required for the graph
+  filters, optional for itemknn, false or absent otherwise); a graph filter's own section is
+  named after it (``gfcf``, ``bspm``: the keyword arguments of
+  :mod:`gnn.models.graph_filters`' classes, checked by constructing the model);
 * ``paper``: the published ``recall@20`` / ``ndcg@20`` (numbers or null) and their ``source``;
 * optional ``name``, ``description``, ``notes``, ``target`` (``max_seconds``,
-  ``min_epochs_per_second``: what a run must meet on the GPU).
+  ``min_epochs_per_second``: what a run must meet on the GPU; ``max_peak_rss_mb``).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from dataclasses import fields
@@ -22,11 +27,16 @@ from typing import Optional
 
 from gnn.data import data_root as default_root
 from gnn.models import BASELINES, MODELS
+from gnn.models.graph_filters import FILTERS, GraphFilter
 from gnn.training import TrainConfig
 
-#: Every model a config may name: the registry's trained models and baselines.
-KNOWN_MODELS = tuple(MODELS) + tuple(BASELINES)
-TOP_KEYS = {"name", "model", "dataset", "description", "notes", "train", "itemknn", "paper", "target"}
+#: Every model a config may name: the registry's trained models and baselines, and the graph
+#: filters (gnn.models.graph_filters.FILTERS until the registry lists them).
+KNOWN_MODELS = tuple(MODELS) + tuple(BASELINES) + tuple(f for f in FILTERS if f not in BASELINES)
+#: Models without a training loop: their configs carry "training_free": true.
+TRAINING_FREE = tuple(BASELINES) + tuple(FILTERS)
+TOP_KEYS = {"name", "model", "dataset", "description", "notes", "train", "itemknn", "paper", "target",
+            "training_free", *FILTERS}
 REQUIRED_KEYS = ("model", "dataset", "paper")
 # TrainConfig fields a config may not set: the run decides them, or they mean nothing here.
 RUNTIME_FIELDS = {
@@ -44,7 +54,7 @@ RUNTIME_FIELDS = {
 }
 ITEMKNN_KEYS = {"k": int, "shrink": (int, float), "block_size": int, "eval_chunk": int}
 PAPER_KEYS = {"recall@20", "ndcg@20", "source", "epochs", "settings"}
-TARGET_KEYS = {"max_seconds", "min_epochs_per_second"}
+TARGET_KEYS = {"max_seconds", "min_epochs_per_second", "max_peak_rss_mb"}
 MAIN = ("recall@20", "ndcg@20")
 
 
@@ -114,6 +124,18 @@ def validate_config(config, where: str = "config") -> None:
         if not (_is_number(value) and value > 0):
             fail(f"target.{key} must be a positive number, but got {value!r}")
 
+    free = config.get("training_free", model in TRAINING_FREE)
+    if not isinstance(free, bool):
+        fail(f"training_free must be true or false, but got {free!r}")
+    if free != (model in TRAINING_FREE):
+        fail(f"training_free must be {str(model in TRAINING_FREE).lower()} for model {model!r} "
+             f"({'it has no training loop' if model in TRAINING_FREE else 'it is trained'})")
+    for name in ("itemknn", *FILTERS):
+        if name in config and name != model:
+            fail(f"an {name!r} section only goes with model {name!r}, not {model!r}")
+    if model in FILTERS:
+        _validate_filter(config, model, fail)
+        return
     if model == "itemknn":
         if "train" in config:
             fail("an itemknn config has no 'train' section (it is not trained by gradient "
@@ -131,8 +153,6 @@ def validate_config(config, where: str = "config") -> None:
                 fail(f"itemknn.{key} must be {kind}, but got {value!r}")
         return
 
-    if "itemknn" in config:
-        fail(f"an 'itemknn' section only goes with model 'itemknn', not {model!r}")
     train = config.get("train")
     if not isinstance(train, dict):
         fail(f"a {model} config needs a 'train' object with the training settings")
@@ -149,6 +169,29 @@ def validate_config(config, where: str = "config") -> None:
                     progress=False, **train)
     except (TypeError, ValueError) as exc:
         fail(f"train: {exc}")
+
+
+def _validate_filter(config: dict, model: str, fail) -> None:
+    """A graph filter's config: ``"training_free": true``, no ``train``, and its own section
+    holding keyword arguments of its class (validated by constructing the model)."""
+    if "training_free" not in config:
+        fail(f"a {model} config must say \"training_free\": true (the filter has no training loop)")
+    if "train" in config:
+        fail(f"a {model} config has no 'train' section (it is not trained); put its "
+             f"hyperparameters in {model!r}")
+    section = config.get(model, {})
+    if not isinstance(section, dict):
+        fail(f"{model} must be an object, but got {type(section).__name__}")
+    cls = FILTERS[model]
+    allowed = {name for klass in (cls, GraphFilter)
+               for name in inspect.signature(klass.__init__).parameters} - {"self", "kwargs"}
+    for key in section:
+        if key not in allowed:
+            fail(f"{model}: unknown key {key!r}; allowed: {sorted(allowed)}")
+    try:
+        cls(**section)
+    except (TypeError, ValueError) as exc:
+        fail(f"{model}: {exc}")
 
 
 # -- data -----------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ def compare(config: dict, summary: dict) -> dict:
     if "max_seconds" in target:
         seconds = summary.get("estimated_full_run_seconds", summary["wall_seconds"])
         out["within_max_seconds"] = seconds <= target["max_seconds"]
+    if "max_peak_rss_mb" in target and summary.get("peak_rss_mb") is not None:
+        out["within_max_peak_rss_mb"] = summary["peak_rss_mb"] <= target["max_peak_rss_mb"]
     if "min_epochs_per_second" in target and summary.get("epochs_per_second"):
         out["meets_epochs_per_second"] = summary["epochs_per_second"] >= target["min_epochs_per_second"]
     return out
@@ -35,6 +37,9 @@ def format_comparison(config: dict, summary: dict) -> str:
         done = f"{summary['epochs']} epochs"
     lines = [f"{config['name']} ({summary['model']}) on {summary['dataset']}, "
              f"{summary['device']}: {done}, wall {summary['wall_seconds']:.1f} s"]
+    if summary.get("peak_rss_mb") is not None:
+        lines[0] += (f" (CPU {summary['cpu_seconds']:.1f} s, peak RSS "
+                     f"{summary['peak_rss_mb']:.0f} MB)")
     if summary.get("sec_per_epoch"):
         lines[0] += (f", {summary['sec_per_epoch']:.3g} s/epoch "
                      f"({summary['epochs_per_second']:.3g} epochs/s)")
@@ -52,6 +57,9 @@ def format_comparison(config: dict, summary: dict) -> str:
         what = "estimated full run" if "estimated_full_run_seconds" in summary else "wall"
         lines.append(f"  target: {what} <= {target['max_seconds']:.0f} s: "
                      f"{'yes' if cmp['within_max_seconds'] else 'no'}")
+    if "within_max_peak_rss_mb" in cmp:
+        lines.append(f"  target: peak RSS <= {target['max_peak_rss_mb']:.0f} MB: "
+                     f"{'yes' if cmp['within_max_peak_rss_mb'] else 'no'}")
     if "meets_epochs_per_second" in cmp:
         lines.append(f"  target: >= {target['min_epochs_per_second']} epochs/s: "
                      f"{'yes' if cmp['meets_epochs_per_second'] else 'no'}")

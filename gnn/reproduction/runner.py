@@ -1,21 +1,28 @@
-"""Run a reproduction config end to end: train (or fit ItemKNN), evaluate, compare, write.
+"""Run a reproduction config end to end: train (or fit a training-free model), evaluate, compare,
+write.
 
 Outputs, under ``--out`` (default ``results/reproduce/``), named after the config and device
 (``-<N>ep`` added when ``--epochs`` changes the schedule, ``-probe`` for a timing probe):
 ``<stem>.json`` (the summary: :class:`gnn.Trainer`'s plus the config, the paper's figures, the
-comparison, wall time, environment, git commit), ``<stem>-curve.json`` and ``<stem>-curve.png``.
+comparison, wall time, CPU time, peak resident memory, environment, git commit), and for trained
+models ``<stem>-curve.json`` and ``<stem>-curve.png``.
 """
 from __future__ import annotations
 
 import platform
+import resource
 import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Optional
 
+import torch
+
 from gnn.models import ItemKNN
-from gnn.reproduction.config import ConfigError, load_config, output_stem, resolve_dataset
+from gnn.models.graph_filters import FILTERS
+from gnn.reproduction.config import (TRAINING_FREE, ConfigError, load_config, output_stem,
+                                     resolve_dataset)
 from gnn.reproduction.report import compare, format_comparison, learning_curve, plot_curve
 from gnn.training import TrainConfig, Trainer, write_json
 from gnn.training.report import device_name
@@ -34,6 +41,14 @@ def _git_commit() -> Optional[str]:
     if out.returncode != 0:
         return None
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _process_resources() -> dict:
+    """CPU seconds (user + system) and peak resident memory of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # ru_maxrss is in KiB on Linux, in bytes on macOS
+    peak = usage.ru_maxrss / (2**20 if platform.system() == "Darwin" else 2**10)
+    return {"cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak}
 
 
 def _environment(device_name: str) -> dict:
@@ -111,8 +126,45 @@ def _probe_trainer(config: dict, dataset, folder: Path, n_batches: int, device, 
     }
 
 
-def _run_itemknn(config: dict, dataset, log) -> dict:
+def _closed_form_summary(model: str, dataset, metrics: dict) -> dict:
+    """The summary fields every training-free run shares (no epochs, CPU, the data's sizes)."""
+    summary = {"model": model, "dataset": dataset.name, "protocol": "given-split",
+               "epochs": None, "best_epoch": None, "stopped_early": False}
+    summary.update({k: float(v) for k, v in metrics.items() if k != "n_users_evaluated"})
+    summary.update({
+        "n_users_evaluated": metrics["n_users_evaluated"],
+        "sec_per_epoch": None, "epochs_per_second": None, "device": "cpu", "device_type": "cpu",
+        "n_users": dataset.n_users, "n_items": dataset.n_items,
+        "n_train": dataset.train_csr.nnz, "n_valid": 0, "n_test": dataset.test_csr.nnz,
+    })
+    return summary
 
+
+def _run_filter(config: dict, dataset, log) -> dict:
+    """Fit a graph filter (gnn.models.graph_filters) on train.txt and evaluate it on test.txt."""
+    name = config["model"]
+    model = FILTERS[name](**config.get(name, {}))
+    train_csr, test_csr = dataset.train_csr, dataset.test_csr
+    log(f"{dataset.name}: {dataset.n_users} users, {dataset.n_items} items, {train_csr.nnz} "
+        f"training pairs, {test_csr.nnz} test pairs; {model!r} on cpu, "
+        f"{torch.get_num_threads()} threads")
+    model.fit(train_csr)
+    svd = "" if model.svd_seconds is None else f" (SVD {model.svd_seconds:.1f} s)"
+    log(f"fit in {model.fit_seconds:.1f} s{svd}; scoring {model.block_size} users per block")
+    start = time.perf_counter()
+    metrics = model.evaluate(test_csr, exclude=[train_csr])
+    summary = _closed_form_summary(name, dataset, metrics)
+    summary.update({
+        "training_free": True, "fit_seconds": model.fit_seconds,
+        "svd_seconds": model.svd_seconds, "eval_seconds": time.perf_counter() - start,
+        "block_users": model.block_size, name: model.hyperparameters(),
+        "top_singular_values": None if model.singular_values is None
+        else [float(x) for x in model.singular_values[:8]],
+    })
+    return summary
+
+
+def _run_itemknn(config: dict, dataset, log) -> dict:
     opts = dict(config.get("itemknn", {}))
     chunk = opts.pop("eval_chunk", 1024)
     knn = ItemKNN(**opts)
@@ -125,19 +177,12 @@ def _run_itemknn(config: dict, dataset, log) -> dict:
     start = time.perf_counter()
     metrics = knn.evaluate(test_csr, exclude=[train_csr], chunk_size=chunk)
     eval_seconds = time.perf_counter() - start
-    summary = {"model": "itemknn", "dataset": dataset.name, "protocol": "given-split",
-               "epochs": None, "best_epoch": None, "stopped_early": False}
-    summary.update({k: float(v) for k, v in metrics.items() if k != "n_users_evaluated"})
+    summary = _closed_form_summary("itemknn", dataset, metrics)
     summary.update({
-        "n_users_evaluated": metrics["n_users_evaluated"],
-        "sec_per_epoch": None, "epochs_per_second": None,
-        "fit_seconds": knn.fit_seconds, "eval_seconds": eval_seconds,
+        "training_free": True, "fit_seconds": knn.fit_seconds, "eval_seconds": eval_seconds,
         "similarity_nnz": int(knn.similarity.nnz),
         "itemknn": {"k": knn.k, "shrink": knn.shrink, "block_size": knn.block_size,
                     "eval_chunk": chunk},
-        "device": "cpu", "device_type": "cpu",
-        "n_users": dataset.n_users, "n_items": dataset.n_items,
-        "n_train": train_csr.nnz, "n_valid": 0, "n_test": test_csr.nnz,
     })
     return summary
 
@@ -155,10 +200,11 @@ def run(config_path, *, epochs: Optional[int] = None, device: Optional[str] = No
     config = load_config(config_path)
     if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 0):
         raise ConfigError(f"epochs must be >= 0, but got {epochs!r}")
-    if config["model"] == "itemknn" and (epochs is not None or eval_every is not None
-                                         or probe_batches is not None):
-        raise ConfigError("--epochs / --eval-every / --probe-batches do not apply to itemknn "
-                          "(it is not trained in epochs)")
+    model = config["model"]
+    if model in TRAINING_FREE and (epochs is not None or eval_every is not None
+                                   or probe_batches is not None):
+        raise ConfigError(f"--epochs / --eval-every / --probe-batches do not apply to {model} "
+                          f"(it is not trained in epochs)")
     if probe_batches is not None and (epochs is not None or int(probe_batches) < 1):
         raise ConfigError("--probe-batches needs a positive count and no --epochs")
     from gnn.data import load_dataset
@@ -167,16 +213,17 @@ def run(config_path, *, epochs: Optional[int] = None, device: Optional[str] = No
     dataset = load_dataset(str(folder), split="given")
     if dataset.valid is not None:  # the loader's contract; checked because the protocol needs it
         raise RuntimeError(f"{folder}: the given split came with a validation part")
-    if config["model"] == "itemknn":
+    if model in TRAINING_FREE:
         if device not in (None, "auto", "cpu"):
-            log(f"itemknn runs on the CPU (scipy.sparse); --device {device} ignored")
-        summary = _run_itemknn(config, dataset, log)
+            log(f"{model} runs on the CPU; --device {device} ignored")
+        summary = (_run_filter if model in FILTERS else _run_itemknn)(config, dataset, log)
     elif probe_batches is not None:
         summary = _probe_trainer(config, dataset, folder, probe_batches, device, seed, log)
     else:
         summary = _run_trainer(config, dataset, folder, epochs, device, eval_every, seed,
                                progress, log)
     summary["wall_seconds"] = time.perf_counter() - start
+    summary.update(_process_resources())
     summary["config_name"] = config["name"]
     summary["config_path"] = str(config_path)
     summary["config_file"] = config
@@ -206,7 +253,7 @@ def run(config_path, *, epochs: Optional[int] = None, device: Optional[str] = No
         stem += "-probe"
     summary_path = out / f"{stem}.json"
     files = {"summary": str(summary_path)}
-    if config["model"] != "itemknn" and not summary.get("probe"):
+    if model not in TRAINING_FREE and not summary.get("probe"):
         curve = learning_curve(summary)
         curve_path = out / f"{stem}-curve.json"
         write_json(curve, curve_path)

@@ -98,11 +98,79 @@ def test_itemknn_end_to_end(tmp_path, data):
         run(cfg, epochs=2, data_root=str(data), out=tmp_path / "out", log=lambda *_: None)
 
 
+@pytest.mark.parametrize("model, section", [("gfcf", {"k": 4, "alpha": 0.5}),
+                                            ("bspm", {"k": 5, "beta": 0.3, "sharpen_time": 1.0})])
+def test_graph_filter_end_to_end(tmp_path, data, model, section):
+    config = {"model": model, "dataset": "tiny", "training_free": True, model: section,
+              "paper": PAPER, "target": {"max_seconds": 600, "max_peak_rss_mb": 1e6}}
+    cfg = tmp_path / f"{model}.json"
+    cfg.write_text(json.dumps(config))
+    logs = []
+    summary = run(cfg, data_root=str(data), out=tmp_path / "out", log=logs.append)
+    assert summary["model"] == model and summary["training_free"] and summary["epochs"] is None
+    assert summary[model]["k"] == section["k"] and summary["n_users_evaluated"] == 24
+    assert summary["peak_rss_mb"] > 0 and summary["cpu_seconds"] > 0
+    assert summary["comparison"]["within_max_seconds"]
+    assert summary["comparison"]["within_max_peak_rss_mb"]
+    # the same numbers as the model evaluated by hand on the given split
+    from gnn.data import load_dataset
+    from gnn.models.graph_filters import FILTERS
+    ds = load_dataset(str(data), split="given")
+    direct = FILTERS[model](**section).fit(ds.train_csr).evaluate(ds.test_csr)
+    assert summary["recall@20"] == pytest.approx(direct["recall@20"], abs=1e-12)
+    assert summary["ndcg@20"] == pytest.approx(direct["ndcg@20"], abs=1e-12)
+    written = json.loads((tmp_path / "out" / f"{model}-cpu.json").read_text())
+    assert written["recall@20"] == summary["recall@20"]
+    assert not (tmp_path / "out" / f"{model}-cpu-curve.json").exists()
+    assert any("peak RSS" in line for line in logs)
+    with pytest.raises(ConfigError, match=f"do not apply to {model}"):
+        run(cfg, epochs=2, data_root=str(data), out=tmp_path / "out", log=lambda *_: None)
+
+
+FILTER = {"model": "gfcf", "dataset": "gowalla", "paper": PAPER, "training_free": True,
+          "gfcf": {"alpha": 0.3, "k": 256}}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"training_free": None}, r'must say "training_free": true'),
+    ({"training_free": False}, "training_free must be true for model 'gfcf'"),
+    ({"training_free": "yes"}, "training_free must be true or false"),
+    ({"train": {"epochs": 1}}, "a gfcf config has no 'train' section"),
+    ({"gfcf": {"beta": 0.2}}, r"gfcf: unknown key 'beta'"),
+    ({"gfcf": {"alpha": -1}}, r"gfcf: GFCF\(\): alpha must be a finite number >= 0"),
+    ({"gfcf": {"k": 0}}, r"gfcf: GFCF\(\): k must be an int >= 1"),
+    ({"gfcf": [1, 2]}, "gfcf must be an object"),
+    ({"bspm": {"beta": 0.2}}, "an 'bspm' section only goes with model 'bspm'"),
+    ({"itemknn": {"k": 3}}, "an 'itemknn' section only goes with model 'itemknn'"),
+    ({"target": {"max_peak_rss_mb": 0}}, "target.max_peak_rss_mb must be a positive number"),
+])
+def test_filter_config_validation_errors(change, message):
+    config = {**FILTER, **change}
+    if change.get("training_free", True) is None:
+        del config["training_free"]
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config, "cfg.json")
+
+
+def test_training_free_flag_by_model():
+    validate_config(FILTER)
+    validate_config({"model": "bspm", "dataset": "gowalla", "paper": PAPER, "training_free": True,
+                     "bspm": {"sharpen_solver": "euler", "final_sharpening": False}})
+    knn = {"model": "itemknn", "dataset": "gowalla", "paper": PAPER}
+    validate_config(knn)
+    validate_config({**knn, "training_free": True})
+    with pytest.raises(ConfigError, match="training_free must be true for model 'itemknn'"):
+        validate_config({**knn, "training_free": False})
+    with pytest.raises(ConfigError, match="training_free must be false for model 'lightgcn'"):
+        validate_config({**BASE, "training_free": True})
+
+
 def test_shipped_configs_are_valid():
     from pathlib import Path
     folder = Path(__file__).resolve().parents[2] / "configs" / "gowalla"
     names = {p.stem for p in folder.glob("*.json")}
-    assert {"ngcf", "ngcf-row", "lightgcn", "mf", "itemknn", "ngcf-fast", "lightgcn-fast"} <= names
+    assert {"ngcf", "ngcf-row", "lightgcn", "mf", "itemknn", "ngcf-fast", "lightgcn-fast",
+            "gfcf", "bspm"} <= names
     for path in folder.glob("*.json"):
         config = load_config(path)
         assert config["name"] == path.stem
@@ -136,6 +204,7 @@ BASE = {"model": "lightgcn", "dataset": "gowalla", "paper": PAPER, "train": {"ep
     ({"train": {"lr": 0.1}}, "train.epochs is required"),
     ({"train": None}, "needs a 'train' object"),
     ({"itemknn": {"k": 3}}, "only goes with model 'itemknn'"),
+    ({"gfcf": {"k": 3}}, "only goes with model 'gfcf'"),
     ({"target": {"max_seconds": -1}}, "target.max_seconds must be a positive number"),
     ({"name": "a/b"}, "name must be"),
 ])

@@ -48,7 +48,7 @@ def _timed_epochs(device, warm_up, epoch, epochs: int):
 def ours(label: str, model: str, device, epochs: int) -> dict:
     ds = graphs.dataset(label)
     config = TrainConfig(model=model, dataset=label, device=str(device), epochs=epochs,
-                         progress=False)
+                         progress=False, keep_freed_memory=True)
     trainer = Trainer(config, ds, log=lambda *a: None)
     u, i, j = graphs.fixed_batch(ds, device, config.batch_size)
     losses = []

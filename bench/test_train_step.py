@@ -29,7 +29,8 @@ def test_train_step(benchmark, provider, size, split_dataset, device, monkeypatc
     graph = model != "MF"  # MF has no propagation, so no layers
     config = TrainConfig(model=model.lower(), dim=embedding_dim(), batch_size=BATCH,
                          message_dropout=0.1 if model == "NGCF" else 0.0, device=device.type,
-                         progress=False, **({"layers": 3} if graph else {}))
+                         progress=False, keep_freed_memory=True,
+                         **({"layers": 3} if graph else {}))
     trainer = Trainer(config, split_dataset, log=lambda *a: None)
     trainer.model.train()
     u, i, j = fixed_batch(split_dataset, device)

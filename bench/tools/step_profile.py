@@ -82,6 +82,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     load_before, ds = os.getloadavg()[0], graphs.dataset(args.dataset)
     cfg = TrainConfig(model=args.model, dataset=args.dataset, device="cpu", progress=False,
+                      keep_freed_memory=True,
                       **({"batch_size": args.batch} if args.batch else {}))
     trainer = Trainer(cfg, ds, log=lambda *a: None)
     batch, model = graphs.fixed_batch(ds, "cpu", cfg.batch_size), trainer.model

@@ -1,7 +1,9 @@
 """The (user, positive item) pairs of one BPR training epoch, drawn on the device.
 
 Two ways to choose them, both with ``n_train`` pairs per epoch (``n_train`` = the number of
-distinct training pairs, so an epoch has ``ceil(n_train / batch_size)`` batches either way):
+distinct training pairs, so an epoch has ``ceil(n_train / batch_size)`` batches either way);
+``"user"`` is the default here as in :class:`gnn.TrainConfig` and ``--sampling`` (measured
+better: docs/REPRODUCE.md, "Sampling"):
 
 - ``"pair"``: every training pair exactly once, in a uniformly random order (a permutation of
   the ``n_train`` pairs). Each pair weighs the same, so heavy users dominate the gradient.
@@ -41,11 +43,11 @@ class PositiveSampler:
 
     Args:
         train: the training interactions (``dataset.train_csr``).
-        mode: ``"pair"`` or ``"user"``.
+        mode: ``"user"`` (the default) or ``"pair"``.
         device: where the epochs are drawn (the generator passed to :meth:`epoch` lives there).
     """
 
-    def __init__(self, train: UserItemCSR, mode: str = "pair", *, device="cpu"):
+    def __init__(self, train: UserItemCSR, mode: str = "user", *, device="cpu"):
         if not isinstance(train, UserItemCSR):
             raise TypeError(f"train must be a gnn.data.UserItemCSR (e.g. dataset.train_csr), "
                             f"but got {type(train).__name__}")

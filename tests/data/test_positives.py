@@ -126,7 +126,7 @@ def test_bad_arguments():
         PositiveSampler(csr, mode="item")
     with pytest.raises(TypeError, match="train must be a gnn.data.UserItemCSR"):
         PositiveSampler((np.array([0]), np.array([1])))
-    sampler = PositiveSampler(csr)
+    sampler = PositiveSampler(csr, mode="pair")
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         sampler.epoch(0)
     with pytest.raises(ValueError, match="pairs_from_bits is the 'user' mode"):
@@ -134,3 +134,17 @@ def test_bad_arguments():
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="generator is on cuda"):
             sampler.epoch(torch.Generator(device="cuda"))
+
+
+def test_the_default_mode_is_user_as_the_trainer_and_the_cli():
+    # Issue 17, problem 6: PositiveSampler(train_csr) drew "pair" while TrainConfig and
+    # --sampling default to "user" (measured better, docs/REPRODUCE.md "Sampling").
+    from gnn import TrainConfig
+    from gnn.cli.train import build_parser
+
+    csr = power_law_csr(4)
+    default = PositiveSampler(csr)
+    assert default.mode == "user" == TrainConfig().sampling == build_parser().parse_args([]).sampling
+    for x, y in zip(draws(default, 3, 2), draws(PositiveSampler(csr, mode="user"), 3, 2)):
+        assert np.array_equal(x, y)
+    assert PositiveSampler(csr, "pair").mode == "pair"  # explicit "pair" still works

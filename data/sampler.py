@@ -86,6 +86,7 @@ class UniformNegativeSampler:
         >>> sampler = UniformNegativeSampler(dataset.train_csr, device="cuda", seed=0)
         >>> neg = sampler.sample(users)                  # checks the ids (one device sync)
         >>> neg = sampler.sample(users, check=False)     # no sync: ids the library produced
+        >>> negs = sampler.sample(users, k=8)            # (len(users), 8): 8 per entry
 
     Args:
         train: the training interactions as a :class:`gnn.data.UserItemCSR` (the dataset's
@@ -193,22 +194,31 @@ class UniformNegativeSampler:
         j[todo] = self._rank_select(users[todo])
         return j
 
-    def sample(self, users, *, check: bool = True) -> torch.Tensor:
-        """One negative item per entry of ``users`` (any shape), as int64 on the sampler's device.
+    def sample(self, users, *, k: int | None = None, check: bool = True) -> torch.Tensor:
+        """Negative items for ``users`` (any shape), as int64 on the sampler's device: one per
+        entry (the shape of ``users``), or with ``k`` the ``k`` negatives of each entry in a
+        trailing dimension (shape ``users.shape + (k,)``).
 
-        Entries are independent; the same user may appear many times. ``check=True`` verifies
+        Every draw is independent (the ``k`` negatives of an entry may repeat, as draws with
+        replacement do); the same user may appear many times. ``sample(users, k=1)`` draws the
+        same items as ``sample(users)``, in shape ``(..., 1)``. ``check=True`` verifies
         the ids (dtype, range: one device sync). ``check=False`` skips that: it is for ids the
         library itself produced (e.g. a :class:`gnn.data.PositiveSampler` epoch), given as an
         int64 tensor on the sampler's device; with ``method="rank"`` the call then never
         synchronises with the host (safe inside a CUDA-graph-captured step). Ids out of range
         are not detected then (on CUDA they may fault). "rejection" always synchronises.
         """
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"sample(): k must be None or an int >= 1 (negatives per entry), "
+                             f"but got {k!r}")
         users = users if isinstance(users, torch.Tensor) else torch.as_tensor(np.asarray(users))
-        shape = users.shape
+        shape = users.shape if k is None else users.shape + (k,)
         if check:
             flat = _as_index_tensor(users.reshape(-1), "users", self.n_users, "n_users", self.device)
         else:
             flat = users.reshape(-1).to(device=self.device, dtype=torch.int64)
+        if k is not None and k > 1:  # entry e's k draws are consecutive: row-major (..., k)
+            flat = flat.unsqueeze(1).expand(-1, k).reshape(-1)
         out = self._rank_select(flat) if self.method == "rank" else self._rejection(flat)
         return out.reshape(shape)
 

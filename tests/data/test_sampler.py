@@ -6,8 +6,9 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from gnn.data import UserItemCSR
+from gnn.data import PositiveSampler, UserItemCSR
 from gnn.data.sampler import UniformNegativeSampler
+from syncfree import forbid_sync
 
 CONFIGS = [dict(method="rank"), dict(method="rank", sort_queries=False),
            dict(method="rejection"), dict(method="rejection", max_rounds=1), dict(method="rejection", max_rounds=0)]
@@ -228,3 +229,62 @@ def test_the_two_argument_forms_do_not_mix():
         UniformNegativeSampler(user, item)
     with pytest.raises(ValueError, match="n_users must be a positive integer"):
         UniformNegativeSampler(UserItemCSR.from_pairs([], [], 0, 3))
+
+
+@pytest.mark.parametrize("method", ["rank", "rejection"])
+def test_k_negatives_per_entry_are_exact_uniform_and_independent(method):
+    # Shape (n, k); every draw a non-positive of its own entry's user; each column is uniform over
+    # the complement (chi-square), and the k draws of an entry are independent of each other: the
+    # pair (first, second) is uniform over complement x complement.
+    n_items = 12
+    positives = {0: [0, 3, 4, 11], 1: list(range(1, 12)), 2: [], 3: list(range(0, 12, 2))}
+    user = np.array([u for u, its in positives.items() for _ in its], dtype=np.int64)
+    item = np.array([i for its in positives.values() for i in its], dtype=np.int64)
+    sampler = UniformNegativeSampler(user, item, 4, n_items, seed=1, method=method)
+    per_user, k = 24000, 3
+    users = torch.arange(4).repeat_interleave(per_user)
+    draws = sampler.sample(users, k=k)
+    assert draws.shape == (4 * per_user, k) and draws.dtype == torch.int64
+    draws = draws.numpy().reshape(4, per_user, k)
+    for u, its in positives.items():
+        allowed = sorted(set(range(n_items)) - set(its))
+        for c in range(k):
+            assert uniformity_pvalue(draws[u, :, c], allowed, n_items) > 1e-4, (u, c)
+        if len(allowed) > 1:
+            pairs = draws[u, :, 0] * n_items + draws[u, :, 1]
+            cells = [a * n_items + b for a in allowed for b in allowed]
+            assert uniformity_pvalue(pairs, cells, n_items * n_items) > 1e-4, u
+
+
+def test_k_negatives_follow_the_stream_and_the_shape_of_users():
+    user, item, n_users, n_items, positives = small_graph(4)
+    users = torch.randint(0, n_users, (3, 50), generator=torch.Generator().manual_seed(0))
+    one = UniformNegativeSampler(user, item, n_users, n_items, seed=7)
+    many = UniformNegativeSampler(user, item, n_users, n_items, seed=7)
+    # k=1 draws what the single-negative call draws; k=4 draws what sampling every user 4 times
+    # in a row draws (the entry's k negatives are consecutive draws of the stream).
+    assert torch.equal(many.sample(users, k=1), one.sample(users).unsqueeze(-1))
+    four = many.sample(users, k=4)
+    assert four.shape == (3, 50, 4)
+    assert torch.equal(four, one.sample(users.unsqueeze(-1).expand(3, 50, 4)))
+    assert all(int(j) not in positives[int(u)]
+               for u, row in zip(users.reshape(-1), four.reshape(-1, 4)) for j in row)
+    assert many.sample(torch.zeros(0, dtype=torch.int64), k=5).shape == (0, 5)
+
+
+def test_bad_k_is_refused():
+    sampler = UniformNegativeSampler(np.array([0, 1]), np.array([0, 1]), 2, 5)
+    for bad in (0, -1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="k must be None or an int >= 1"):
+            sampler.sample(torch.tensor([0, 1]), k=bad)
+
+
+def test_several_negatives_per_entry_are_drawn_without_a_sync():
+    rng = np.random.default_rng(2)
+    csr = UserItemCSR.from_pairs(rng.integers(0, 60, 500), rng.integers(0, 37, 500), 60, 37)
+    users, _ = PositiveSampler(csr, mode="user").epoch(torch.Generator().manual_seed(0))
+    with forbid_sync():
+        neg = UniformNegativeSampler(csr, seed=5).sample(users, k=6, check=False)
+    assert torch.equal(neg, UniformNegativeSampler(csr, seed=5).sample(users, k=6))
+    keys = (users.unsqueeze(1) * csr.n_items + neg).numpy()
+    assert not np.isin(keys, csr.users() * csr.n_items + csr.indices).any()

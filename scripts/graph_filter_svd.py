@@ -98,7 +98,10 @@ def main(argv=None):
         result, wall, cpu = timed(lambda: randomized_svd(graph, args.k, args.oversample, q))
         record(f"randomized, {q} power iterations", kwargs, result, wall, cpu, reference)
     summary = {"dataset": ds.name, "filter": args.filter, "k": args.k,
-               "oversample": args.oversample, "overlap_users": args.overlap_users, "n_users": ds.n_users, "n_items": ds.n_items,
+               "arpack_sigma": {str(j): float(reference[0][j - 1])
+                                for j in (1, 2, 10, 50, 100, args.k // 2, args.k)},
+               "oversample": args.oversample, "overlap_users": args.overlap_users,
+               "n_users": ds.n_users, "n_items": ds.n_items,
                "nnz": ds.train_csr.nnz, "threads": args.threads, "dtype": "float32",
                "machine": f"{platform.machine()} {os.cpu_count()} CPUs ({platform.processor()})",
                "torch": torch.__version__, "rows": rows,

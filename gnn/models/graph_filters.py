@@ -23,13 +23,15 @@ filter") and ``q``, ``m`` polynomials:
   ``p(P̃) = φ(−τ_s P̃)^{K_s}``: ``q = b · p``, ``m = p``, ``w = β``. Without final sharpening
   (``final_sharpening=False``) the ideal part is added after it: ``m = 1``.
 
-A block of ``B`` users is scored transposed, ``(n_items, B)``: ``r q(P̃)`` by Horner's rule
-(``y ← P̃ y + c_j r``), whose first product takes the users' sparse rows
-(:meth:`SpectralGraph.linear_rows`) and every further one two SpMMs; the ideal part is
+A block of ``B`` users (``(B, n_items)``, the evaluator's layout) starts as the ideal part:
 ``(r D^{-1/2} V_k)`` (``B × k``, sparse rows times a dense basis) times the basis
-``M = m(P̃) D^{1/2} V_k`` (``n_items × k``, made once by :meth:`fit`), one GEMM added in place.
-No ``n_items × n_items`` or ``n_users × n_items`` matrix is formed: memory is
-``O(nnz + (n_users + n_items) · k)`` plus one block, whose size follows ``memory_mb``.
+``M = m(P̃) D^{1/2} V_k`` (``n_items × k``, made once by :meth:`fit`), one GEMM. Then each
+panel of :data:`~gnn.models.spectral.PANEL` users gets ``r q(P̃)`` by Horner's rule on its
+transposed signal (``y ← P̃ y + c_j rᵀ``, ``(n_items, PANEL)``), whose first product starts
+from the users' sparse rows (:meth:`SpectralGraph.linear_rows`) and every further one is two
+SpMMs, and adds it into its rows; panels run on torch's threads. No ``n_items × n_items`` or
+``n_users × n_items`` matrix is formed: memory is ``O(nnz + (n_users + n_items) · k)`` plus one
+block, whose size follows ``memory_mb``.
 """
 from __future__ import annotations
 

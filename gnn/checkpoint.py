@@ -9,8 +9,10 @@ anything but those plain types, so a file from elsewhere cannot run code.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -39,6 +41,12 @@ def save_checkpoint(state: dict, path) -> None:
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a file written by :func:`save_checkpoint`; errors name the file."""
     path = Path(path)
+    if is_checkpoint_folder(path):
+        raise ValueError(f"{path} is a distributed checkpoint folder (written by a torchrun run); "
+                         f"one process reads a file: convert it with "
+                         f"{conversion_command(path)}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -49,3 +57,52 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise ValueError(f"{path}: not a gnn checkpoint or model (expected format one of "
                          f"{KNOWN_FORMATS})")
     return state
+
+
+def is_checkpoint_folder(path) -> bool:
+    """Whether ``path`` is the folder of a distributed run's checkpoint (gnn.distributed)."""
+    return Path(path).is_dir() and (Path(path) / "run.json").is_file()
+
+
+def conversion_command(folder) -> str:
+    """The command that converts a distributed checkpoint folder to one file, ``FOLDER.pt``."""
+    folder = Path(folder)
+    out = folder.with_name(folder.name + ".pt")
+    return f"python -m gnn.distributed.checkpoint {shlex.quote(str(folder))} {shlex.quote(str(out))}"
+
+
+def describe(path) -> Optional[str]:
+    """What the gnn file or checkpoint folder at ``path`` holds, in words; None when it is
+    neither (or unreadable)."""
+    try:
+        if is_checkpoint_folder(path):
+            from gnn.distributed.checkpoint import read_run
+
+            run = read_run(path)
+            return (f"the checkpoint of a distributed {run['config']['model']!r} run after epoch "
+                    f"{run['epoch']}")
+        state = load_checkpoint(path)
+    except (ValueError, OSError, KeyError, TypeError):
+        return None
+    if state.get("format") == FORMAT:
+        return f"the checkpoint of a {state['config']['model']!r} run after epoch {state['epoch']}"
+    return f"a saved {state.get('class')!r} model"
+
+
+def check_new_checkpoint(path, *, overwrite: bool, folder: bool) -> None:
+    """Refuse to start a new run whose checkpoint would replace what is at ``path``: another
+    run's checkpoint unless ``overwrite``, and anything that is not a gnn checkpoint of the kind
+    the run writes (a folder when ``folder``, else a file) in any case."""
+    path = Path(path)
+    if not path.exists():
+        return
+    what = describe(path)
+    if what is None:
+        raise ValueError(f"{path} exists and is not a gnn checkpoint: choose another checkpoint "
+                         f"path (nothing is written over it)")
+    if is_checkpoint_folder(path) != folder:
+        kind = "one process writes a file" if not folder else "a distributed run writes a folder"
+        raise ValueError(f"{path} holds {what}, but {kind}: choose another checkpoint path")
+    if not overwrite:
+        raise ValueError(f"{path} holds {what}: continue it with --resume (resume=True), or "
+                         f"replace it with --overwrite (overwrite=True)")

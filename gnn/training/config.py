@@ -31,6 +31,9 @@ class TrainConfig:
     data_root: Optional[str] = None
     split: str = "auto"  # auto: "given" for train.txt/test.txt datasets, else "random"
     min_rating: Optional[float] = None
+    # "skip": malformed lines of the dataset's file are skipped and reported (gnn.data's
+    # on_bad_line); the default "error" stops at the first with its file and line.
+    on_bad_line: str = "error"
     epochs: int = 400
     batch_size: int = 2048
     lr: float = 1e-3
@@ -55,8 +58,14 @@ class TrainConfig:
     eval_chunk: int = 1024
     checkpoint: Optional[str] = None
     resume: bool = False
+    # A new run refuses to write its checkpoint over an existing one unless this is set.
+    overwrite: bool = False
     json: Optional[str] = None
-    progress: bool = True
+    save_model: Optional[str] = None  # the CLI writes the reported model here (gnn.recommend)
+    progress: bool = True  # a bar on a terminal, else one line per epoch (gnn/training/report.py)
+    # torch.set_num_threads(threads) when set (a process-wide setting, made only when asked);
+    # None leaves torch's own choice.
+    threads: Optional[int] = None
     # glibc's allocator keeps freed blocks for reuse (gnn/training/allocator.py): a setting of
     # the whole process, made only when asked.
     keep_freed_memory: bool = False
@@ -85,6 +94,9 @@ class TrainConfig:
             (self.eval_every >= 1, f"eval_every must be >= 1, but got {self.eval_every}"),
             (self.patience >= 1, f"patience must be >= 1, but got {self.patience}"),
             (self.eval_chunk >= 1, f"eval_chunk must be >= 1, but got {self.eval_chunk}"),
+            (self.on_bad_line in ("error", "skip"),
+             f"on_bad_line must be 'error' or 'skip', but got {self.on_bad_line!r}"),
+            (self.threads is None or self.threads >= 1, f"threads must be >= 1, but got {self.threads}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda, but got {self.device!r}"),
             (not self.resume or self.checkpoint, "resume needs a checkpoint path"),
@@ -130,9 +142,13 @@ class TrainConfig:
         d["ks"] = list(self.ks)
         return d
 
-    # Fields that may differ between a run and its resumption.
-    RESUMABLE_CHANGES = ("epochs", "checkpoint", "resume", "json", "progress", "device", "data_root",
-                         "eval_chunk", "compile", "keep_freed_memory")
+    # Fields that may differ between a run and its resumption: how long it goes on, how and how
+    # often it is evaluated (the early-stopping state carries over: a smaller patience may stop
+    # it at once), where it runs and what it prints or writes. The rest defines the trajectory
+    # (data, model, objective, sampling, seed) and must stay as the checkpoint says.
+    RESUMABLE_CHANGES = ("epochs", "eval_every", "patience", "ks", "eval_chunk", "checkpoint",
+                         "resume", "overwrite", "json", "save_model", "progress", "threads",
+                         "device", "data_root", "compile", "keep_freed_memory")
 
     def check_resumable(self, saved: dict, path) -> None:
         """ValueError naming the field unless a checkpoint written with config ``saved`` (a
@@ -144,7 +160,9 @@ class TrainConfig:
         for name, value in self.to_dict().items():
             if name not in self.RESUMABLE_CHANGES and saved.get(name) != value:
                 raise ValueError(f"{path}: cannot resume: the checkpoint was written with "
-                                 f"{name}={saved.get(name)!r}, this run has {name}={value!r}")
+                                 f"{name}={saved.get(name)!r}, this run has {name}={value!r} "
+                                 f"(a resumed run may change only "
+                                 f"{', '.join(self.RESUMABLE_CHANGES)})")
 
 
 def model_class(config: TrainConfig) -> type:

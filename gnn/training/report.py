@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import torch
@@ -58,12 +59,31 @@ def device_name(device: torch.device) -> str:
     return "cpu"
 
 
-def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar, or None when disabled or tqdm is missing (it is optional)."""
-    if not enabled:
-        return None
+def progress_bar_shown(enabled: bool) -> bool:
+    """Whether :func:`progress_bar` shows a bar: when enabled, with stdout and stderr both
+    terminals (its ``\\r`` redraws would litter a log file; the trainer writes one line per epoch
+    instead), and with tqdm installed (it is optional)."""
+    if not enabled or not (_is_terminal(sys.stdout) and _is_terminal(sys.stderr)):
+        return False
     try:
-        from tqdm import tqdm
+        import tqdm  # noqa: F401
     except ImportError:
+        return False
+    return True
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr, or None when :func:`progress_bar_shown` says no."""
+    if not progress_bar_shown(enabled):
         return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+                file=sys.stderr)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False

@@ -31,12 +31,12 @@ import torch
 
 from gnn.evaluation import Evaluator
 from gnn.model_io import model_payload
-from gnn.checkpoint import load_checkpoint, save_checkpoint
+from gnn.checkpoint import check_new_checkpoint, load_checkpoint, save_checkpoint
 from gnn.training.allocator import keep_freed_memory
 from gnn.training.compiled_step import make_compiled_step
 from gnn.training.config import (MAIN_METRIC, TrainConfig, build_adjacency_for, build_model,
                                  epoch_seed, resolve_device, resolve_split)
-from gnn.training.report import progress_bar, summarize
+from gnn.training.report import progress_bar, progress_bar_shown, summarize
 
 
 class Trainer:
@@ -46,16 +46,25 @@ class Trainer:
     best validation epoch's, or the last epoch's under the paper protocol).
     """
 
+    #: Whether this trainer's checkpoint is a folder (gnn.distributed) rather than one file.
+    checkpoint_is_folder = False
+
     def __init__(self, config: TrainConfig, dataset=None, log=print):
         from gnn.data import load_dataset
 
         self.config, self.log = config, log
         self.device = resolve_device(config.device)
+        if config.checkpoint and not config.resume:  # before any work: another run's is kept
+            check_new_checkpoint(config.checkpoint, overwrite=config.overwrite,
+                                 folder=self.checkpoint_is_folder)
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         if config.keep_freed_memory and self.device.type == "cpu" and not keep_freed_memory():
             log("keep_freed_memory: this C library has no glibc mallopt; setting not made")
         if dataset is None:
             dataset = load_dataset(config.dataset, config.data_root, split=resolve_split(config),
-                                   min_rating=config.min_rating, seed=config.seed)
+                                   min_rating=config.min_rating, seed=config.seed,
+                                   on_bad_line=config.on_bad_line)
         self.dataset = ds = dataset
         self.n_train = ds.train_csr.nnz  # duplicates collapsed
         if self.n_train == 0:
@@ -80,6 +89,7 @@ class Trainer:
         self.best_state = None
         self.bad_evals = 0
         self.test_metrics: Optional[dict] = None
+        self.resumed = False
 
     def evaluation_splits(self) -> dict:
         """``{split: (target, exclude)}`` of the protocols (docs/DESIGN.md §3): test excludes
@@ -173,9 +183,12 @@ class Trainer:
         """Train (resuming when asked), then return the run's summary with the model holding
         the weights its test metrics belong to."""
         cfg = self.config
-        if cfg.resume:
-            self.load(cfg.checkpoint)
-            self.log(f"resumed from {cfg.checkpoint} after epoch {self.epoch}")
+        if cfg.resume and not self.resumed:
+            self.resume()
+        if cfg.resume and self.epoch >= cfg.epochs:
+            self.log(f"no epoch to train: the run is at epoch {self.epoch}, epochs={cfg.epochs}")
+        # Off a terminal (a log file, a pipe) no bar: one line per epoch instead.
+        epoch_lines = cfg.progress and not progress_bar_shown(cfg.progress)
         while self.epoch < cfg.epochs and not self._should_stop():
             start = time.perf_counter()
             loss = self.train_epoch()
@@ -186,6 +199,8 @@ class Trainer:
             record = {"epoch": self.epoch, "loss": loss, "seconds": seconds}
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 record.update(self._evaluate_and_select(loss))
+            elif epoch_lines:
+                self.log(f"epoch {self.epoch:4d}  loss={loss:.4f}  {seconds:.2f} s")
             self.history.append(record)
             if cfg.checkpoint:
                 self.save(cfg.checkpoint)
@@ -240,13 +255,36 @@ class Trainer:
     def save(self, path) -> None:
         save_checkpoint(self.state(), path)
 
+    def resume(self) -> None:
+        """Continue the run saved in ``config.checkpoint`` (weights, optimiser, epoch, history,
+        early-stopping state). :meth:`fit` calls it when ``config.resume``; calling it first
+        raises a checkpoint's problems (missing, another run's, another dataset's) before any
+        training, as ValueError or FileNotFoundError naming the file."""
+        self.load(self.config.checkpoint)
+        self.resumed = True
+        self.log(f"resumed from {self.config.checkpoint} after epoch {self.epoch}")
+
     def load(self, path) -> None:
+        from gnn.data import UserItemCSR
+
         state = load_checkpoint(path)
         if "optimizer_state" not in state:
             raise ValueError(f"{path}: a saved model, not a training checkpoint: cannot resume")
         self.config.check_resumable(state["config"], path)
-        self.model.load_state_dict(state["model"]["state_dict"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
+        ds = self.dataset
+        saved = UserItemCSR.from_state_dict(state["model"]["train"], name=f"{path}: train")
+        if saved != ds.train_csr:
+            raise ValueError(f"{path}: cannot resume: the checkpoint was trained on other "
+                             f"interactions ({saved.n_users} users x {saved.n_items} items, "
+                             f"{saved.nnz} pairs) than this run's {ds.name!r} ({ds.n_users} x "
+                             f"{ds.n_items}, {ds.train_csr.nnz} pairs)")
+        try:
+            self.model.load_state_dict(state["model"]["state_dict"])
+            self.optimizer.load_state_dict(state["optimizer_state"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            raise ValueError(f"{path}: cannot resume: its weights do not fit this run's model "
+                             f"({why[:300]})") from exc
         self.epoch = int(state["epoch"])
         self.best = state["best"]
         self.best_state = state["best_model_state"]

@@ -33,8 +33,10 @@ from torch import nn
 from gnn.adjacency import Adjacency
 from gnn.data import UserItemCSR
 from gnn.kernels import csr_spmm
-from gnn.loss import bpr_loss
+from gnn.loss import BPR, Objective
 
+#: The default objective of :meth:`GraphRecommender.loss`.
+_BPR = BPR()
 #: The methods that define a model's math (module docstring).
 MATH_METHODS = ("node_embeddings", "layer_step", "propagate", "readout")
 
@@ -189,12 +191,16 @@ class GraphRecommender(nn.Module):
         return self.readout(layers, rows).split([users.numel(), pos_items.numel(), neg_items.numel()])
 
     def loss(self, users, pos_items, neg_items, reg: float = 1e-4, *, reg_on: str = "initial",
-             check: bool = True) -> torch.Tensor:
-        r"""The BPR loss of a batch of triples (u, i, j), differentiable (docs/DESIGN.md §3).
+             check: bool = True, objective: Optional[Objective] = None) -> torch.Tensor:
+        r"""The training loss of a batch of B pairs (u, i), differentiable (docs/DESIGN.md §3).
+
+        ``neg_items`` holds one negative per pair (shape (B,)) or K (shape (B, K)).
+        ``objective`` is a :class:`gnn.loss.Objective` (:func:`gnn.loss.make_objective`),
+        by default BPR:
 
         .. math::
-            L = -\frac1B \sum \log\sigma(\hat y_{ui} - \hat y_{uj})
-                + \lambda \frac{\|e^0_u\|^2 + \|e^0_i\|^2 + \|e^0_j\|^2}{2B}
+            L = \frac1{BK} \sum_{b,k} -\log\sigma(\hat y_{ui} - \hat y_{uj_k})
+                + \lambda \frac{\|e^0_u\|^2 + \|e^0_i\|^2 + \frac1K\sum_k\|e^0_{j_k}\|^2}{2B}
 
         ``reg_on="initial"`` penalises the batch rows' layer-0 embeddings (the papers' form);
         ``"final"`` the final ones (NGCF's official code). ``check=False`` skips the id checks
@@ -202,22 +208,42 @@ class GraphRecommender(nn.Module):
         """
         if reg_on not in ("initial", "final"):
             raise ValueError(f"loss(): reg_on must be 'initial' or 'final', but got {reg_on!r}")
+        if objective is None:
+            objective = _BPR
+        elif not isinstance(objective, Objective):
+            raise TypeError(f"loss(): objective must be a gnn.loss.Objective (see "
+                            f"gnn.loss.make_objective), but got {type(objective).__name__}")
         if check:
-            users = self._ids(users, "users", self.n_users)
-            pos_items = self._ids(pos_items, "pos_items", self.n_items)
-            neg_items = self._ids(neg_items, "neg_items", self.n_items)
-            if not users.numel() == pos_items.numel() == neg_items.numel():
-                raise ValueError(f"loss(): users, pos_items and neg_items must have the same "
-                                 f"length, but got {users.numel()}, {pos_items.numel()} and "
-                                 f"{neg_items.numel()}")
-            if users.numel() == 0:
-                raise ValueError("loss(): the batch is empty")
+            users, pos_items, neg_items = self._checked_batch(users, pos_items, neg_items)
+        per_pair = None if neg_items.dim() == 1 else neg_items.shape[1]
+        flat = neg_items if per_pair is None else neg_items.reshape(-1)
         if reg_on == "initial":
-            eu, ei, ej, u0, i0, j0 = self._loss_rows(users, pos_items, neg_items)
+            eu, ei, ej, u0, i0, j0 = self._loss_rows(users, pos_items, flat)
         else:
-            eu, ei, ej = self.batch_embeddings(users, pos_items, neg_items)
+            eu, ei, ej = self.batch_embeddings(users, pos_items, flat)
             u0, i0, j0 = eu, ei, ej
-        return bpr_loss(eu, ei, ej, u0, i0, j0, reg)[0]
+        if per_pair is not None:  # (B * K, d) rows -> (B, K, d)
+            ej, j0 = ej.view(-1, per_pair, ej.shape[-1]), j0.view(-1, per_pair, j0.shape[-1])
+        return objective(eu, ei, ej, u0, i0, j0, reg)[0]
+
+    def _checked_batch(self, users, pos_items, neg_items):
+        """The ids of :meth:`loss` as int64 tensors on the model's device, checked: ranges,
+        equal lengths, negatives of shape (B,) or (B, K) with K >= 1, a non-empty batch."""
+        shape = tuple(neg_items.shape) if isinstance(neg_items, torch.Tensor) \
+            else np.shape(neg_items)
+        users = self._ids(users, "users", self.n_users)
+        pos_items = self._ids(pos_items, "pos_items", self.n_items)
+        negs = self._ids(neg_items, "neg_items", self.n_items)
+        if not users.numel() == pos_items.numel() == (shape[0] if shape else 1):
+            raise ValueError(f"loss(): users, pos_items and neg_items must have the same "
+                             f"length, but got {users.numel()}, {pos_items.numel()} and "
+                             f"{shape[0] if shape else 1}")
+        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] < 1):
+            raise ValueError(f"loss(): neg_items must have shape (B,) (one negative per pair) "
+                             f"or (B, K) with K >= 1 (K per pair), but got {shape}")
+        if users.numel() == 0:
+            raise ValueError("loss(): the batch is empty")
+        return users, pos_items, negs.view(shape)
 
     def _loss_rows(self, users, pos_items, neg_items):
         """``(eu, ei, ej, u0, i0, j0)``: :meth:`batch_embeddings` and the same rows of ``E^0``

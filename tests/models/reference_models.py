@@ -88,3 +88,26 @@ def bpr_reference(final, e0_users, e0_items, n_users, u, i, j, reg):
     diff = (eu * ei).sum(1) - (eu * ej).sum(1)
     l2 = (e0_users[u].pow(2).sum() + e0_items[i].pow(2).sum() + e0_items[j].pow(2).sum())
     return F.softplus(-diff).mean() + reg * l2 / (2 * u.numel())
+
+
+def objective_reference(name, final, e0_users, e0_items, n_users, u, i, j, reg, **options):
+    """BPR or the cosine contrastive loss with ``j`` of shape (B,) or (B, K), from the math of
+    DESIGN.md §3: each negative column scored on its own, the L2 term with the negatives' mean
+    over the K columns."""
+    columns = [j] if j.dim() == 1 else list(j.T)
+    eu, ei = final[u], final[n_users + i]
+    unit = lambda x: x / x.pow(2).sum(1, keepdim=True).sqrt().clamp_min(1e-12)  # noqa: E731
+    terms = []
+    for col in columns:
+        ej = final[n_users + col]
+        if name == "bpr":
+            terms.append(-torch.log(torch.sigmoid((eu * ei).sum(1) - (eu * ej).sum(1))))
+        else:
+            cos = (unit(eu) * unit(ej)).sum(1)
+            terms.append(options["negative_weight"] * torch.clamp(cos - options["margin"], min=0))
+    main = torch.stack(terms, 1).mean(1)
+    if name == "ccl":
+        main = main + 1 - (unit(eu) * unit(ei)).sum(1)
+    negs = sum(e0_items[col].pow(2).sum() for col in columns) / len(columns)
+    l2 = e0_users[u].pow(2).sum() + e0_items[i].pow(2).sum() + negs
+    return main.mean() + reg * l2 / (2 * u.numel())

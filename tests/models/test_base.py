@@ -158,6 +158,24 @@ def test_loss_lengths_differ():
         model.loss([0, 1], [2, 3], [4])
 
 
+def test_loss_negatives_shape_and_objective_are_checked():
+    _, _, model = make(MF)
+    with pytest.raises(ValueError, match="same length, but got 2, 2 and 3"):
+        model.loss([0, 1], [2, 3], [[4, 5], [4, 5], [6, 7]])
+    with pytest.raises(ValueError, match=r"neg_items must have shape \(B,\) .* or \(B, K\) "
+                                         r"with K >= 1 .* but got \(2, 0\)"):
+        model.loss([0, 1], [2, 3], torch.zeros(2, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"but got \(2, 1, 1\)"):
+        model.loss([0, 1], [2, 3], np.zeros((2, 1, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match=rf"neg_items must be ids in .*got range \[1, {N_ITEMS}\]"):
+        model.loss([0, 1], [2, 3], [[1, 2], [3, N_ITEMS]])  # checked whatever the shape  # checked whatever the shape
+    with pytest.raises(TypeError, match="objective must be a gnn.loss.Objective"):
+        model.loss([0], [1], [2], objective="ccl")
+    # A list of lists and its tensor give the same loss; (B, 1) equals (B,).
+    a = model.loss([0, 1], [2, 3], [[4], [5]])
+    assert torch.equal(a, model.loss([0, 1], [2, 3], torch.tensor([4, 5])))
+
+
 def test_loss_empty_batch():
     _, _, model = make(MF)
     with pytest.raises(ValueError, match="empty"):

@@ -17,7 +17,9 @@ import pytest
 import torch
 
 from gnn import MF, NGCF, LightGCN, build_adjacency
-from reference_models import MaskRecorder, bpr_reference, dense, final_embeddings
+from gnn.loss import make_objective
+from reference_models import (MaskRecorder, bpr_reference, dense, final_embeddings,
+                              objective_reference)
 
 IN_TRITON_SUBPROCESS = os.environ.get("GNN_TEST_TRITON_GRADIENTS") == "1"
 N_USERS, N_ITEMS = 13, 17
@@ -56,7 +58,10 @@ def close(actual, expected, tol, what):
     assert err <= tol * scale, f"{what}: max abs error {err:.3g} > {tol:.1g} x {scale:.3g}"
 
 
-def check_against_reference(name, norm, loops, nd, md, monkeypatch, dtype, tol):
+def check_against_reference(name, norm, loops, nd, md, monkeypatch, dtype, tol, objective=None,
+                            reg_on="initial"):
+    """``objective``: None for BPR with one negative per pair (the reference written apart,
+    bpr_reference), or ``(loss name, K, options)`` for K negatives per pair."""
     adj = graph(norm, loops)
     torch.manual_seed(1)
     model = make_model(name, adj, nd, md).to(dtype).train()
@@ -64,7 +69,7 @@ def check_against_reference(name, norm, loops, nd, md, monkeypatch, dtype, tol):
     g = torch.Generator().manual_seed(2)
     u = torch.randint(0, N_USERS, (23,), generator=g)
     i = torch.randint(0, N_ITEMS, (23,), generator=g)
-    j = torch.randint(0, N_ITEMS, (23,), generator=g)
+    j = torch.randint(0, N_ITEMS, (23,) if objective is None else (23, objective[1]), generator=g)
     params = {k: p.detach().double().clone().requires_grad_() for k, p in model.named_parameters()}
 
     def reference_final():
@@ -72,11 +77,22 @@ def check_against_reference(name, norm, loops, nd, md, monkeypatch, dtype, tol):
         return final_embeddings(model, params, a, recorder.messages)
 
     torch.manual_seed(3)
-    loss = model.loss(u, i, j, reg=0.1)
+    if objective is None:
+        loss = model.loss(u, i, j, reg=0.1)
+    else:
+        loss = model.loss(u, i, j, reg=0.1, reg_on=reg_on,
+                          objective=make_objective(objective[0], **objective[2]))
     loss.backward()
     assert len(recorder.adjacencies) == (1 if nd else 0)
-    ref = bpr_reference(reference_final(), params["user_embedding.weight"],
-                        params["item_embedding.weight"], N_USERS, u, i, j, 0.1)
+    if objective is None:
+        ref = bpr_reference(reference_final(), params["user_embedding.weight"],
+                            params["item_embedding.weight"], N_USERS, u, i, j, 0.1)
+    else:
+        final = reference_final()
+        e0u, e0i = ((params["user_embedding.weight"], params["item_embedding.weight"])
+                    if reg_on == "initial" else (final[:N_USERS], final[N_USERS:]))
+        ref = objective_reference(objective[0], final, e0u, e0i, N_USERS, u, i, j, 0.1,
+                                  **objective[2])
     ref.backward()
     close(loss, ref, tol, "loss")
     for k, p in model.named_parameters():
@@ -92,6 +108,25 @@ def check_against_reference(name, norm, loops, nd, md, monkeypatch, dtype, tol):
 @pytest.mark.parametrize("name,norm,loops,nd,md", list(cases()))
 def test_torch_backend_matches_dense_float64(name, norm, loops, nd, md, monkeypatch):
     check_against_reference(name, norm, loops, nd, md, monkeypatch, torch.float64, 1e-10)
+
+
+OBJECTIVES = [("bpr", 3, {}), ("ccl", 4, {"margin": 0.2, "negative_weight": 3.0}),
+              ("ccl", 1, {"margin": -0.3, "negative_weight": 0.5})]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES, ids=lambda o: f"{o[0]}-K{o[1]}")
+@pytest.mark.parametrize("name,norm,loops,nd,md", list(cases()))
+def test_k_negatives_and_ccl_match_dense_float64(name, norm, loops, nd, md, objective, monkeypatch):
+    check_against_reference(name, norm, loops, nd, md, monkeypatch, torch.float64, 1e-10,
+                            objective)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES[:2], ids=lambda o: f"{o[0]}-K{o[1]}")
+@pytest.mark.parametrize("name", ["ngcf", "lightgcn", "mf"])
+def test_k_negatives_with_the_final_embeddings_regularised(name, objective, monkeypatch):
+    check_against_reference(name, "sym", False, 0.3 if name != "mf" else 0.0,
+                            0.3 if name == "ngcf" else 0.0, monkeypatch, torch.float64, 1e-10,
+                            objective, reg_on="final")
 
 
 @pytest.mark.parametrize("name,nd,md", [("ngcf", 0.3, 0.3), ("lightgcn", 0.3, 0.0), ("mf", 0.0, 0.0)])

@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     a("--sampling", choices=["pair", "user"], default=DEFAULTS.sampling,
       help="user: a uniform user, then one of its positives (the official NGCF / LightGCN "
            "code; measured better, docs/REPRODUCE.md); pair: every training pair once per epoch")
+    a("--negatives", type=int, default=DEFAULTS.negatives, metavar="K",
+      help="exact uniform negatives per (user, positive) pair (docs/DESIGN.md §3)")
+    a("--loss", choices=["bpr", "ccl"], default=DEFAULTS.loss,
+      help="bpr: BPR, the mean over the K negatives; ccl: SimpleX's cosine contrastive loss")
+    a("--ccl-margin", type=float, default=None,
+      help="ccl's margin m in [-1, 1) (default 0.9); --loss ccl only")
+    a("--ccl-negative-weight", type=float, default=None,
+      help="ccl's weight w > 0 of the negatives' mean (default 150); --loss ccl only")
     a("--dim", type=int, default=DEFAULTS.dim, help="embedding size")
     for flag, field, what in (("--layers", "layers", "number of propagation layers"),
                               ("--message-dropout", "message_dropout",
@@ -98,6 +106,8 @@ def config_from_args(args) -> TrainConfig:
         model=args.model, dataset=args.dataset, data_root=args.data_root, split=args.split,
         min_rating=args.min_rating, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         reg=args.reg, reg_on=args.reg_on, sampling=args.sampling, dim=args.dim,
+        negatives=args.negatives, loss=args.loss, ccl_margin=args.ccl_margin,
+        ccl_negative_weight=args.ccl_negative_weight,
         **{field: getattr(args, field) for field in MODEL_OPTIONS},
         adjacency=args.adjacency, seed=args.seed, device=args.device, compile=args.compile,
         keep_freed_memory=args.keep_freed_memory, eval_every=args.eval_every,

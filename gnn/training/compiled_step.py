@@ -40,10 +40,11 @@ def _adam_state(optimizer: torch.optim.Adam) -> list:
 
 
 def make_compiled_step(model, optimizer: torch.optim.Adam, reg: float, reg_on: str,
-                       mode: str | None = None) -> Callable:
+                       mode: str | None = None, objective=None) -> Callable:
     """``step(u, i, j) -> detached loss``: one optimiser step, compiled with ``fullgraph=True``.
 
-    ``mode`` is torch.compile's (``"reduce-overhead"`` captures CUDA graphs on CUDA).
+    ``mode`` is torch.compile's (``"reduce-overhead"`` captures CUDA graphs on CUDA);
+    ``objective`` the loss's (:meth:`gnn.GraphRecommender.loss`; None: BPR).
     """
     if not isinstance(optimizer, torch.optim.Adam):
         raise TypeError(f"the compiled step implements Adam, but got {type(optimizer).__name__}")
@@ -51,7 +52,7 @@ def make_compiled_step(model, optimizer: torch.optim.Adam, reg: float, reg_on: s
     params = [e[0] for e in entries]
 
     def step(u, i, j):
-        loss = model.loss(u, i, j, reg, reg_on=reg_on, check=False)
+        loss = model.loss(u, i, j, reg, reg_on=reg_on, check=False, objective=objective)
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for (p, m, v, t, group), g in zip(entries, grads):

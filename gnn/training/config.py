@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import torch
 
 from gnn.adjacency import Adjacency, build_adjacency
+from gnn.loss import Objective, make_objective
 from gnn.models import get_model
 
 MAIN_METRIC = "recall@20"
@@ -41,6 +42,13 @@ class TrainConfig:
     reg_on: str = "initial"  # "initial" (layer-0, LightGCN) or "final" (NGCF official code)
     sampling: str = "user"  # "user": a user, then one of its items (official code, measured
     # better: docs/REPRODUCE.md "Sampling"); "pair": every training pair once per epoch
+    # K exact uniform negatives per (user, positive) pair; 1 is the papers' BPR (DESIGN.md §3).
+    negatives: int = 1
+    loss: str = "bpr"  # the objective, a name of gnn.loss.OBJECTIVES: "bpr" or "ccl"
+    # The loss's own options, named <loss>_<option> (LOSS_OPTIONS): None means the loss's
+    # default; setting one of another loss is an error.
+    ccl_margin: Optional[float] = None
+    ccl_negative_weight: Optional[float] = None
     dim: int = 64
     # The model's own options (MODEL_OPTIONS): None means the model's default (its constructor's
     # argument), filled in when the config is made. Setting one the model does not have is an
@@ -84,6 +92,8 @@ class TrainConfig:
             (self.reg >= 0, f"reg must be >= 0, but got {self.reg}"),
             (self.reg_on in ("initial", "final"), f"reg_on must be 'initial' or 'final', but got {self.reg_on!r}"),
             (self.sampling in ("pair", "user"), f"sampling must be 'pair' or 'user', but got {self.sampling!r}"),
+            (isinstance(self.negatives, int) and not isinstance(self.negatives, bool)
+             and self.negatives >= 1, f"negatives must be an int >= 1, but got {self.negatives!r}"),
             (self.dim >= 1, f"dim must be >= 1, but got {self.dim}"),
             (self.layers is None or self.layers >= 0, f"layers must be >= 0, but got {self.layers}"),
             (self.message_dropout is None or 0 <= self.message_dropout < 1,
@@ -104,6 +114,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"TrainConfig: {message}")
+        build_objective(self)  # the loss's name and options
 
     def _resolve_model_options(self) -> None:
         """Fill each model option left None with the model's default; refuse one the model
@@ -163,6 +174,29 @@ class TrainConfig:
                                  f"{name}={saved.get(name)!r}, this run has {name}={value!r} "
                                  f"(a resumed run may change only "
                                  f"{', '.join(self.RESUMABLE_CHANGES)})")
+
+
+#: The loss options of :class:`TrainConfig`: field -> (loss, the objective's option).
+LOSS_OPTIONS = {"ccl_margin": ("ccl", "margin"), "ccl_negative_weight": ("ccl", "negative_weight")}
+
+
+def build_objective(config: TrainConfig) -> Objective:
+    """The :class:`gnn.loss.Objective` of ``config.loss`` with its options (LOSS_OPTIONS);
+    ValueError naming the field for a bad value or an option of another loss."""
+    options = {}
+    for field, (loss, option) in LOSS_OPTIONS.items():
+        value = getattr(config, field)
+        if loss == config.loss:
+            options[option] = value
+        elif value is not None:
+            raise ValueError(f"TrainConfig: {field}={value!r} applies to loss={loss!r} only, "
+                             f"not loss={config.loss!r}; leave it unset")
+    try:
+        return make_objective(config.loss, **options)
+    except ValueError as exc:
+        fields_ = [f for f, (loss, _) in LOSS_OPTIONS.items() if loss == config.loss]
+        where = f" (set by {', '.join(fields_)})" if fields_ else ""
+        raise ValueError(f"TrainConfig: {exc}{where}") from None
 
 
 def model_class(config: TrainConfig) -> type:

@@ -1,9 +1,11 @@
-"""BPR training with full-ranking evaluation, early stopping, checkpoints and exact resume.
+"""Training (BPR or another objective of gnn/loss.py) with full-ranking evaluation, early
+stopping, checkpoints and exact resume.
 
 One epoch draws ``n_train`` (user, positive) pairs (``sampling="pair"``: every training pair
 once, in a seeded random order; ``"user"``: a uniform user, then one of its positives, as the
-official NGCF / LightGCN code), one uniform negative per pair (an item the user has not seen in
-training), and takes one optimiser step per batch, each running a full-graph propagation.
+official NGCF / LightGCN code), ``negatives`` uniform negatives per pair (items the user has not
+seen in training), and takes one optimiser step per batch, each running a full-graph
+propagation.
 
 Protocols (docs/DESIGN.md §3):
 
@@ -35,7 +37,7 @@ from gnn.checkpoint import check_new_checkpoint, load_checkpoint, save_checkpoin
 from gnn.training.allocator import keep_freed_memory
 from gnn.training.compiled_step import make_compiled_step
 from gnn.training.config import (MAIN_METRIC, TrainConfig, build_adjacency_for, build_model,
-                                 epoch_seed, resolve_device, resolve_split)
+                                 build_objective, epoch_seed, resolve_device, resolve_split)
 from gnn.training.report import progress_bar, progress_bar_shown, summarize
 
 
@@ -76,6 +78,7 @@ class Trainer:
 
         torch.manual_seed(config.seed)  # initial weights
         self.model = build_model(config, build_adjacency_for(config, ds.train_csr)).to(self.device)
+        self.objective = build_objective(config)  # BPR, or the config's loss (gnn/loss.py)
         # Fused Adam: one pass over each parameter, its gradient and both moments (7 table
         # passes, not the ~18 of the op-by-op version torch picks on the CPU). Its state_dict
         # is plain Adam's.
@@ -113,7 +116,7 @@ class Trainer:
     # -- one epoch ---------------------------------------------------------------------------
     def train_epoch(self, max_batches: Optional[int] = None,
                     step_seconds: Optional[list] = None) -> float:
-        """Run epoch ``self.epoch + 1``; returns its mean BPR loss.
+        """Run epoch ``self.epoch + 1``; returns its mean training loss.
 
         ``max_batches`` stops after that many steps (a timing probe; the epoch then does not
         count as done); with a list ``step_seconds``, each step is synchronised and timed.
@@ -125,7 +128,10 @@ class Trainer:
         self.negatives.reseed(seed + 2)
         self.model.train()
         users, positives = self.positives.epoch(self.order_generator)
-        negatives = self.negatives.sample(users, check=False)
+        k = cfg.negatives
+        # One negative: the epoch's at once. K: each batch's (B, K) as it comes, so memory stays
+        # O(batch * K) (the same stream on the CPU; CUDA's Philox may split it differently).
+        negatives = self.negatives.sample(users, check=False) if k == 1 else None
         n = users.numel()
         n_batches = -(-n // cfg.batch_size)
         if max_batches is not None:
@@ -138,7 +144,8 @@ class Trainer:
             if step_seconds is not None:
                 sync()
                 start = time.perf_counter()
-            loss = self.train_step(users[sl], positives[sl], negatives[sl])
+            j = negatives[sl] if k == 1 else self.negatives.sample(users[sl], k=k, check=False)
+            loss = self.train_step(users[sl], positives[sl], j)
             if step_seconds is not None:
                 sync()
                 step_seconds.append(time.perf_counter() - start)
@@ -152,7 +159,8 @@ class Trainer:
         return float(total) / min(n, n_batches * cfg.batch_size)
 
     def train_step(self, u, i, j) -> torch.Tensor:
-        """One optimiser step on the triples ``(u, i, j)``; returns the (detached) batch loss.
+        """One optimiser step on the pairs ``(u, i)`` with their negatives ``j`` ((B,) or
+        (B, K)) under the config's objective; returns the (detached) batch loss.
 
         With ``config.compile`` the step is one compiled graph (gnn/training/compiled_step.py);
         either way it reads nothing back to the host.
@@ -161,9 +169,11 @@ class Trainer:
             if self._compiled_step is None:
                 mode = "reduce-overhead" if self.device.type == "cuda" else None
                 self._compiled_step = make_compiled_step(self.model, self.optimizer,
-                                                         self.config.reg, self.config.reg_on, mode)
+                                                         self.config.reg, self.config.reg_on, mode,
+                                                         objective=self.objective)
             return self._compiled_step(u, i, j)
-        loss = self.model.loss(u, i, j, self.config.reg, reg_on=self.config.reg_on, check=False)
+        loss = self.model.loss(u, i, j, self.config.reg, reg_on=self.config.reg_on, check=False,
+                               objective=self.objective)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

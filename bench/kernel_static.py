@@ -79,39 +79,53 @@ def _csr(g):
     return dict(rowptr_ptr=g.rowptr_dtype, col_ptr=g.col_dtype, val_ptr=F32)
 
 
-def _chunk_loop(name, add=False, segment=False):
-    """An SpMM kernel with one program per (row or long-row segment, d tile), walking its
-    nonzeros in chunks of BLOCK_K: the row kernel (with ``add``: the NGCF backward's A^T dS +
-    de_local, dS in fp32) or the segment kernel."""
+def _items(g, segments_only=False):
+    """Work-item lengths as spmm_triton.Schedule sorts them (rows <= T whole, T-segments of
+    the longer rows), longest first."""
+    seg = _segments(g)[0]
+    return -np.sort(-(seg if segments_only else np.concatenate([g.deg[g.deg <= _T()], seg])))
+
+
+def _blocks(lengths, rows):
+    """Per program of ``rows`` consecutive items: (longest, shortest) item."""
+    first = np.arange(0, lengths.size, rows)
+    return lengths[first], lengths[np.minimum(first + rows, lengths.size) - 1]
+
+
+def _row_kernel(add=False, segments=False):
+    """The SpMM row kernel over a graph's items: csr_spmm's (``add``: the NGCF backward's
+    A^T dS + de_local, dS fp32) or the fused forward's launch over the long rows' segments."""
     def launch(d, dt, g):
-        bd, bk, nw = _mod("spmm_triton").spmm_config(d)
-        args = dict(seg_row_ptr=I64, seg_start_ptr=I64, part_ptr=F32, seg_len=_T()) if segment \
-            else dict(add_ptr=F32 if add else dt, y_ptr=dt, n_rows=g.n, long_threshold=_T(),
-                      stride_add=d, stride_y=d)
-        flags = {} if segment else dict(HAS_ADD=add, HAS_LONG=bool(g.deg.max() > _T()))
-        return Launch(dict(_csr(g), **args, x_ptr=F32 if add else dt, d=d, stride_x=d),
-                      dict(flags, BLOCK_K=bk, BLOCK_D=bd), nw)
+        rows, nt, chunk, nw = _mod("spmm_triton").spmm_config(d, (F32 if add else dt).itemsize)
+        y = F32 if segments else dt
+        args = dict(start_ptr=torch.int32, len_ptr=torch.int32, out_ptr=torch.int32,
+                    col_ptr=g.col_dtype, val_ptr=F32, x_ptr=F32 if add else dt,
+                    add_ptr=F32 if add else y, y_ptr=y, part_ptr=F32, n_items=_items(g, segments).size,
+                    d=d, stride_x=d, stride_add=d, stride_y=d)
+        flags = dict(HAS_ADD=add, HAS_PART=segments or bool(g.deg.max() > _T()))
+        return Launch(args, dict(flags, ROWS=rows, NT=nt, CHUNK=chunk,
+                                 EVEN_D=d % (nt * chunk) == 0, OFF64=False), nw)
 
     def work(g, L, d):
-        c, xb = L.constexprs, L.args["x_ptr"].itemsize
-        nnz = _segments(g)[0] if segment else np.where(
-            (g.deg > _T()) & c["HAS_LONG"], 0, g.deg)  # long rows: a program, no work
-        nd, out = cdiv(d, c["BLOCK_D"]), d * (4 if segment else L.args["y_ptr"].itemsize + 4 * add)
-        it = int(cdiv(nnz, c["BLOCK_K"]).sum()) * nd
-        index = 16 * nnz.size + 8 * nnz.sum()  # rowptr (twice), col, val: once per d tile
-        return dict(programs=nnz.size * nd, loops=[it], gathers=nnz.sum(), row_bytes=d * xb,
-                    stream_bytes=index + nnz.size * out, reread_bytes=(nd - 1) * index,
-                    lanes=(nnz.sum() * d, it * c["BLOCK_K"] * c["BLOCK_D"]))
-    return Kernel(lambda: getattr(_mod("spmm_triton"), name), launch, work)
+        c, lens = L.constexprs, _items(g, segments)
+        longest, shortest = _blocks(lens, c["ROWS"])
+        nd, xb, nnz = cdiv(d, c["NT"] * c["CHUNK"]), L.args["x_ptr"].itemsize, int(lens.sum())
+        n_seg = _segments(g)[0].size
+        index = 12 * lens.size + 8 * nnz  # items (start, len, out), col and val: per d tile
+        out = (lens.size - n_seg) * d * (L.args["y_ptr"].itemsize + 4 * add) + n_seg * d * 4
+        return dict(programs=longest.size * nd, gathers=nnz, row_bytes=d * xb,
+                    loops=[int(shortest.sum()) * nd, int((longest - shortest).sum()) * nd],
+                    stream_bytes=index + out, reread_bytes=(nd - 1) * index,
+                    lanes=(nnz * d, int(longest.sum()) * c["ROWS"] * c["NT"] * c["CHUNK"] * nd))
+    return Kernel(lambda: _mod("spmm_triton")._spmm_row_kernel, launch, work)
 
 
 def _reduce(add, compact):
     def launch(d, dt, g):
-        bd = _mod("spmm_triton").spmm_config(d)[0]
+        bd, nw = _mod("spmm_triton").reduce_config(d)
         args = dict(long_row_ptr=I64, seg_ptr_ptr=I64, part_ptr=F32, add_ptr=F32,
                     y_ptr=F32 if compact else dt, d=d, stride_add=d, stride_y=d)
-        # num_warps as spmm_triton.spmm_long_rows writes it inline (no config function)
-        return Launch(args, dict(HAS_ADD=add, COMPACT=compact, BLOCK_D=bd), 1 if bd <= 64 else 2)
+        return Launch(args, dict(HAS_ADD=add, COMPACT=compact, BLOCK_D=bd), nw)
 
     def work(g, L, d):
         nseg, nd = _segments(g)[1], cdiv(d, L.constexprs["BLOCK_D"])
@@ -174,9 +188,9 @@ def _sddmm_work(g, L, d):
 
 
 KERNELS = {
-    "spmm_row": _chunk_loop("_spmm_row_kernel"),
-    "spmm_row_add": _chunk_loop("_spmm_row_kernel", add=True),
-    "spmm_segment": _chunk_loop("_spmm_segment_kernel", segment=True),
+    "spmm_row": _row_kernel(),
+    "spmm_row_add": _row_kernel(add=True),
+    "spmm_segment": _row_kernel(segments=True),
     "spmm_reduce": _reduce(add=False, compact=False),
     "spmm_reduce_compact": _reduce(add=False, compact=True),
     "spmm_reduce_add": _reduce(add=True, compact=False),
@@ -192,8 +206,8 @@ KERNELS = {
     "sddmm": Kernel(lambda: _mod("sddmm_triton")._sddmm_kernel, _sddmm_launch, _sddmm_work),
 }
 # the launches of each op (dtype None: the op's own); "torch:" = the composed layer's torch ops
-_SPMM = [("spmm_row", None), ("spmm_segment", None), ("spmm_reduce", None)]
-_SPMM_ADD = [("spmm_row_add", None), ("spmm_segment", "float32"), ("spmm_reduce_add", None)]
+_SPMM = [("spmm_row", None), ("spmm_reduce", None)]
+_SPMM_ADD = [("spmm_row_add", None), ("spmm_reduce_add", None)]
 OPS = {"csr_spmm": _SPMM, "csr_sddmm": [("sddmm", None)],
        "ngcf_fwd_fused": [("spmm_segment", None), ("spmm_reduce_compact", None), ("ngcf_fwd", None)],
        "ngcf_fwd_unfused": _SPMM + [("torch:forward", None)],

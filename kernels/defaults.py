@@ -6,7 +6,7 @@ attributes instead (``gnn.kernels.defaults.backend = "torch"``: a torch.compile'
 guards on them and recompiles).
 
 * ``GNN_KERNEL_BACKEND`` -> ``backend``: ``auto`` (default) | ``triton`` | ``torch`` (backend.py).
-* ``GNN_SPMM_LONG_THRESHOLD`` -> ``long_threshold``: T, an int >= 1 (default 1024); on the
+* ``GNN_SPMM_LONG_THRESHOLD`` -> ``long_threshold``: T, an int >= 1 (default 128); on the
   Triton backend rows with more than T nonzeros are cut into segments of T (spmm_triton.py).
 * ``GNN_NGCF_RECOMPUTE_S`` -> ``recompute_s``: ``1`` makes the NGCF backward recompute
   S = A e instead of saving it in the forward (ngcf_layer.py); default ``0``.
@@ -23,7 +23,7 @@ from typing import Mapping
 
 BACKENDS = ("auto", "triton", "torch")
 CPU_GEMMS = ("onednn", "mkl")
-LONG_THRESHOLD = 1024  # reasoned, to be measured on the GPU (spmm_triton.py)
+LONG_THRESHOLD = 128  # the most steps a program takes (spmm_triton.py); to be measured on the GPU
 CPU_BLOCK_ROWS = 4096
 
 

@@ -40,9 +40,23 @@ import triton
 import triton.language as tl
 
 from . import defaults
-from .spmm_triton import FOR_LOOPS, _gather_chunk, kernel_for, long_rows, spmm_long_rows, spmm_triton
+from .spmm_triton import FOR_LOOPS, kernel_for, schedule, spmm_long_rows, spmm_triton
 
 FUSED_MAX_DIM = 128  # the largest d_in and d_out the fused kernels take (register and smem tiles)
+
+
+@triton.jit
+def _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
+                  BLOCK_K: tl.constexpr):
+    """``(offs_k, val[k], x[col[k], offs_d])`` for k in [k0, min(k0 + BLOCK_K, end)), zeros
+    outside."""
+    offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
+    mask_k = offs_k < end
+    c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
+    v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
+    xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
+                 mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
+    return offs_k, v, xt
 
 
 @triton.jit
@@ -275,12 +289,12 @@ def ngcf_config(e: torch.Tensor, d_in: int, d_out: int, block_m=None):
 
 def _long_s(rowptr, col, val, e, threshold):
     """(sched, s_long, pos): S of the long rows in a compact (n_long, d_in) fp32 buffer."""
-    sched = long_rows(rowptr, threshold)
+    sched = schedule(rowptr, threshold, col.shape[0])
     if sched.n_long == 0:
         return sched, e, rowptr  # unused pointers
-    s_long = torch.empty(sched.n_long, e.shape[1], dtype=torch.float32, device=e.device)
-    spmm_long_rows(rowptr, col, val, e, sched, s_long, compact=True)
-    return sched, s_long, sched.pos
+    pos = torch.full((e.shape[0],), -1, dtype=torch.int32, device=e.device)
+    pos[sched.rows] = torch.arange(sched.n_long, dtype=torch.int32, device=e.device)
+    return sched, spmm_long_rows(col, val, e, sched), pos
 
 
 def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,

@@ -1,32 +1,34 @@
 """CSR x dense SpMM in Triton: ``y = A x (+ add)``, fp32 accumulation, deterministic. Contract:
 :func:`gnn.kernels.csr_spmm` (kernels/csr_spmm.py, which also decides when these kernels run).
+Design figures (instructions per nonzero, registers, occupancy, the H200 estimate) come from
+``python -m bench.kernel_static`` (results/kernel_static/, docs/KERNELS.md).
 
-Work decomposition (GE-SpMM style: the feature axis is the contiguous vector axis, so a gather
-of ``x[col[k], d0:d0+BLOCK_D]`` is one coalesced row read):
+Work decomposition: **a lane per row, a block of rows per program, rows binned by degree.**
 
-* ``_spmm_row_kernel``: one program per (row, feature tile). It walks the row's nonzeros in
-  chunks of BLOCK_K, gathers a [BLOCK_K, BLOCK_D] tile of x, scales by val and accumulates a
-  2-D fp32 tile that is reduced once at the end. Rows longer than ``long_threshold`` are skipped
-  here (their store is masked) and handled by the two kernels below.
-* Load balancing = **split long rows**. A power-law graph has a few hub rows whose degree is
-  orders of magnitude above the mean; one program per row would leave one SM busy with the hub
-  long after the others finished. Rows with ``deg > T`` are cut into segments of T nonzeros
-  (``_spmm_segment_kernel``, one program per segment writes an fp32 partial) and
-  ``_spmm_segment_reduce_kernel`` sums each row's partials *in segment order*. No atomics
-  anywhere, so the result is bitwise reproducible. Every program then does at most T nonzeros
-  of work, which bounds the tail; rows stay in index order otherwise.
-  Why this scheme rather than degree buckets or merge-path nnz chunks: it keeps the cheap,
-  fully parallel one-program-per-row path for the >99% of rows that are short (no per-row
-  search, no sort of rows by degree), costs nothing on graphs without hubs (Gowalla's largest
-  degree, ~1.3k, is near T), and its bookkeeping (which rows are long, where their segments
-  start) is O(#long rows), built once per graph with torch ops and cached. Merge-path needs a
-  fix-up pass for rows cut at *every* chunk boundary; buckets need a sort and do not bound a
-  single hub row. The threshold T (``long_threshold``, default ``defaults.long_threshold``)
-  and BLOCK_K/BLOCK_D/num_warps are reasoned defaults: **to be measured** on the GPU
-  (`python3 -m bench.device_run`, its kernels stage `bench/kernels.py`, sweeps T).
+* A *work item* is a row, or a segment of at most T nonzeros of a row longer than T
+  (``long_threshold``). The items of a graph are sorted by length, longest first, once per
+  graph (:class:`Schedule`, cached with the adjacency like the index checks). A program takes
+  ROWS consecutive items, one per lane, and steps through their nonzeros together: step k
+  gathers ``x[col[start + k]]`` for every lane into a [NT, ROWS, CHUNK] register tile and
+  multiplies it by ``val[start + k]`` (fp32 FMA). No reduction across lanes or warps: each
+  lane owns its row's sum, so a row's terms are added in CSR order, always the same way.
+* Binning makes the lanes of a block almost equally long, so the steps every lane takes (up to
+  the block's shortest item, read from the sorted lengths) run without masks; only the few
+  steps to the block's longest item are masked. Longest first: the heaviest blocks start
+  first, and no program does more than T steps.
+* The [NT, ROWS, CHUNK] shape puts the NT chunks of CHUNK features of one row into one
+  thread (Triton gives the fastest axis to the lanes of a warp first): a row is read by a few
+  threads, each with several 16-byte loads at constant offsets from one address, so one load
+  of col and val serves many features (the per-nonzero cost is mostly the FMAs).
+* Segments write fp32 partials; ``_spmm_segment_reduce_kernel`` adds each long row's partials
+  in segment order (+ add). No atomics anywhere: bitwise reproducible.
+* The chunk loops are plain ``for`` loops (scf.for): no async copies, nothing software
+  pipelined (``tl.range(num_stages=...)`` turns the gathers into async copies plus shared-memory
+  reads: more instructions per nonzero in the SASS, and lanes already give the parallelism).
 
-Bytes (docs/DESIGN.md §4): ``4(N+1) + nnz(4+4) + G + N d b`` with ``N d b <= G <= nnz d b``.
-Int32 col halves index traffic; rowptr may be int32 or int64; offsets are computed in int64.
+Bytes (docs/DESIGN.md §4): ``4(N+1) + nnz(4+4) + G + N d b`` with ``N d b <= G <= nnz d b``;
+x offsets are int32 when ``n_cols * stride`` fits (int64 otherwise), index offsets follow the
+item arrays (int32 when nnz < 2^31).
 """
 from __future__ import annotations
 
@@ -39,86 +41,88 @@ from .tensor_cache import TensorCache
 
 
 @triton.jit
-def _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-                  BLOCK_K: tl.constexpr):
-    """``(offs_k, val[k], x[col[k], offs_d])`` for k in [k0, min(k0 + BLOCK_K, end)), zeros
-    outside: one coalesced read of a chunk of gathered rows (shared with kernels/ngcf_triton.py)."""
-    offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
-    mask_k = offs_k < end
-    c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
-    v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
-    xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
-                 mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
-    return offs_k, v, xt
-
-
-@triton.jit
-def _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-               BLOCK_K: tl.constexpr):
-    """acc + x[col[k], offs_d] * val[k], k in [k0, min(k0 + BLOCK_K, end)): [BLOCK_K, BLOCK_D]."""
-    offs_k, v, xt = _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-                                  BLOCK_K)
-    return acc + xt.to(tl.float32) * v[:, None]
-
-
-@triton.jit
-def _row_tile_sum(col_ptr, val_ptr, x_ptr, start, end, offs_d, mask_d, stride_x,
-                  BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
-    """sum_{k in [start, end)} val[k] * x[col[k], offs_d] as a [BLOCK_D] fp32 vector."""
-    acc = tl.zeros([BLOCK_K, BLOCK_D], dtype=tl.float32)
-    if FOR_LOOPS:
-        for k0 in range(start, end, BLOCK_K):
-            acc = _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-                             BLOCK_K)
+def _gather_step(acc, col_ptr, val_ptr, x_ptr, idx, lane, offs_x, mask_x, stride_x,
+                 MASKED: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr):
+    """acc[t, r, j] + val[idx[r]] * x[col[idx[r]], offs_x[t, 0, j]] (lanes off: + 0)."""
+    if MASKED:
+        c = tl.load(col_ptr + idx, mask=lane, other=0)
+        v = tl.load(val_ptr + idx, mask=lane, other=0.0)
     else:
-        k0 = start
-        while k0 < end:
-            acc = _chunk_sum(acc, col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-                             BLOCK_K)
-            k0 += BLOCK_K
-    return tl.sum(acc, axis=0)
+        c = tl.load(col_ptr + idx)
+        v = tl.load(val_ptr + idx)
+    c = c.to(tl.int64) if OFF64 else c.to(tl.int32)
+    ptrs = x_ptr + (c * stride_x)[None, :, None] + offs_x
+    if MASKED:
+        xt = tl.load(ptrs, mask=lane[None, :, None] & mask_x, other=0.0)
+    elif EVEN_D:
+        xt = tl.load(ptrs)
+    else:
+        xt = tl.load(ptrs, mask=mask_x, other=0.0)
+    return acc + xt.to(tl.float32) * v[None, :, None]
+
+
+@triton.jit
+def _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, k0, k1, offs_x, mask_x, stride_x,
+                  MASKED: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr):
+    """Steps k0 <= k < k1 of :func:`_gather_step` (masked: lanes with k >= length add 0)."""
+    if FOR_LOOPS:
+        for k in range(k0, k1):
+            acc = _gather_step(acc, col_ptr, val_ptr, x_ptr, start + k, k < length, offs_x,
+                               mask_x, stride_x, MASKED, EVEN_D, OFF64)
+    else:
+        k = k0
+        while k < k1:
+            acc = _gather_step(acc, col_ptr, val_ptr, x_ptr, start + k, k < length, offs_x,
+                               mask_x, stride_x, MASKED, EVEN_D, OFF64)
+            k += 1
+    return acc
+
+
+@triton.jit
+def _items_tile(start_ptr, len_ptr, col_ptr, val_ptr, x_ptr, i0, n_items, d0, d, stride_x,
+                ROWS: tl.constexpr, NT: tl.constexpr, CHUNK: tl.constexpr, EVEN_D: tl.constexpr,
+                OFF64: tl.constexpr):
+    """``acc[t, r, j] = sum_k val[k] x[col[k], d0 + t CHUNK + j]`` over item i0 + r's nonzeros
+    (items sorted by length, longest first), with the lane mask and the feature offsets."""
+    offs_r = i0 + tl.arange(0, ROWS)
+    lanes = offs_r < n_items
+    start = tl.load(start_ptr + offs_r, mask=lanes, other=0)
+    length = tl.load(len_ptr + offs_r, mask=lanes, other=0)
+    n_all = tl.load(len_ptr + tl.minimum(i0 + ROWS, n_items) - 1)  # the block's shortest item
+    n_max = tl.load(len_ptr + i0)                                  # and its longest
+    offs_x = d0 + (tl.arange(0, NT) * CHUNK)[:, None, None] + tl.arange(0, CHUNK)[None, None, :]
+    mask_x = offs_x < d
+    acc = tl.zeros([NT, ROWS, CHUNK], dtype=tl.float32)
+    # lanes past n_items (last block only) read valid entries k < n_all and are never stored
+    acc = _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, 0, n_all, offs_x, mask_x,
+                        stride_x, False, EVEN_D, OFF64)
+    acc = _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, n_all, n_max, offs_x, mask_x,
+                        stride_x, True, EVEN_D, OFF64)
+    return acc, offs_r, lanes, offs_x, mask_x
 
 
 @triton.jit
 def _spmm_row_kernel(
-    rowptr_ptr, col_ptr, val_ptr, x_ptr, add_ptr, y_ptr,  # (n_rows+1), (nnz), (nnz), (n_cols, d), (n_rows, d), (n_rows, d)
-    n_rows, d, long_threshold,
-    stride_x, stride_add, stride_y,
-    HAS_ADD: tl.constexpr, HAS_LONG: tl.constexpr,
-    BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
+    start_ptr, len_ptr, out_ptr,                  # items (n_items): first nonzero, length, row or -1-segment
+    col_ptr, val_ptr, x_ptr, add_ptr, y_ptr, part_ptr,  # (nnz), (nnz), (n_cols, d), (n_rows, d) x2, (n_seg, d) fp32
+    n_items, d, stride_x, stride_add, stride_y,
+    HAS_ADD: tl.constexpr, HAS_PART: tl.constexpr, ROWS: tl.constexpr, NT: tl.constexpr,
+    CHUNK: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr,
 ):
-    row = tl.program_id(0).to(tl.int64)
-    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask_d = offs_d < d
-    start = tl.load(rowptr_ptr + row).to(tl.int64)
-    end = tl.load(rowptr_ptr + row + 1).to(tl.int64)
-    store_mask = mask_d
-    if HAS_LONG:  # long rows belong to the segment kernels: do no work, store nothing
-        is_short = (end - start) <= long_threshold
-        end = tl.where(is_short, end, start)
-        store_mask = offs_d < tl.where(is_short, d, 0)  # (mask & scalar breaks the interpreter)
-    acc = _row_tile_sum(col_ptr, val_ptr, x_ptr, start, end, offs_d, mask_d, stride_x,
-                        BLOCK_K, BLOCK_D)
+    i0 = tl.program_id(0) * ROWS
+    d0 = tl.program_id(1) * (NT * CHUNK)
+    acc, offs_r, lanes, offs_x, mask_x = _items_tile(
+        start_ptr, len_ptr, col_ptr, val_ptr, x_ptr, i0, n_items, d0, d, stride_x,
+        ROWS, NT, CHUNK, EVEN_D, OFF64)
+    out = tl.load(out_ptr + offs_r, mask=lanes, other=0)
+    to_y = (lanes & (out >= 0))[None, :, None] & mask_x
+    row = out.to(tl.int64)[None, :, None]
     if HAS_ADD:
-        acc += tl.load(add_ptr + row * stride_add + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    tl.store(y_ptr + row * stride_y + offs_d, acc.to(y_ptr.dtype.element_ty), mask=store_mask)
-
-
-@triton.jit
-def _spmm_segment_kernel(
-    seg_row_ptr, seg_start_ptr, rowptr_ptr, col_ptr, val_ptr, x_ptr, part_ptr,  # (n_seg), (n_seg), ..., (n_seg, d) fp32
-    d, seg_len, stride_x,
-    BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
-):
-    seg = tl.program_id(0).to(tl.int64)
-    offs_d = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask_d = offs_d < d
-    row = tl.load(seg_row_ptr + seg).to(tl.int64)
-    start = tl.load(seg_start_ptr + seg).to(tl.int64)
-    end = tl.minimum(start + seg_len, tl.load(rowptr_ptr + row + 1).to(tl.int64))
-    acc = _row_tile_sum(col_ptr, val_ptr, x_ptr, start, end, offs_d, mask_d, stride_x,
-                        BLOCK_K, BLOCK_D)
-    tl.store(part_ptr + seg * d + offs_d, acc, mask=mask_d)
+        acc += tl.load(add_ptr + row * stride_add + offs_x, mask=to_y, other=0.0).to(tl.float32)
+    tl.store(y_ptr + row * stride_y + offs_x, acc.to(y_ptr.dtype.element_ty), mask=to_y)
+    if HAS_PART:  # a segment of a long row: its fp32 partial
+        seg = (-1 - out).to(tl.int64)[None, :, None]
+        tl.store(part_ptr + seg * d + offs_x, acc, mask=(lanes & (out < 0))[None, :, None] & mask_x)
 
 
 @triton.jit
@@ -171,50 +175,72 @@ def _for_loops_supported() -> bool:
 
 
 # Loops with run-time bounds are written twice, ``if FOR_LOOPS: for ... else: while ...``,
-# around one shared body. Compiled kernels always take the ``for`` form (scf.for; not
-# software-pipelined: Triton pipelines a loop without tl.dot only when written
-# tl.range(..., num_stages=S)). The ``while`` form exists only for interpreters whose ``range``
-# cannot take a tensor bound (triton 3.6); tests force it under 3.9 too, so both forms are checked.
+# around one shared body. Compiled kernels always take the ``for`` form. The ``while`` form
+# exists only for interpreters whose ``range`` cannot take a tensor bound (triton 3.6); tests
+# force it under 3.9 too, so both forms are checked.
 FOR_LOOPS = tl.constexpr(_for_loops_supported())
 
 # ----------------------------------------------------------------------------- host side
 
+INDEX32_LIMIT = 2**31 - 1  # item starts are int32 below this nnz
+OFFSET32_LIMIT = 2**31     # x offsets (col * stride) are int32 below this n_cols * stride
 
-class LongRows:
-    """Which rows are longer than T, cut into segments of T nonzeros (all int64 tensors).
 
-    rows (n_long), seg_ptr (n_long+1), seg_row (n_seg), seg_start (n_seg),
-    pos (n_rows, int32: index of the row in ``rows`` or -1).
+def _sorted_items(lengths, starts, outs, index_dtype):
+    """(start, len, out) of the items, longest first (stable), as the kernels read them."""
+    order = torch.sort(lengths, descending=True, stable=True).indices
+    return (starts[order].to(index_dtype), lengths[order].to(torch.int32),
+            outs[order].to(torch.int32))
+
+
+class Schedule:
+    """A graph's work items for threshold T, built once per rowptr (torch ops, one host sync).
+
+    * ``items``: (start, len, out) of every row with at most T nonzeros (out = the row) and of
+      every T-segment of the longer rows (out = -1 - segment), longest first: the SpMM's.
+    * ``seg_items``: the segments alone (the fused NGCF forward sums long rows beforehand).
+    * ``rows``, ``seg_ptr``: the long rows and their segments' range (segment order), for the
+      ordered reduction; ``n_long``, ``n_seg``.
+    * ``fused``: (start, len, row) of the rows with at most T nonzeros, longest first, then the
+      long rows in ``rows`` order with length 0 (the fused kernels read their S from a compact
+      buffer: long row ``rows[i]`` is fused item ``n_rows - n_long + i``).
     """
 
-    def __init__(self, rowptr: torch.Tensor, threshold: int):
-        self.threshold = int(threshold)
-        deg = torch.diff(rowptr).to(torch.int64)
-        self.rows = torch.nonzero(deg > self.threshold).flatten()  # one host sync
-        self.n_long = int(self.rows.numel())
-        if self.n_long == 0:
-            return
-        n_segs = (deg[self.rows] + self.threshold - 1) // self.threshold
-        self.seg_ptr = torch.zeros(self.n_long + 1, dtype=torch.int64, device=rowptr.device)
+    def __init__(self, rowptr: torch.Tensor, threshold: int, nnz: int):
+        self.threshold = t = int(threshold)
+        dev, i64 = rowptr.device, torch.int64
+        index_dtype = torch.int32 if nnz < INDEX32_LIMIT else i64
+        deg = torch.diff(rowptr).to(i64)
+        lo = rowptr[:-1].to(i64)
+        is_long = deg > t
+        self.rows = torch.nonzero(is_long).flatten()  # the one host sync
+        self.n_long = n_long = int(self.rows.numel())
+        short = torch.nonzero(~is_long).flatten() if n_long else torch.arange(deg.numel(), device=dev)
+        n_segs = (deg[self.rows] + t - 1) // t
+        self.seg_ptr = torch.zeros(n_long + 1, dtype=i64, device=dev)
         self.seg_ptr[1:] = torch.cumsum(n_segs, 0)
-        self.n_seg = int(self.seg_ptr[-1])
-        owner = torch.repeat_interleave(torch.arange(self.n_long, device=rowptr.device), n_segs,
-                                        output_size=self.n_seg)
-        self.seg_row = self.rows[owner]
-        local = torch.arange(self.n_seg, device=rowptr.device) - self.seg_ptr[owner]
-        self.seg_start = rowptr.to(torch.int64)[self.seg_row] + local * self.threshold
-        self.pos = torch.full((deg.numel(),), -1, dtype=torch.int32, device=rowptr.device)
-        self.pos[self.rows] = torch.arange(self.n_long, dtype=torch.int32, device=rowptr.device)
+        self.n_seg = n_seg = int(self.seg_ptr[-1]) if n_long else 0
+        owner = torch.repeat_interleave(torch.arange(n_long, device=dev), n_segs, output_size=n_seg)
+        seg_row = self.rows[owner]
+        local = (torch.arange(n_seg, device=dev) - self.seg_ptr[owner]) * t
+        seg_start, seg_len = lo[seg_row] + local, torch.clamp(deg[seg_row] - local, max=t)
+        seg_out = -1 - torch.arange(n_seg, device=dev)
+        self.seg_items = _sorted_items(seg_len, seg_start, seg_out, index_dtype)
+        self.items = _sorted_items(torch.cat([deg[short], seg_len]), torch.cat([lo[short], seg_start]),
+                                   torch.cat([short, seg_out]), index_dtype)
+        light = _sorted_items(deg[short], lo[short], short, index_dtype)
+        self.fused = tuple(torch.cat([a, b.to(a.dtype)]) for a, b in zip(
+            light, (lo[self.rows], torch.zeros_like(self.rows), self.rows)))
 
 
 _SCHEDULES = TensorCache()
 
 
-def long_rows(rowptr: torch.Tensor, threshold: int) -> LongRows:
-    """LongRows of a CSR, built once per rowptr (object and version) and threshold."""
+def schedule(rowptr: torch.Tensor, threshold: int, nnz: int) -> Schedule:
+    """The Schedule of a CSR, built once per rowptr (object and version) and threshold."""
     sched = _SCHEDULES.get((rowptr,), (int(threshold),))
     if sched is None:
-        sched = LongRows(rowptr, threshold)
+        sched = Schedule(rowptr, threshold, nnz)
         _SCHEDULES.put((rowptr,), sched, (int(threshold),))
     return sched
 
@@ -230,40 +256,73 @@ def kernel_for(kernel, device: torch.device):
     return kernel
 
 
-def spmm_config(d: int):
-    """(BLOCK_D, BLOCK_K, num_warps) for feature size d. Heuristic, to be tuned on the GPU."""
+def tile_config(d: int, elem_bytes: int, max_block_d: int = 128):
+    """(NT, CHUNK, threads per row) of a gathered row tile: 16-byte loads, a row's features on
+    at most 4 threads (each NT chunks of CHUNK / threads features), NT * CHUNK >= d up to
+    ``max_block_d`` (more features: more programs along the grid's second axis)."""
+    block_d = min(triton.next_power_of_2(max(d, 1)), max_block_d)
+    vec = min(16 // elem_bytes, block_d)
+    threads = min(4, block_d // vec)
+    return block_d // (threads * vec), threads * vec, threads
+
+
+def spmm_config(d: int, elem_bytes: int):
+    """(ROWS, NT, CHUNK, num_warps): rows per program from a budget of 16 fp32 accumulators per
+    thread (one row per thread at d = 64 fp32 / 128 bf16). Reasoned, to be measured on the GPU."""
+    nt, chunk, threads = tile_config(d, elem_bytes)
+    num_warps = 4
+    per_thread = nt * chunk // threads
+    rows_per_thread = max(1, min(4, 16 // per_thread))
+    return (32 // threads) * num_warps * rows_per_thread, nt, chunk, num_warps
+
+
+def launch_rows(items, col, val, x, y, part=None, add=None, n_cols=None):
+    """The row kernel on ``items`` (a Schedule's item tuple) of x: y rows and segment partials."""
+    start, length, out = items
+    n_items, d = length.shape[0], x.shape[1]
+    if n_items == 0:
+        return
+    rows, nt, chunk, nw = spmm_config(d, x.element_size())
+    n_cols = x.shape[0] if n_cols is None else n_cols
+    add_t = add if add is not None else y
+    kernel_for(_spmm_row_kernel, x.device)[(triton.cdiv(n_items, rows), triton.cdiv(d, nt * chunk))](
+        start, length, out, col, val, x, add_t, y, part if part is not None else y,
+        n_items, d, x.stride(0), add_t.stride(0), y.stride(0),
+        HAS_ADD=add is not None, HAS_PART=part is not None, ROWS=rows, NT=nt, CHUNK=chunk,
+        EVEN_D=d % (nt * chunk) == 0, OFF64=n_cols * x.stride(0) >= OFFSET32_LIMIT, num_warps=nw)
+
+
+def reduce_config(d: int):
+    """(BLOCK_D, num_warps) of the segment reduction."""
     block_d = min(triton.next_power_of_2(max(d, 1)), 128)
-    block_k = max(16, min(64, 2048 // block_d))
-    num_warps = 4 if block_d * block_k >= 2048 else 2
-    return block_d, block_k, num_warps
+    return block_d, 1 if block_d <= 64 else 2
 
 
-def spmm_long_rows(rowptr, col, val, x, sched: LongRows, y, add=None, compact=False,
-                   block_d=None, block_k=None):
-    """Write y rows of the long rows of A x (+ add); compact: y is (n_long, d)."""
-    d = x.shape[1]
-    bd, bk, nw = spmm_config(d)
-    bd, bk = block_d or bd, block_k or bk
-    part = torch.empty(sched.n_seg, d, dtype=torch.float32, device=x.device)
-    n_dt = triton.cdiv(d, bd)
-    kernel_for(_spmm_segment_kernel, x.device)[(sched.n_seg, n_dt)](
-        sched.seg_row, sched.seg_start, rowptr, col, val, x, part,
-        d, sched.threshold, x.stride(0),
-        BLOCK_K=bk, BLOCK_D=bd, num_warps=nw)
+def launch_reduce(sched: Schedule, part, y, add=None, compact=False):
+    """y rows of the long rows = their partials summed in segment order (+ add)."""
+    d = part.shape[1]
+    bd, nw = reduce_config(d)
     add_t = add if add is not None else part
-    kernel_for(_spmm_segment_reduce_kernel, x.device)[(sched.n_long, n_dt)](
-        sched.rows, sched.seg_ptr, part, add_t, y,
-        d, add_t.stride(0), y.stride(0),
-        HAS_ADD=add is not None, COMPACT=compact, BLOCK_D=bd, num_warps=1 if bd <= 64 else 2)
+    kernel_for(_spmm_segment_reduce_kernel, part.device)[(sched.n_long, triton.cdiv(d, bd))](
+        sched.rows, sched.seg_ptr, part, add_t, y, d, add_t.stride(0), y.stride(0),
+        HAS_ADD=add is not None, COMPACT=compact, BLOCK_D=bd, num_warps=nw)
+
+
+def spmm_long_rows(col, val, x, sched: Schedule):
+    """(n_long, d) fp32: the rows of A x longer than T, in ``sched.rows`` order (fused NGCF)."""
+    d = x.shape[1]
+    part = torch.empty(sched.n_seg, d, dtype=torch.float32, device=x.device)
+    y = torch.empty(sched.n_long, d, dtype=torch.float32, device=x.device)
+    launch_rows(sched.seg_items, col, val, x, part, part=part)
+    launch_reduce(sched, part, y, compact=True)
     return y
 
 
-def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None,
-                long_threshold=None, block_d=None, block_k=None):
+def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None, long_threshold=None):
     """y = A x (+ add) with the Triton kernels; inputs already checked (see checks.py).
 
     x: (n_cols, d) float32/bf16/fp16, val float32, add: (n_rows, d) any float dtype or None.
-    ``out`` may be ``add`` itself (each row is read before it is written, by one program).
+    ``out`` may be ``add`` itself (each row is read before it is written, by one lane).
     """
     n_rows, d = rowptr.shape[0] - 1, x.shape[1]
     out_dtype = out_dtype or x.dtype
@@ -273,17 +332,9 @@ def spmm_triton(rowptr, col, val, x, add=None, out_dtype=None, *, out=None,
     y = out if out is not None else torch.empty(n_rows, d, dtype=out_dtype, device=x.device)
     if n_rows == 0 or d == 0:
         return y
-    long_threshold = long_threshold or defaults.long_threshold
-    sched = long_rows(rowptr, long_threshold)
-    bd, bk, nw = spmm_config(d)
-    bd, bk = block_d or bd, block_k or bk
-    add_t = add if add is not None else y
-    kernel_for(_spmm_row_kernel, x.device)[(n_rows, triton.cdiv(d, bd))](
-        rowptr, col, val, x, add_t, y,
-        n_rows, d, long_threshold,
-        x.stride(0), add_t.stride(0), y.stride(0),
-        HAS_ADD=add is not None, HAS_LONG=sched.n_long > 0,
-        BLOCK_K=bk, BLOCK_D=bd, num_warps=nw)
+    sched = schedule(rowptr, long_threshold or defaults.long_threshold, col.shape[0])
+    part = torch.empty(sched.n_seg, d, dtype=torch.float32, device=x.device) if sched.n_long else None
+    launch_rows(sched.items, col, val, x, y, part=part, add=add)
     if sched.n_long:
-        spmm_long_rows(rowptr, col, val, x, sched, y, add=add, block_d=bd, block_k=bk)
+        launch_reduce(sched, part, y, add=add)
     return y

@@ -107,19 +107,23 @@ def test_evaluate_roofline_arithmetic():
 
 
 def test_spmm_row_work_on_a_toy_degree_distribution():
+    """Items (rows <= T whole, longer rows in T-segments), sorted longest first, in blocks of
+    ROWS lanes: unmasked steps up to each block's shortest item, masked ones to its longest."""
     from gnn.kernels import defaults, spmm_triton
 
     t = defaults.long_threshold
-    g = _toy_graph([1, 2, 40, 0, 13, t + 5])  # the last row is long: a program with no work
+    g = _toy_graph([1, 2, 40, 0, 13, 2 * t + 5])  # the last row: segments t, t, 5
     launch = KS.KERNELS["spmm_row"].launch(64, torch.float32, g)
-    bd, bk, nw = spmm_triton.spmm_config(64)
-    assert launch.constexprs == dict(HAS_ADD=False, HAS_LONG=True, BLOCK_K=bk, BLOCK_D=bd)
+    rows, nt, chunk, nw = spmm_triton.spmm_config(64, 4)
+    assert launch.constexprs == dict(HAS_ADD=False, HAS_PART=True, ROWS=rows, NT=nt, CHUNK=chunk,
+                                     EVEN_D=True, OFF64=False)
+    assert KS._items(g).tolist() == [t, t, 40, 13, 5, 2, 1, 0]
     w = KS.KERNELS["spmm_row"].work(g, launch, 64)
-    iters = sum(-(-k // bk) for k in (1, 2, 40, 0, 13))
-    assert (w["programs"], w["loops"], w["gathers"]) == (6, [iters], 56)
-    assert w["lanes"] == (56 * 64, iters * bk * bd)
+    assert rows >= 8 and nt * chunk == 64  # one program, one feature tile
+    assert (w["programs"], w["loops"], w["gathers"]) == (1, [0, t], g.nnz)
+    assert w["lanes"] == (g.nnz * 64, t * rows * 64)
     lengths, nseg = KS._segments(g)
-    assert lengths.tolist() == [t, 5] and nseg.tolist() == [2]
+    assert lengths.tolist() == [t, t, 5] and nseg.tolist() == [3]
 
 
 def test_update_docs_replaces_only_its_section(tmp_path):
@@ -142,8 +146,9 @@ def test_real_compile_of_the_smallest_spmm_case(tmp_path):
     assert case["status"] == "ok", case["status"]
     assert 0 < case["registers"] <= 255 and set(case["spill_bytes"]) == {"store", "load"}
     assert 0 < case["occupancy"]["fraction"] <= 1
-    (loop,) = case["sass"]["loops"]  # the chunk loop: gathers and FMAs
-    assert loop["classes"].get("FFMA", 0) > 0 and any(k.startswith("LDG") for k in loop["classes"])
+    for loop in case["sass"]["loops"]:  # the unmasked and the masked steps: gathers and FMAs
+        assert loop["classes"].get("FFMA", 0) > 0 and any(k.startswith("LDG") for k in loop["classes"])
+    assert len(case["sass"]["loops"]) == 2
     assert ".entry _spmm_row_kernel" in case["ptx_text"]
     L = KS.KERNELS["spmm_row"].launch(16, torch.float32, g)
     r = M.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16), L.num_warps, g)

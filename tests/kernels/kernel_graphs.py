@@ -23,6 +23,25 @@ def random_csr(n_rows, n_cols, *, avg_deg=3.0, empty_frac=0.2, long_row=None, se
     return (rowptr.to(index_dtype).to(device), col.to(col_dtype).to(device), val.to(device))
 
 
+def power_law_csr(n_rows, n_cols, *, exponent=1.2, max_deg=120, seed=0, index_dtype=torch.int64,
+                  col_dtype=torch.int32, device="cpu"):
+    """A random CSR with power-law row degrees (Zipf-like: many rows of degree 0-3, a few of
+    up to ``max_deg``) and columns drawn with power-law popularity (some never used: isolated
+    nodes), in random row order."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(n_rows, generator=g)
+    deg = torch.clamp((2.0 * u.pow(-1.0 / exponent) - 1.5).floor(), max=max_deg).to(torch.int64)
+    rowptr = torch.zeros(n_rows + 1, dtype=torch.int64)
+    rowptr[1:] = torch.cumsum(deg, 0)
+    nnz = int(rowptr[-1])
+    weights = torch.arange(1, n_cols + 1, dtype=torch.float64).pow(-1.0)
+    weights[torch.randperm(n_cols, generator=g)[: n_cols // 5]] = 0.0  # isolated columns
+    col = torch.multinomial(weights, nnz, replacement=True, generator=g) if nnz else \
+        torch.zeros(0, dtype=torch.int64)
+    val = torch.rand(nnz, generator=g) + 0.1
+    return (rowptr.to(index_dtype).to(device), col.to(col_dtype).to(device), val.to(device))
+
+
 def sym_norm_csr(n, *, avg_deg=3.0, seed=0, index_dtype=torch.int64, col_dtype=torch.int32,
                  device="cpu"):
     """Symmetric normalised adjacency D^-1/2 A D^-1/2 of a random undirected graph."""

@@ -39,34 +39,35 @@ def _compile(kernel, sig, constexprs, num_warps, arch):
 
 
 def _spmm_cases():
+    """The row kernel in every (config, EVEN_D) spmm_config gives for d = 1..512 and 4- / 2-byte
+    features, the flags rotating so that each value of each appears; the reduction likewise."""
     cases = []
-    blocks = sorted({SP.spmm_config(d) for d in SPMM_DIMS})
-    flags = list(itertools.product((False, True), (False, True)))
-    for i, (blk, (has_add, has_long)) in enumerate(itertools.product(blocks, flags)):
-        feat, rp, col = FEAT[i % 3], IDX[i % 2], IDX[(i // 2) % 2]
-        bd, bk, nw = blk
-        sig = {"rowptr_ptr": f"*{rp}", "col_ptr": f"*{col}", "val_ptr": "*fp32",
-               "x_ptr": f"*{feat}", "add_ptr": "*fp32", "y_ptr": f"*{feat}",
-               "n_rows": "i32", "d": "i32", "long_threshold": "i32",
-               "stride_x": "i32", "stride_add": "i32", "stride_y": "i32"}
-        cases.append(pytest.param(SP._spmm_row_kernel, sig,
-                                  dict(HAS_ADD=has_add, HAS_LONG=has_long, BLOCK_K=bk, BLOCK_D=bd),
-                                  nw, id=f"row-{feat}-{rp}-{col}-bd{bd}-add{int(has_add)}-long{int(has_long)}"))
-    for i, (bd, bk, nw) in enumerate(blocks):
-        feat, rp, col = FEAT[i % 3], IDX[i % 2], IDX[(i + 1) % 2]
-        sig = {"seg_row_ptr": "*i64", "seg_start_ptr": "*i64", "rowptr_ptr": f"*{rp}",
-               "col_ptr": f"*{col}", "val_ptr": "*fp32", "x_ptr": f"*{feat}", "part_ptr": "*fp32",
-               "d": "i32", "seg_len": "i32", "stride_x": "i32"}
-        cases.append(pytest.param(SP._spmm_segment_kernel, sig, dict(BLOCK_K=bk, BLOCK_D=bd), nw,
-                                  id=f"segment-{feat}-{rp}-{col}-bd{bd}"))
+    def pick(d, elem):
+        cfg = SP.spmm_config(d, elem)
+        return cfg, d % (cfg[1] * cfg[2]) == 0, elem
+
+    picks = sorted({pick(d, elem) for d in range(1, 513) for elem in (4, 2)})
+    flags = list(itertools.product((False, True), repeat=3))
+    for i, ((rows, nt, chunk, nw), even, elem) in enumerate(picks):
+        has_add, has_part, off64 = flags[i % len(flags)]
+        feat = ("fp32",) if elem == 4 else ("bf16", "fp16")
+        feat, st, col = feat[i % len(feat)], IDX[i % 2], IDX[(i // 2) % 2]
+        sig = {"start_ptr": f"*{st}", "len_ptr": "*i32", "out_ptr": "*i32", "col_ptr": f"*{col}",
+               "val_ptr": "*fp32", "x_ptr": f"*{feat}", "add_ptr": "*fp32", "y_ptr": f"*{feat}",
+               "part_ptr": "*fp32", "n_items": "i32", "d": "i32", "stride_x": "i32",
+               "stride_add": "i32", "stride_y": "i32"}
+        ce = dict(HAS_ADD=has_add, HAS_PART=has_part, ROWS=rows, NT=nt, CHUNK=chunk, EVEN_D=even,
+                  OFF64=off64)
+        cases.append(pytest.param(SP._spmm_row_kernel, sig, ce, nw, id=f"row-{feat}-{st}-{col}-r{rows}"
+                                  f"-{nt}x{chunk}-e{int(even)}-a{int(has_add)}p{int(has_part)}o{int(off64)}"))
+    for i, (bd, nw) in enumerate(sorted({SP.reduce_config(d) for d in range(1, 513)})):
         for has_add, compact in itertools.product((False, True), (False, True)):
-            out = "fp32" if compact else feat
+            out = "fp32" if compact else FEAT[i % 3]
             sig = {"long_row_ptr": "*i64", "seg_ptr_ptr": "*i64", "part_ptr": "*fp32",
                    "add_ptr": "*fp32", "y_ptr": f"*{out}", "d": "i32", "stride_add": "i32",
                    "stride_y": "i32"}
             cases.append(pytest.param(SP._spmm_segment_reduce_kernel, sig,
-                                      dict(HAS_ADD=has_add, COMPACT=compact, BLOCK_D=bd),
-                                      1 if bd <= 64 else 2,
+                                      dict(HAS_ADD=has_add, COMPACT=compact, BLOCK_D=bd), nw,
                                       id=f"reduce-{out}-bd{bd}-add{int(has_add)}-c{int(compact)}"))
     return cases
 

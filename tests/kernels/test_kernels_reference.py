@@ -306,7 +306,7 @@ def test_knob_arguments_are_checked():
 
 
 def test_knob_defaults_come_from_the_environment_once(monkeypatch):
-    assert defaults.from_environ({}) == dict(backend="auto", long_threshold=1024,
+    assert defaults.from_environ({}) == dict(backend="auto", long_threshold=128,
                                              recompute_s=False, cpu_block_rows=4096,
                                              cpu_gemm="onednn")
     assert defaults.from_environ({"GNN_KERNEL_BACKEND": " Torch", "GNN_SPMM_LONG_THRESHOLD": "64",

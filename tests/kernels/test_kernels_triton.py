@@ -17,7 +17,7 @@ from gnn.kernels.csr_transpose import csr_transpose_impl
 from gnn.kernels.ngcf_layer import FUSED_MAX_DIM, composed_backward, composed_forward
 from gnn.kernels.spmm_triton import spmm_triton
 from interpreter import CUDA, CUDA_ONLY, DEV, INTERPRET, here, launcher, run_in_interpreter
-from kernel_graphs import close, dense_of, random_csr, sym_norm_csr
+from kernel_graphs import close, dense_of, power_law_csr, random_csr, sym_norm_csr
 
 BLOCK_M = None if CUDA else 16  # interpreter: smaller blocks, more of them
 TOL = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 3e-2}
@@ -78,14 +78,61 @@ def test_spmm_deterministic_bitwise():
 
 
 @here
-def test_spmm_block_overrides():
-    """Several chunks per row and several feature tiles per row (BLOCK_K, BLOCK_D small)."""
-    rowptr, col, val = random_csr(21, 17, avg_deg=9, long_row=60, seed=4, device=DEV)
-    x = torch.randn(17, 40, device=DEV)
-    ref = dense_of(rowptr, col, val, 17) @ x.double().cpu()
-    for bd, bk in ((16, 16), (32, 16), (64, 32)):
-        close(spmm_triton(rowptr, col, val, x, long_threshold=20, block_d=bd, block_k=bk), ref,
-              TOL[torch.float32], f"bd={bd} bk={bk}")
+@pytest.mark.parametrize("d,dtype,thr", [(64, torch.float32, 8), (37, torch.bfloat16, 32),
+                                         (16, torch.float16, 1024), (130, torch.float32, 8)])
+def test_spmm_power_law(d, dtype, thr):
+    """Power-law degrees (many programs, blocks whose lanes differ in length: masked steps),
+    isolated nodes, rows cut into many segments; every row against the float64 oracle."""
+    rowptr, col, val = power_law_csr(300, 260, seed=d, device=DEV)
+    x = torch.randn(260, d, device=DEV).to(dtype)
+    add = torch.randn(300, d, device=DEV)
+    y = spmm_triton(rowptr, col, val, x, add=add, long_threshold=thr)
+    ref = dense_of(rowptr, col, val, 260) @ x.double().cpu() + add.double().cpu()
+    close(y, ref, TOL[dtype], "spmm power law")
+
+
+@here
+def test_spmm_wide_offsets(monkeypatch):
+    """The int64 paths: x offsets (n_cols * stride >= 2^31) and item starts (nnz >= 2^31),
+    forced on a small graph by lowering the limits."""
+    monkeypatch.setattr(SP, "OFFSET32_LIMIT", 1)
+    monkeypatch.setattr(SP, "INDEX32_LIMIT", 1)
+    rowptr, col, val = power_law_csr(90, 70, seed=3, device=DEV)
+    x = torch.randn(70, 24, device=DEV)
+    y = spmm_triton(rowptr, col, val, x, long_threshold=16)
+    assert SP.schedule(rowptr, 16, col.shape[0]).items[0].dtype == torch.int64
+    close(y, dense_of(rowptr, col, val, 70) @ x.double().cpu(), TOL[torch.float32], "int64")
+
+
+def test_schedule_covers_every_nonzero_once():
+    """The work items: sorted longest first, at most T each, every nonzero of every row in
+    exactly one item (rows <= T whole, longer rows in T-segments in order); the fused order."""
+    rowptr, col, val = power_law_csr(200, 150, seed=5)
+    t = 7
+    sched = SP.Schedule(rowptr, t, col.shape[0])
+    start, length, out = (a.long() for a in sched.items)
+    assert (length[:-1] >= length[1:]).all() and (length <= t).all()
+    deg = torch.diff(rowptr)
+    covered = torch.zeros(col.shape[0], dtype=torch.int64)
+    for s, n in zip(start.tolist(), length.tolist()):
+        covered[s:s + n] += 1
+    assert (covered == 1).all()
+    rows = out[out >= 0]
+    assert sorted(rows.tolist()) == torch.nonzero(deg <= t).flatten().tolist()
+    assert sched.rows.tolist() == torch.nonzero(deg > t).flatten().tolist()
+    segs = -1 - out[out < 0]
+    assert sorted(segs.tolist()) == list(range(sched.n_seg))
+    seg_start = torch.empty(sched.n_seg, dtype=torch.int64)
+    seg_start[segs] = start[out < 0]
+    for i, r in enumerate(sched.rows.tolist()):  # a long row's segments, in order
+        s0, s1 = sched.seg_ptr[i].item(), sched.seg_ptr[i + 1].item()
+        assert seg_start[s0:s1].tolist() == list(range(rowptr[r].item(), rowptr[r + 1].item(), t))
+    f_start, f_len, f_row = (a.long() for a in sched.fused)
+    n_light = 200 - sched.n_long
+    assert sorted(f_row.tolist()) == list(range(200))
+    assert (f_len[:n_light] == deg[f_row[:n_light]]).all() and (f_len[n_light:] == 0).all()
+    assert (f_len[:n_light - 1] >= f_len[1:n_light]).all()
+    assert f_row[n_light:].tolist() == sched.rows.tolist()
 
 
 # ----------------------------------------------------------------------------- fused NGCF
@@ -189,7 +236,7 @@ def test_while_loop_form(monkeypatch):
     for module in (SP, NL):
         monkeypatch.setattr(module, "FOR_LOOPS", tl.constexpr(False))
     test_spmm_kernel(29, 31, 64, 90, 16, torch.float32, True)  # 6 segments in one row
-    test_spmm_block_overrides()  # several chunks per row
+    test_spmm_power_law(64, torch.float32, 8)  # masked and unmasked steps, segments
     test_ngcf_fused_kernels(19, 100, 128, True, True, False, 8, torch.float32, 0.2)  # 4 tiles
     test_ngcf_fused_kernels(37, 5, 3, False, False, False, 8, torch.float32, 0.2)  # 3 blocks, P=2
 

@@ -5,22 +5,54 @@ Examples::
     python -m gnn.train --model ngcf --dataset ml-latest-small
     python -m gnn.train --model lightgcn --dataset path/to/gowalla --epochs 1000 --eval-every 20
     python -m gnn.train --model mf --dataset ratings.csv --split temporal --json run.json
+    python -m gnn.train --config configs/train/ngcf-ml-latest-small.json --epochs 50
+    python -m gnn.train --resume --checkpoint run.pt --epochs 800    # the rest from run.pt
 
 ``--dataset`` takes a MovieLens release name (downloaded into ``--data-root`` / ``$GNN_DATA``
 when absent), ``gowalla`` / ``yelp2018`` / ``amazon-book``, or a path: a folder with
 ``train.txt`` / ``test.txt`` (paper protocol: no validation split, metrics of the last epoch),
 a MovieLens folder, or a delimited ``user,item[,rating,timestamp]`` file.
+
+A run's settings come from the flags given, over ``--config FILE``'s (a JSON object of
+TrainConfig fields), over TrainConfig's defaults. ``--resume`` takes every setting from the
+checkpoint instead; flags given may then change only what TrainConfig.RESUMABLE_CHANGES lists
+(epochs, evaluation, threads, device, progress, outputs). Every refusal is one line
+``error: ...`` and exit status 2; under torchrun rank 0 alone prints it and the ranks exit 0
+(torchrun turns any other status into a traceback of its own).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+import torch
+
+from gnn.distributed.runtime import launched_rank, under_torchrun
 from gnn.models import MODELS
 from gnn.training import TrainConfig, Trainer, write_json
-from gnn.training.config import MODEL_OPTIONS
 
 DEFAULTS = TrainConfig()
+# Flags whose TrainConfig field has another name or value (the others map one to one).
+FLAG_FIELDS = {"k": lambda v: {"ks": v}, "no_progress": lambda v: {"progress": not v},
+               "skip_bad_lines": lambda v: {"on_bad_line": "skip" if v else "error"},
+               "config": lambda v: {}}
+
+
+def refuse(message) -> int:
+    """Print the one-line error (rank 0 only under torchrun) and return the exit status."""
+    if launched_rank() == 0:
+        print(f"error: {message}", file=sys.stderr)
+    return 0 if under_torchrun() else 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors printed by rank 0 only under torchrun (see :func:`refuse`)."""
+
+    def error(self, message):
+        if launched_rank() == 0:
+            self.print_usage(sys.stderr)
+            print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(0 if under_torchrun() else 2)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -39,9 +71,13 @@ def _model_defaults(field: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gnn.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=_HelpFormatter)
+    paragraphs = __doc__.split("\n\n")
+    p = _Parser(prog="python -m gnn.train", description=paragraphs[0], epilog=paragraphs[-1],
+                formatter_class=_HelpFormatter)
     a = p.add_argument
+    a("--config", default=None, metavar="FILE",
+      help="a JSON object of TrainConfig fields (e.g. configs/train/ngcf-ml-latest-small.json); "
+           "flags given override it")
     a("--model", choices=sorted(MODELS), default=DEFAULTS.model,
       help="the model (gnn.register_model adds your own)")
     a("--dataset", default=DEFAULTS.dataset, help="release name or path (see module help)")
@@ -89,97 +125,118 @@ def build_parser() -> argparse.ArgumentParser:
       help="stop after this many evaluations without a better validation recall@20")
     a("--k", type=int, nargs="+", default=list(DEFAULTS.ks), help="cut-offs K (20 is always added)")
     a("--eval-chunk", type=int, default=DEFAULTS.eval_chunk, help="users scored at a time")
-    a("--checkpoint", default=None, help="write a checkpoint here after every epoch")
-    a("--resume", action="store_true", help="continue the run saved in --checkpoint")
+    a("--checkpoint", default=None,
+      help="write a checkpoint here after every epoch (a folder under torchrun); another run's "
+           "checkpoint there is refused unless --resume or --overwrite")
+    a("--resume", action="store_true",
+      help="continue the run saved in --checkpoint with the settings saved in it; flags given "
+           "may change only epochs, evaluation (--eval-every, --patience, --k, --eval-chunk), "
+           "--threads, --device, --compile, progress and outputs")
+    a("--overwrite", action="store_true",
+      help="let a new run replace the checkpoint of another run at --checkpoint")
     a("--json", default=None, help="write a summary of the run here")
     a("--save-model", default=None,
       help="write the trained model (reported weights, ids, titles) here for gnn.recommend")
-    a("--no-progress", action="store_true", help="no progress bar")
+    a("--no-progress", action="store_true",
+      help="no progress: neither the bar (shown on a terminal) nor the line per epoch (else)")
+    a("--threads", type=int, default=None, metavar="N",
+      help="torch's CPU threads (torch.set_num_threads); default: torch's own choice (the "
+           "number of cores, or $OMP_NUM_THREADS; torchrun sets 1 per process)")
     a("--skip-bad-lines", action="store_true",
       help="skip malformed lines of the dataset's file and report how many and which, instead "
            "of stopping at the first (MovieLens, .inter and delimited files)")
     return p
 
 
+def flag_fields(values: dict) -> dict:
+    """TrainConfig fields from parsed flags (``{dest: value}``): one to one but for
+    :data:`FLAG_FIELDS`."""
+    out = {}
+    for dest, value in values.items():
+        out.update(FLAG_FIELDS[dest](value) if dest in FLAG_FIELDS else {dest: value})
+    return out
+
+
+def given_fields(argv=None) -> dict:
+    """The TrainConfig fields set by the flags given in ``argv`` (none of the defaults)."""
+    probe = build_parser()
+    for action in probe._actions:
+        action.default = argparse.SUPPRESS
+    return flag_fields(vars(probe.parse_args(argv)))
+
+
 def config_from_args(args) -> TrainConfig:
-    return TrainConfig(
-        model=args.model, dataset=args.dataset, data_root=args.data_root, split=args.split,
-        min_rating=args.min_rating, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        reg=args.reg, reg_on=args.reg_on, sampling=args.sampling, dim=args.dim,
-        negatives=args.negatives, loss=args.loss, ccl_margin=args.ccl_margin,
-        ccl_negative_weight=args.ccl_negative_weight,
-        **{field: getattr(args, field) for field in MODEL_OPTIONS},
-        adjacency=args.adjacency, seed=args.seed, device=args.device, compile=args.compile,
-        keep_freed_memory=args.keep_freed_memory, eval_every=args.eval_every,
-        patience=args.patience, ks=args.k, eval_chunk=args.eval_chunk,
-        checkpoint=args.checkpoint, resume=args.resume, json=args.json,
-        progress=not args.no_progress)
-
-
-def _skipping_bad_lines(args, config):
-    """--skip-bad-lines: the dataset loaded with on_bad_line="skip" (gnn.data logs what was
-    skipped), else None: the Trainer loads it as usual."""
-    if not args.skip_bad_lines:
-        return None
-    from gnn.data import load_dataset
-    from gnn.training.config import resolve_split
-
-    return load_dataset(config.dataset, config.data_root, split=resolve_split(config),
-                        min_rating=config.min_rating, seed=config.seed, on_bad_line="skip")
+    """The config of every flag's value (given or default); the CLI itself uses
+    :func:`gnn.training.run_config.run_config` with the flags given only."""
+    return TrainConfig(**flag_fields(vars(args)))
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        parser.error(str(exc))
     from gnn.data import DatasetFormatError, DatasetNotFoundError, DownloadError
     from gnn.distributed.runtime import DistributedError, launched_world_size
     from gnn.model_io import save_model
+    from gnn.training.run_config import run_config
 
     # Under torchrun (WORLD_SIZE > 1) the graph is partitioned over the processes
     # (docs/DISTRIBUTED.md); only rank 0 prints and writes files.
-    distributed = launched_world_size() > 1
+    refusals = (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError,
+                FileNotFoundError)
+    try:
+        distributed = launched_world_size() > 1
+        config = run_config(given_fields(argv), config_file=args.config, distributed=distributed)
+    except refusals as exc:
+        return refuse(exc)
     try:
         if distributed:
             from gnn.distributed import DistributedTrainer
 
-            trainer = DistributedTrainer(config, dataset=_skipping_bad_lines(args, config))
+            trainer = DistributedTrainer(config)
         else:
-            trainer = Trainer(config, dataset=_skipping_bad_lines(args, config))
-    except (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError,
-            DistributedError) as exc:
-        # The message names the file and line, the device, or what to download and where:
-        # no traceback for a user's mistake.
+            trainer = Trainer(config)
+    except refusals as exc:
+        # The message names the file and line, the device, the checkpoint, or what to download
+        # and where: no traceback for a user's mistake.
+        return refuse(exc)
+    except DistributedError as exc:  # the ranks disagree, or one of them died
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     main_rank = getattr(trainer, "rank", 0) == 0
     say = print if main_rank else (lambda *a, **k: None)
     ds = trainer.dataset
     procs = f" x {trainer.world_size} processes" if distributed else ""
+    n = torch.get_num_threads()
+    threads = f", {n} thread{'s' * (n != 1)}" if trainer.device.type == "cpu" else ""
     say(f"{ds.name}: {ds.n_users} users, {ds.n_items} items, {trainer.n_train} training pairs; "
-        f"{config.model} on {trainer.device}{procs}")
-    say(trainer.model)
+        f"{config.model} on {trainer.device}{procs}{threads}")
+    say(getattr(trainer.model, "_template", [trainer.model])[0])  # a ShardedModel's template
     try:
+        if config.resume:
+            trainer.resume()
         summary = trainer.fit()
+    except refusals as exc:  # raised by resume() before any training
+        return refuse(exc)
     except DistributedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     summary.setdefault("world_size", 1)
-    shown = "  ".join(f"{k}={summary[k]:.4f}" for k in ("recall@20", "precision@20", "ndcg@20", "hit@20")
-                      if summary.get(k) is not None)
-    say(f"test at epoch {summary['best_epoch']} ({summary['protocol']} protocol): {shown}  "
-        f"[{summary['sec_per_epoch'] or 0:.2f} s/epoch, {summary['epochs']} epochs]")
+    if summary["best_epoch"] is None:
+        say(f"no epoch was trained (epochs={config.epochs}), so nothing was evaluated")
+    else:
+        shown = "  ".join(f"{k}={summary[k]:.4f}" for k in
+                          ("recall@20", "precision@20", "ndcg@20", "hit@20")
+                          if summary.get(k) is not None)
+        say(f"test at epoch {summary['best_epoch']} ({summary['protocol']} protocol): {shown}  "
+            f"[{summary['sec_per_epoch'] or 0:.2f} s/epoch, {summary['epochs']} epochs]")
     if config.json and main_rank:
         write_json(summary, config.json)
-    if args.save_model:
+    if config.save_model:
         if distributed:
-            trainer.save_model(args.save_model)
+            trainer.save_model(config.save_model)
         else:
-            save_model(trainer.model, args.save_model, dataset=ds)
-        say(f"model saved to {args.save_model}")
+            save_model(trainer.model, config.save_model, dataset=ds)
+        say(f"model saved to {config.save_model}")
     if distributed:
         trainer.close()
     return 0

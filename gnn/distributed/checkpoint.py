@@ -22,6 +22,7 @@ and ``python -m gnn.train --checkpoint out.pt --resume ...`` continues the run i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -33,6 +34,7 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 
 from gnn.distributed.exchange import gather_rows
+from gnn.distributed.runtime import REFUSALS, agree_on_refusal, dataset_fingerprint
 
 FORMAT = "gnn-distributed-checkpoint-v1"
 SHARDED = "node_embedding"  # the one tensor split by rows; everything else is replicated
@@ -41,6 +43,20 @@ RUN_FIELDS = ("epoch", "best", "bad_evals", "history", "epoch_seconds")
 
 
 # -- the tensors ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _sharded_tensors():
+    """Silences exactly torch's deprecation warning for ShardedTensor (one per tensor and call:
+    a resume printed ten). It is deprecated in favour of DTensor, but a DTensor's row shards are
+    torch.chunk's equal blocks, while ours are the partition's nnz-balanced row ranges; a
+    ShardedTensor is how torch.distributed.checkpoint reads any rows of a tensor saved in other
+    blocks (re-sharding to another world size)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning,
+                                message="Please use DTensor instead and we are deprecating "
+                                        "ShardedTensor")
+        yield
+
+
 def _row_sharded(local: torch.Tensor, lo: int, n_rows: int):
     """``local`` as rows ``[lo, lo + len(local))`` of an ``(n_rows, ...)`` ShardedTensor."""
     from torch.distributed._shard.metadata import ShardMetadata
@@ -49,13 +65,15 @@ def _row_sharded(local: torch.Tensor, lo: int, n_rows: int):
     size = [n_rows] + list(local.shape[1:])
     meta = ShardMetadata([lo] + [0] * (local.dim() - 1), list(local.shape),
                          f"rank:{dist.get_rank()}/{local.device}")
-    with warnings.catch_warnings():  # ShardedTensor is deprecated in favour of DTensor, whose
-        warnings.simplefilter("ignore")  # shards cannot have our (nnz-balanced) row ranges
+    with _sharded_tensors():
         return init_from_local_shards([Shard(local, meta)], size)
 
 
 def _local(value) -> torch.Tensor:
-    return value.local_shards()[0].tensor if hasattr(value, "local_shards") else value
+    if not hasattr(value, "local_shards"):
+        return value
+    with _sharded_tensors():
+        return value.local_shards()[0].tensor
 
 
 def _state(trainer) -> dict:
@@ -87,19 +105,23 @@ def save_sharded(trainer, path) -> None:
     if main and partial.exists():
         shutil.rmtree(partial)
     dist.barrier()
-    dcp.save(_state(trainer), checkpoint_id=partial)
+    with _sharded_tensors():
+        dcp.save(_state(trainer), checkpoint_id=partial)
     if main:
         run = {k: getattr(trainer, k) for k in RUN_FIELDS}
         run.update(format=FORMAT, config=trainer.config.to_dict(), world_size=trainer.world_size,
                    bounds=list(trainer.partition.bounds),
-                   has_best_model=trainer.best_state is not None)
+                   has_best_model=trainer.best_state is not None,
+                   dataset=trainer.dataset_fingerprint)
         (partial / "run.json").write_text(json.dumps(run, indent=1) + "\n")
         old = path.with_name(path.name + ".old")
         if path.exists():
             path.rename(old)
         partial.rename(path)
-        if old.exists():
+        if old.is_dir():
             shutil.rmtree(old)
+        elif old.exists():  # a single-process file replaced with overwrite
+            old.unlink()
     dist.barrier()
 
 
@@ -107,6 +129,11 @@ def read_run(path) -> dict:
     """``run.json`` of a checkpoint folder; errors name the path."""
     path = Path(path)
     run_file = path / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.is_file():
+        raise ValueError(f"{path} is a single-process checkpoint file; a distributed run "
+                         f"resumes from the folder of a distributed run")
     if not run_file.is_file():
         raise ValueError(f"{path}: not a distributed checkpoint folder (no run.json)")
     run = json.loads(run_file.read_text())
@@ -116,16 +143,27 @@ def read_run(path) -> dict:
 
 
 def load_sharded(trainer, path) -> None:
-    """Resume ``trainer`` from a checkpoint folder written with any number of processes."""
-    run = read_run(path)
-    trainer.config.check_resumable(run["config"], path)
+    """Resume ``trainer`` from a checkpoint folder written with any number of processes
+    (collective; a rank that cannot use it makes every rank raise ValueError)."""
+    refusal = None
+    try:
+        run = read_run(path)
+        trainer.config.check_resumable(run["config"], path)
+        saved = run.get("dataset")  # absent in checkpoints of earlier versions
+        if saved is not None and saved != trainer.dataset_fingerprint:
+            raise ValueError(f"{path}: cannot resume: the checkpoint was trained on other "
+                             f"interactions ({saved}) than this run's ({trainer.dataset_fingerprint})")
+    except REFUSALS as exc:
+        refusal = exc
+    agree_on_refusal(trainer.rank, refusal, f"reading the checkpoint {path}")
     state = _state(trainer)
     params = dict(trainer.model.named_parameters())
     state["optim"] = {name: {k: _zeros_like(v) for k, v in
                              _adam_slots(state["model"][name]).items()} for name in params}
     if run["has_best_model"] and "best_model" not in state:
         state["best_model"] = {k: _zeros_like(v) for k, v in state["model"].items()}
-    dcp.load(state, checkpoint_id=path)
+    with _sharded_tensors():
+        dcp.load(state, checkpoint_id=path)
     with torch.no_grad():
         for name, value in state["model"].items():
             trainer.model.state_dict()[name].copy_(_local(value))
@@ -145,9 +183,10 @@ def _adam_slots(like) -> dict:
 
 def _zeros_like(value):
     if hasattr(value, "local_shards"):
-        local = _local(value)
-        lo = value.local_shards()[0].metadata.shard_offsets[0]
-        return _row_sharded(torch.zeros_like(local), lo, value.size(0))
+        with _sharded_tensors():
+            shard = value.local_shards()[0]
+            return _row_sharded(torch.zeros_like(shard.tensor), shard.metadata.shard_offsets[0],
+                                value.size(0))
     return torch.zeros_like(value)
 
 
@@ -171,14 +210,15 @@ def full_state_dict(model, shard_state: dict) -> dict:
     return {k: v.detach().cpu() for k, v in shard_to_full(whole, model.n_users).items()}
 
 
-def convert(path, out, data_root=None, dataset=None) -> None:
+def convert(path, out, data_root=None, dataset=None, overwrite: bool = False) -> None:
     """Write the single-process training checkpoint of a checkpoint folder to ``out``
-    (``dataset``: the run's dataset object, else loaded as the run's config says)."""
+    (``dataset``: the run's dataset object, else loaded as the run's config says); an existing
+    checkpoint at ``out`` is replaced only with ``overwrite``."""
     from gnn.training import TrainConfig, Trainer
 
     run = read_run(path)
     config = TrainConfig.from_dict(run["config"], device="cpu", progress=False,
-                                   checkpoint=str(out), resume=False,
+                                   checkpoint=str(out), resume=False, overwrite=overwrite,
                                    data_root=data_root or run["config"].get("data_root"))
     trainer = Trainer(config, dataset, log=lambda *a: None)
     model, n_users = trainer.model, trainer.model.n_users
@@ -193,8 +233,9 @@ def convert(path, out, data_root=None, dataset=None) -> None:
                                              _adam_slots(v).items()} for k, v in tables.items()}}
     if run["has_best_model"]:
         state["best_model"] = fresh()
-    with warnings.catch_warnings():  # "assuming the intent is to load in a single process"
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # the load is meant to be single-process: no_dist=True
+        warnings.filterwarnings("ignore", message="torch.distributed is .*assuming the intent "
+                                                  "is to load in a single process")
         dcp.load(state, checkpoint_id=path, no_dist=True)
     model.load_state_dict(shard_to_full(state["model"], n_users))
     per_param = {}
@@ -221,10 +262,12 @@ def main(argv=None) -> int:
                                             "file (gnn.load_model, single-process resume).")
     p.add_argument("checkpoint", help="the folder written by a distributed run")
     p.add_argument("out", help="the single-process checkpoint file to write")
-    p.add_argument("--data-root", default=None, help="where the run's dataset is")
+    p.add_argument("--data-root", default=None,
+                   help="where the run's dataset is (default: the run's own, else $GNN_DATA)")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint at OUT")
     args = p.parse_args(argv)
     try:
-        convert(args.checkpoint, args.out, args.data_root)
+        convert(args.checkpoint, args.out, args.data_root, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

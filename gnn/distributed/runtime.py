@@ -20,8 +20,11 @@ import torch.distributed as dist
 
 TIMEOUT_ENV = "GNN_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
-# Config fields that may differ between ranks (where each rank finds its files, what it shows).
-RANK_LOCAL_FIELDS = ("data_root", "progress", "json")
+# Config fields that may differ between ranks (where each rank finds its files, what it shows,
+# how many threads its machine gives it).
+RANK_LOCAL_FIELDS = ("data_root", "progress", "json", "threads")
+# What a rank raises when it refuses to start (bad data, a checkpoint it may not use, ...).
+REFUSALS = (ValueError, OSError)
 
 
 class DistributedError(RuntimeError):
@@ -35,6 +38,34 @@ def launched_world_size() -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"$WORLD_SIZE must be an integer, but got {value!r}") from None
+
+
+def launched_rank() -> int:
+    """``$RANK`` as torchrun sets it (0 when not launched by torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def under_torchrun() -> bool:
+    """Whether torchrun's agent started this process (it sets ``$TORCHELASTIC_RUN_ID``)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def agree_on_refusal(rank: int, refusal: Optional[BaseException], what: str) -> None:
+    """Collective: each rank says whether it refused ``what`` (``refusal``, else None); if any
+    did, every rank raises ValueError with the first refusal's message ("rank r: ..." unless all
+    ranks refused alike), so that rank 0 can say why and no rank waits for the others in vain."""
+    messages = [None] * dist.get_world_size()
+    with collectives(rank, what):
+        dist.all_gather_object(messages, None if refusal is None else str(refusal))
+    refused = [(r, m) for r, m in enumerate(messages) if m is not None]
+    if refused:
+        first_rank, message = refused[0]
+        if len(refused) < len(messages) or len(set(messages)) > 1:
+            message = f"rank {first_rank}: {message}"
+        raise ValueError(message) from refusal
 
 
 def collective_timeout(seconds: Optional[float] = None) -> datetime.timedelta:

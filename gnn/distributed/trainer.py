@@ -27,7 +27,8 @@ from gnn.distributed.evaluation import ShardedEvaluator
 from gnn.distributed.exchange import halo_plan
 from gnn.distributed.model import ShardedModel
 from gnn.distributed.partition import Partition, local_graph
-from gnn.distributed.runtime import (DistributedError, check_same_run, collectives,
+from gnn.distributed.runtime import (REFUSALS, DistributedError, agree_on_refusal,
+                                     check_same_run, collectives, dataset_fingerprint,
                                      init_process_group)
 from gnn.training import Trainer
 from gnn.training.config import resolve_device
@@ -42,6 +43,8 @@ class DistributedTrainer(Trainer):
     environment when not joined yet). ``timeout``: seconds a collective may wait (default
     ``$GNN_DIST_TIMEOUT`` or 300)."""
 
+    checkpoint_is_folder = True
+
     def __init__(self, config, dataset=None, log=print, timeout: Optional[float] = None):
         if getattr(config, "compile", False):
             raise ValueError("TrainConfig: compile is not supported by distributed training yet "
@@ -52,8 +55,14 @@ class DistributedTrainer(Trainer):
         # The base class builds the ordinary model on the host (the single-process initial
         # weights); the devices' shares are made from it below.
         host_config = dataclasses.replace(config, device="cpu", progress=config.progress and main)
-        super().__init__(host_config, dataset, log=log if main else _silent)
+        refusal = None
+        try:
+            super().__init__(host_config, dataset, log=log if main else _silent)
+        except REFUSALS as exc:  # the data, the checkpoint path, ...: every rank says so
+            refusal = exc
+        agree_on_refusal(self.rank, refusal, "the start-up")
         check_same_run(config, self.dataset, self.rank)
+        self.dataset_fingerprint = dataset_fingerprint(self.dataset)
         self.config = dataclasses.replace(host_config, device=config.device)
         self.device = device
         full = self.model

@@ -1,6 +1,8 @@
 """Sharded checkpoints: exact resume with the same world size, re-sharding to another one,
 conversion to one file for gnn.load_model and for the single-process trainer."""
 import dataclasses
+import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -79,3 +81,39 @@ def test_resume_refuses_another_config(first, tmp_path):
         read_run(tmp_path)
     assert convert_main([str(tmp_path), str(tmp_path / "x.pt")]) == 2  # an error, no traceback
     assert dataclasses.asdict(TrainConfig(**CONFIG))  # the config itself is valid
+
+
+def test_a_resume_prints_no_deprecation_warnings(first):
+    # Issue 17, problem 8: a distributed resume printed ten ShardedTensor deprecation warnings.
+    _, results = first
+    for rank in range(2):
+        assert results[rank]["warnings"] == [], results[rank]["warnings"]
+
+
+def test_one_process_names_the_command_that_converts_a_folder(first, tmp_path, monkeypatch):
+    # Issue 17, problem 5: load_model (gnn.recommend, gnn.export) on a distributed checkpoint
+    # folder said "not found".
+    folder, results = first
+    copy = tmp_path / "lgcn"
+    shutil.copytree(folder / "full", copy)
+    with pytest.raises(ValueError, match="is a distributed checkpoint folder") as info:
+        load_model(copy)
+    command = str(info.value).split("convert it with ")[1]
+    assert command == f"python -m gnn.distributed.checkpoint {copy} {tmp_path / 'lgcn.pt'}"
+    # The command as given works (the run's dataset is the test's tiny one, not a file).
+    monkeypatch.setattr("gnn.training.trainer.Trainer.__init__", _with_tiny_dataset)
+    assert convert_main(shlex.split(command)[3:]) == 0
+    model = load_model(tmp_path / "lgcn.pt")
+    ds = workers.dataset_for("tiny")
+    test = Evaluator(ds.test_csr, [ds.train_csr, ds.valid_csr], ks=(20,))
+    recall = test(*model.embeddings())["recall@20"]
+    assert recall == pytest.approx(results[0]["full"]["summary"]["recall@20"], abs=1e-6)
+    assert convert_main(shlex.split(command)[3:]) == 2  # the file exists now: --overwrite
+    assert convert_main(shlex.split(command)[3:] + ["--overwrite"]) == 0
+
+
+_trainer_init = Trainer.__init__
+
+
+def _with_tiny_dataset(self, config, dataset=None, log=print):
+    _trainer_init(self, config, dataset or workers.dataset_for("tiny"), log)

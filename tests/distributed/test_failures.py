@@ -36,6 +36,16 @@ def test_ranks_with_different_datasets():
         assert "rank 1 has dataset sha256=" in res.message.splitlines()[0]
 
 
+def test_a_refusal_on_one_rank_stops_every_rank_with_its_message():
+    # Under torchrun only rank 0 prints a refusal: it must know why another rank refused
+    # (before, rank 0 went on to the start-up check and failed on a dead peer).
+    results = run_ranks(workers.refused_on_one_rank, 2, workers.tiny_config(), timeout=TIMEOUT,
+                        deadline=120)
+    for res in results:
+        assert isinstance(res, RankFailed) and res.kind == "ValueError", res
+        assert res.message.startswith("rank 1: dataset 'empty' has no training interactions")
+
+
 def _survivor_message(res) -> float:
     assert isinstance(res, str) and res.startswith("DistributedError after"), res
     assert "communication with the other ranks failed during a training step" in res

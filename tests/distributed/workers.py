@@ -129,6 +129,8 @@ def checkpoints(rank: int, config_kw: dict, folder: str, phase: str) -> dict:
 
     from gnn.distributed import DistributedTrainer
 
+    import warnings
+
     folder, world = Path(folder), int(__import__("os").environ["WORLD_SIZE"])
     base = TrainConfig(**config_kw)
 
@@ -137,18 +139,38 @@ def checkpoints(rank: int, config_kw: dict, folder: str, phase: str) -> dict:
                                   log=lambda *a: None)
 
     out = {}
-    if phase == "first":
-        full = trainer(epochs=2, checkpoint=str(folder / "full"))
-        out["full"] = fit_recorded(full)
-        full.save_model(folder / "model.pt")
-        trainer(epochs=1, checkpoint=str(folder / "epoch1")).fit()
-        if rank == 0:
-            for copy in ("resume1", "resume2", "resume3"):
-                shutil.copytree(folder / "epoch1", folder / copy)
-        dist.barrier()
-    out["resumed"] = fit_recorded(trainer(epochs=2, checkpoint=str(folder / f"resume{world}"),
-                                          resume=True))
+    with warnings.catch_warnings(record=True) as caught:  # what a user would see printed
+        warnings.simplefilter("always")
+        if phase == "first":
+            full = trainer(epochs=2, checkpoint=str(folder / "full"))
+            out["full"] = fit_recorded(full)
+            full.save_model(folder / "model.pt")
+            trainer(epochs=1, checkpoint=str(folder / "epoch1")).fit()
+            if rank == 0:
+                for copy in ("resume1", "resume2", "resume3"):
+                    shutil.copytree(folder / "epoch1", folder / copy)
+            dist.barrier()
+        out["resumed"] = fit_recorded(trainer(epochs=2, resume=True,
+                                              checkpoint=str(folder / f"resume{world}")))
+    out["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
     return out
+
+
+def refused_on_one_rank(rank: int, config_kw: dict) -> str:
+    """Rank 1 gets a dataset without training interactions (a refusal of its own)."""
+    import numpy as np
+
+    from gnn.data import SplitDataset
+    from gnn.distributed import DistributedTrainer
+
+    dataset = dataset_for("tiny")
+    if rank == 1:
+        none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        dataset = SplitDataset(name="empty", n_users=30, n_items=40, train=none, valid=None,
+                               test=(np.array([0]), np.array([1])), user_ids=np.arange(30),
+                               item_ids=np.arange(40), protocol="given")
+    DistributedTrainer(TrainConfig(**config_kw), dataset=dataset, log=lambda *a: None)
+    return "started"
 
 
 def start(rank: int, configs: list, datasets: list) -> str:

@@ -168,7 +168,8 @@ def test_module_help_runs():
     for flag in ("--model", "--dataset", "--data-root", "--epochs", "--batch-size", "--lr", "--reg",
                  "--dim", "--layers", "--split", "--min-rating", "--seed", "--device", "--adjacency",
                  "--eval-every", "--patience", "--k", "--checkpoint", "--resume", "--json",
-                 "--save-model", "--sampling"):
+                 "--save-model", "--sampling", "--config", "--threads", "--overwrite",
+                 "--skip-bad-lines", "--no-progress"):
         assert flag in out, flag
 
 

@@ -33,7 +33,7 @@ from gnn.training import TrainConfig, Trainer, write_json
 
 DEFAULTS = TrainConfig()
 # Flags whose TrainConfig field has another name or value (the others map one to one).
-FLAG_FIELDS = {"k": lambda v: {"ks": v}, "no_progress": lambda v: {"progress": not v},
+FLAG_FIELDS = {"k": lambda v: {"ks": v},
                "skip_bad_lines": lambda v: {"on_bad_line": "skip" if v else "error"},
                "config": lambda v: {}}
 
@@ -115,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
       help="sym: D^-1/2 A D^-1/2; row: D^-1 A (for NGCF D^-1 (A+I), as its official code)")
     a("--seed", type=int, default=DEFAULTS.seed, help="seed of the weights, samples and dropout")
     a("--device", default=DEFAULTS.device, help="auto, cpu or cuda")
-    a("--compile", action="store_true",
+    # The settings a resumed run may change both ways have a --no- form too.
+    on_off = argparse.BooleanOptionalAction
+    a("--compile", action=on_off, default=DEFAULTS.compile,
       help="run each training step as one torch.compile graph (on CUDA captured as a CUDA graph)")
-    a("--keep-freed-memory", action="store_true",
+    a("--keep-freed-memory", action=on_off, default=DEFAULTS.keep_freed_memory,
       help="CPU: let glibc keep freed memory in the process for reuse (mallopt), which saves "
            "page faults on large graphs; a process-wide setting (gnn/training/allocator.py)")
     a("--eval-every", type=int, default=DEFAULTS.eval_every, help="evaluate every N epochs")
@@ -130,15 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
            "checkpoint there is refused unless --resume or --overwrite")
     a("--resume", action="store_true",
       help="continue the run saved in --checkpoint with the settings saved in it; flags given "
-           "may change only epochs, evaluation (--eval-every, --patience, --k, --eval-chunk), "
-           "--threads, --device, --compile, progress and outputs")
+           "may change only --epochs, evaluation (--eval-every, --patience, --k, --eval-chunk), "
+           "--threads, --device, --[no-]compile, --[no-]keep-freed-memory, --[no-]progress and "
+           "outputs (--json, --save-model, --checkpoint)")
     a("--overwrite", action="store_true",
       help="let a new run replace the checkpoint of another run at --checkpoint")
     a("--json", default=None, help="write a summary of the run here")
     a("--save-model", default=None,
       help="write the trained model (reported weights, ids, titles) here for gnn.recommend")
-    a("--no-progress", action="store_true",
-      help="no progress: neither the bar (shown on a terminal) nor the line per epoch (else)")
+    a("--progress", action=on_off, default=DEFAULTS.progress,
+      help="a progress bar on a terminal, else one line per epoch")
     a("--threads", type=int, default=None, metavar="N",
       help="torch's CPU threads (torch.set_num_threads); default: torch's own choice (the "
            "number of cores, or $OMP_NUM_THREADS; torchrun sets 1 per process)")

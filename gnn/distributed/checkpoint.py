@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
@@ -253,6 +254,9 @@ def convert(path, out, data_root=None, dataset=None, overwrite: bool = False) ->
                           if run["has_best_model"] else None)
     for k in RUN_FIELDS:
         setattr(trainer, k, run[k])
+    # The file keeps the run's own device and progress (the conversion ran quietly on the CPU).
+    trainer.config = dataclasses.replace(config, device=run["config"].get("device", "auto"),
+                                         progress=run["config"].get("progress", True))
     trainer.save(out)
 
 

@@ -58,9 +58,10 @@ def test_evaluation_settings_and_threads_change_on_resume(run, tmp_path):
     out = tmp_path / "out.json"
     assert train_main(["--resume", "--checkpoint", str(ckpt), "--epochs", "3", "--k", "5",
                        "--patience", "7", "--eval-every", "3", "--threads", "1",
-                       "--json", str(out)]) == 0
+                       "--progress", "--no-compile", "--json", str(out)]) == 0
     config = json.loads(out.read_text())["config"]
     assert config["ks"] == [5, 20] and config["patience"] == 7 and config["threads"] == 1
+    assert config["progress"] and not config["compile"]  # the first run had --no-progress
 
 
 def test_checkpoint_problems_are_one_line_errors(run, tmp_path, capsys):

@@ -8,6 +8,7 @@ anything but those plain types, so a file from elsewhere cannot run code.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import tempfile
@@ -18,6 +19,7 @@ import torch
 
 FORMAT = "gnn-checkpoint-v1"
 KNOWN_FORMATS = (FORMAT, "gnn-model-v1")
+DISTRIBUTED_FORMAT = "gnn-distributed-checkpoint-v1"  # run.json of a folder (gnn.distributed)
 
 
 def save_checkpoint(state: dict, path) -> None:
@@ -59,6 +61,28 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return state
 
 
+def read_run(path) -> dict:
+    """``run.json`` of a distributed run's checkpoint folder (gnn/distributed/checkpoint.py);
+    errors name the path."""
+    path = Path(path)
+    run_file = path / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.is_file():
+        raise ValueError(f"{path} is a single-process checkpoint file; a distributed run "
+                         f"resumes from the folder of a distributed run")
+    if not run_file.is_file():
+        raise ValueError(f"{path}: not a distributed checkpoint folder (no run.json)")
+    try:
+        run = json.loads(run_file.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{run_file}: not valid JSON ({exc})") from None
+    if run.get("format") != DISTRIBUTED_FORMAT:
+        raise ValueError(f"{path}: expected format {DISTRIBUTED_FORMAT!r}, but got "
+                         f"{run.get('format')!r}")
+    return run
+
+
 def is_checkpoint_folder(path) -> bool:
     """Whether ``path`` is the folder of a distributed run's checkpoint (gnn.distributed)."""
     return Path(path).is_dir() and (Path(path) / "run.json").is_file()
@@ -68,7 +92,8 @@ def conversion_command(folder) -> str:
     """The command that converts a distributed checkpoint folder to one file, ``FOLDER.pt``."""
     folder = Path(folder)
     out = folder.with_name(folder.name + ".pt")
-    return f"python -m gnn.distributed.checkpoint {shlex.quote(str(folder))} {shlex.quote(str(out))}"
+    folder, out = shlex.quote(str(folder)), shlex.quote(str(out))
+    return f"python -m gnn.distributed.checkpoint {folder} {out}"
 
 
 def describe(path) -> Optional[str]:
@@ -76,8 +101,6 @@ def describe(path) -> Optional[str]:
     neither (or unreadable)."""
     try:
         if is_checkpoint_folder(path):
-            from gnn.distributed.checkpoint import read_run
-
             run = read_run(path)
             return (f"the checkpoint of a distributed {run['config']['model']!r} run after epoch "
                     f"{run['epoch']}")

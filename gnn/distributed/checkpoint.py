@@ -34,10 +34,10 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 
+from gnn.checkpoint import DISTRIBUTED_FORMAT as FORMAT, read_run  # noqa: F401 (read_run: here too)
 from gnn.distributed.exchange import gather_rows
 from gnn.distributed.runtime import REFUSALS, agree_on_refusal, dataset_fingerprint
 
-FORMAT = "gnn-distributed-checkpoint-v1"
 SHARDED = "node_embedding"  # the one tensor split by rows; everything else is replicated
 TABLES = ("user_embedding.weight", "item_embedding.weight")
 RUN_FIELDS = ("epoch", "best", "bad_evals", "history", "epoch_seconds")
@@ -126,23 +126,6 @@ def save_sharded(trainer, path) -> None:
     dist.barrier()
 
 
-def read_run(path) -> dict:
-    """``run.json`` of a checkpoint folder; errors name the path."""
-    path = Path(path)
-    run_file = path / "run.json"
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.is_file():
-        raise ValueError(f"{path} is a single-process checkpoint file; a distributed run "
-                         f"resumes from the folder of a distributed run")
-    if not run_file.is_file():
-        raise ValueError(f"{path}: not a distributed checkpoint folder (no run.json)")
-    run = json.loads(run_file.read_text())
-    if run.get("format") != FORMAT:
-        raise ValueError(f"{path}: expected format {FORMAT!r}, but got {run.get('format')!r}")
-    return run
-
-
 def load_sharded(trainer, path) -> None:
     """Resume ``trainer`` from a checkpoint folder written with any number of processes
     (collective; a rank that cannot use it makes every rank raise ValueError)."""
@@ -153,7 +136,8 @@ def load_sharded(trainer, path) -> None:
         saved = run.get("dataset")  # absent in checkpoints of earlier versions
         if saved is not None and saved != trainer.dataset_fingerprint:
             raise ValueError(f"{path}: cannot resume: the checkpoint was trained on other "
-                             f"interactions ({saved}) than this run's ({trainer.dataset_fingerprint})")
+                             f"interactions ({saved}) than this run's "
+                             f"({trainer.dataset_fingerprint})")
     except REFUSALS as exc:
         refusal = exc
     agree_on_refusal(trainer.rank, refusal, f"reading the checkpoint {path}")

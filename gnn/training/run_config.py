@@ -69,11 +69,9 @@ def _check_type(path, key, value, annotation: str) -> None:
 def saved_config(path, distributed: bool = False) -> dict:
     """The config a training checkpoint saved: one file (a single-process run), or the folder of
     a distributed run when ``distributed``."""
-    from gnn.checkpoint import load_checkpoint
+    from gnn.checkpoint import load_checkpoint, read_run
 
     if distributed:
-        from gnn.distributed.checkpoint import read_run
-
         return read_run(path)["config"]
     state = load_checkpoint(path)
     if "optimizer_state" not in state:

@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         a(flag, type=float if "dropout" in field else int, default=None,
           help=f"{what}; only for models that have it, an error otherwise (default: the "
                f"model's: {_model_defaults(field)})")
+    for flag, field, kind, what in (
+            ("--cl-noise", "cl_noise", float, "XSimGCL's noise length ε per row"),
+            ("--cl-weight", "cl_weight", float, "XSimGCL's weight λ of the contrastive term"),
+            ("--cl-temperature", "cl_temperature", float, "XSimGCL's temperature τ"),
+            ("--cl-layer", "cl_layer", int, "XSimGCL's layer l* contrasted with the output")):
+        a(flag, type=kind, default=None,
+          help=f"{what}; only for models that have it (default: {_model_defaults(field)})")
     a("--adjacency", choices=["sym", "row"], default=DEFAULTS.adjacency,
       help="sym: D^-1/2 A D^-1/2; row: D^-1 A (for NGCF D^-1 (A+I), as its official code)")
     a("--seed", type=int, default=DEFAULTS.seed, help="seed of the weights, samples and dropout")

@@ -10,13 +10,15 @@ from gnn.models.itemknn import ItemKNN
 from gnn.models.lightgcn import LightGCN
 from gnn.models.mf import MF
 from gnn.models.ngcf import NGCF
+from gnn.models.xsimgcl import XSimGCL
 from gnn.models.registry import (BASELINES, MODELS, get_model, model_name, register_model,
                                  unregister_model)
 
 register_model("ngcf", NGCF)
 register_model("lightgcn", LightGCN)
 register_model("mf", MF)
+register_model("xsimgcl", XSimGCL)
 register_model("itemknn", ItemKNN, kind="closed-form")
 
-__all__ = ["GraphRecommender", "NGCF", "LightGCN", "MF", "ItemKNN", "MODELS", "BASELINES",
+__all__ = ["GraphRecommender", "NGCF", "LightGCN", "MF", "XSimGCL", "ItemKNN", "MODELS", "BASELINES",
            "register_model", "unregister_model", "get_model", "model_name"]

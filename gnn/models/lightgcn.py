@@ -11,62 +11,87 @@ from gnn.models.base import GraphRecommender
 
 
 class _BatchRows(torch.autograd.Function):
-    r"""LightGCN's batch path: rows ``rows`` of ``e* = Σ_k α_k Â^k E^0`` and of ``E^0``, with
-    ``E^0 = [U; I]``; the same math as ``readout(propagate(adj), rows)`` (tests/models tie the
-    two), used only while a model keeps LightGCN's math (:meth:`GraphRecommender._math_is`).
+    r"""LightGCN's batch path: read-outs of ``E^k = Â^k E^0`` (``E^0 = [U; I]``) at a few rows,
+    ``out_r = Σ_k w_{r,k} E^k[rows_r]`` for each read-out ``r = (w_r, rows_r)``; the same math as
+    ``readout(propagate(adj), rows)`` (tests/models tie the two), used only while a model keeps
+    LightGCN's propagation (:meth:`GraphRecommender._math_is`). LightGCN reads ``(α, rows)`` and
+    ``((1,), rows)`` (the L2 term's ``E^0`` rows); XSimGCL a layer's rows too.
 
-    Forward: K SpMMs; no layer is kept for the backward (the propagation is linear). Backward,
-    with ``g`` the rows' gradient scattered into a zero N x d ``G`` (the only dense scatter),
-    by Horner's rule: ``Y_K = α_K G``, ``Y_k = Âᵀ Y_{k+1} + α_k G``, ``dE^0 = Y_0`` (plus the
-    ``E^0`` rows' own gradient). Each ``+ α_k G`` touches only the batch rows (``index_add_``),
-    so the backward makes K SpMM passes and one zero fill over N x d, where autograd through
-    the layer list makes a scatter, a zero fill and an accumulation per layer.
+    ``perturb(k, E)``, when given, returns layer ``k + 1`` from ``S = Â E^k`` as ``S + Δ`` with
+    ``Δ`` of no gradient of its own (XSimGCL's noise): the layers stay affine in ``E^0`` with the
+    same linear part, so the backward is unchanged.
+
+    Forward: K SpMMs; no layer is kept for the backward. Backward, with ``G_r`` read-out ``r``'s
+    gradient scattered into a zero N x d matrix (the only dense scatter), by Horner's rule:
+    ``Y_K = Σ_r w_{r,K} G_r``, ``Y_k = Âᵀ Y_{k+1} + Σ_r w_{r,k} G_r``, ``dE^0 = Y_0``. Each
+    ``+ w G_r`` touches only the read-out's rows (``index_add_``), so the backward makes K SpMM
+    passes and one zero fill over N x d, where autograd through the layer list makes a scatter,
+    a zero fill and an accumulation per layer.
     """
 
     @staticmethod
-    def forward(ctx, user_w, item_w, rows, rowptr, col, val, rowptr_t, col_t, val_t, alpha):
+    def forward(ctx, user_w, item_w, rowptr, col, val, rowptr_t, col_t, val_t, readouts, perturb):
         x = torch.cat([user_w, item_w])
-        rows0 = x.index_select(0, rows)
-        total = rows0 * alpha[0]
-        for a in alpha[1:]:
+        outs = [None] * len(readouts)
+
+        def read(k, x):
+            for r, (weights, rows) in enumerate(readouts):
+                if k < len(weights) and (weights[k] != 0 or outs[r] is None):
+                    part = x.index_select(0, rows)
+                    outs[r] = part * weights[k] if outs[r] is None \
+                        else outs[r].add_(part, alpha=weights[k])
+
+        read(0, x)
+        n_layers = max(len(weights) for weights, _ in readouts) - 1
+        for k in range(n_layers):
             x = csr_spmm(rowptr, col, val, x, symmetric=True)  # no autograd in here
-            total.add_(x.index_select(0, rows), alpha=a)
+            if perturb is not None:
+                x = perturb(k, x)
+            read(k + 1, x)
         if rowptr_t is None:  # symmetric: Âᵀ = Â
             rowptr_t, col_t, val_t = rowptr, col, val
-        ctx.save_for_backward(rows, rowptr_t, col_t, val_t)
-        ctx.alpha, ctx.n_nodes, ctx.n_users = alpha, x.shape[0], user_w.shape[0]
-        return total, rows0
+        ctx.save_for_backward(rowptr_t, col_t, val_t, *(rows for _, rows in readouts))
+        ctx.weights = [weights for weights, _ in readouts]
+        ctx.n_layers, ctx.n_nodes, ctx.n_users = n_layers, x.shape[0], user_w.shape[0]
+        return tuple(outs)
 
     @staticmethod
-    def backward(ctx, grad_total, grad_rows0):
-        rows, rowptr_t, col_t, val_t = ctx.saved_tensors
-        alpha = ctx.alpha
-        scaled = {}  # α g per distinct α: index_add_ with alpha= takes a slower path on the CPU
+    def backward(ctx, *grads):
+        rowptr_t, col_t, val_t, *rows = ctx.saved_tensors
+        scaled = {}  # w g per read-out and distinct w: index_add_ with alpha= is slower on the CPU
 
-        def add_rows(y, a):
-            if a not in scaled:
-                scaled[a] = grad_total * a
-            y.index_add_(0, rows, scaled[a])
+        def add_rows(y, k):
+            for r, (weights, g) in enumerate(zip(ctx.weights, grads)):
+                if g is not None and k < len(weights) and weights[k] != 0:
+                    if (r, weights[k]) not in scaled:
+                        scaled[r, weights[k]] = g * weights[k]
+                    y.index_add_(0, rows[r], scaled[r, weights[k]])
 
-        y = grad_total.new_zeros((ctx.n_nodes, grad_total.shape[1]))
-        add_rows(y, alpha[-1])
-        for a in reversed(alpha[:-1]):
+        g = next(g for g in grads if g is not None)
+        y = g.new_zeros((ctx.n_nodes, g.shape[1]))
+        add_rows(y, ctx.n_layers)
+        for k in reversed(range(ctx.n_layers)):
             y = csr_spmm(rowptr_t, col_t, val_t, y, symmetric=True)
-            add_rows(y, a)
-        if grad_rows0 is not None:
-            y.index_add_(0, rows, grad_rows0)
+            add_rows(y, k)
         return (y[: ctx.n_users], y[ctx.n_users:]) + (None,) * 8
 
 
-def batch_rows(model, adj: Adjacency, rows: torch.Tensor):
-    """``(e*[rows], E^0[rows])`` of a LightGCN through :class:`_BatchRows`."""
+def batch_readouts(model, adj: Adjacency, readouts, perturb=None):
+    """The read-outs ``[(weights, rows), ...]`` of a LightGCN-like model's layers through
+    :class:`_BatchRows` (``perturb``: see there), one tensor each."""
     if adj.symmetric:
         t = (None, None, None)  # the same tensors twice would stop torch.compile
     else:
         rowptr_t, col_t, perm_t = adj.transpose
         t = (rowptr_t, col_t, adj.val.index_select(0, perm_t))
-    return _BatchRows.apply(model.user_embedding.weight, model.item_embedding.weight, rows,
-                            adj.rowptr, adj.col, adj.val, *t, model.alpha)
+    readouts = tuple((tuple(float(w) for w in weights), rows) for weights, rows in readouts)
+    return _BatchRows.apply(model.user_embedding.weight, model.item_embedding.weight,
+                            adj.rowptr, adj.col, adj.val, *t, readouts, perturb)
+
+
+def batch_rows(model, adj: Adjacency, rows: torch.Tensor):
+    """``(e*[rows], E^0[rows])`` of a LightGCN through :class:`_BatchRows`."""
+    return batch_readouts(model, adj, [(model.alpha, rows), ((1.0,), rows)])
 
 
 class LightGCN(GraphRecommender):

@@ -20,7 +20,8 @@ from gnn.models import get_model
 MAIN_METRIC = "recall@20"
 #: The fields that belong to some models only, each with the value that means "none of it"
 #: (a model without layers is a 0-layer model; one without a dropout drops nothing).
-MODEL_OPTIONS = {"layers": 0, "message_dropout": 0.0, "node_dropout": 0.0}
+MODEL_OPTIONS = {"layers": 0, "message_dropout": 0.0, "node_dropout": 0.0,
+                 "cl_noise": 0.0, "cl_weight": 0.0, "cl_temperature": None, "cl_layer": None}
 
 
 @dataclass
@@ -56,6 +57,12 @@ class TrainConfig:
     layers: Optional[int] = None
     message_dropout: Optional[float] = None
     node_dropout: Optional[float] = None
+    # XSimGCL's noise-contrastive view (gnn/models/xsimgcl.py): the noise length ε, the weight λ
+    # of the contrastive term, its temperature τ and the layer l* contrasted with the output.
+    cl_noise: Optional[float] = None
+    cl_weight: Optional[float] = None
+    cl_temperature: Optional[float] = None
+    cl_layer: Optional[int] = None
     adjacency: str = "sym"  # "sym" (D^-1/2 A D^-1/2) or "row" (D^-1 A; NGCF: D^-1 (A+I))
     seed: int = 0
     device: str = "auto"
@@ -100,6 +107,11 @@ class TrainConfig:
              f"message_dropout must be in [0, 1), but got {self.message_dropout}"),
             (self.node_dropout is None or 0 <= self.node_dropout < 1,
              f"node_dropout must be in [0, 1), but got {self.node_dropout}"),
+            (self.cl_noise is None or self.cl_noise >= 0, f"cl_noise must be >= 0, but got {self.cl_noise}"),
+            (self.cl_weight is None or self.cl_weight >= 0, f"cl_weight must be >= 0, but got {self.cl_weight}"),
+            (self.cl_temperature is None or self.cl_temperature > 0,
+             f"cl_temperature must be > 0, but got {self.cl_temperature}"),
+            (self.cl_layer is None or self.cl_layer >= 1, f"cl_layer must be >= 1, but got {self.cl_layer}"),
             (self.adjacency in ("sym", "row"), f"adjacency must be 'sym' or 'row', but got {self.adjacency!r}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, but got {self.eval_every}"),
             (self.patience >= 1, f"patience must be >= 1, but got {self.patience}"),

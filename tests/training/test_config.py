@@ -32,11 +32,11 @@ def registry():
 
 def test_unknown_model_is_an_error_listing_the_known_ones():
     # Issue 17, problem 2: an unknown name used to fall through to MF.
-    with pytest.raises(ValueError, match=r"unknown model 'gcn' \(known: \['lightgcn', 'mf', 'ngcf'\]"):
+    with pytest.raises(ValueError, match=r"unknown model 'gcn' \(known: \['lightgcn', 'mf', 'ngcf', 'xsimgcl'\]"):
         TrainConfig(model="gcn")
     with pytest.raises(ValueError, match="closed-form model, not a bpr one"):
         TrainConfig(model="itemknn")
-    assert list(MODELS) == ["ngcf", "lightgcn", "mf"] and list(BASELINES) == ["itemknn"]
+    assert list(MODELS) == ["ngcf", "lightgcn", "mf", "xsimgcl"] and list(BASELINES) == ["itemknn"]
 
 
 class Mine(LightGCN):

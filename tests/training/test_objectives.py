@@ -117,3 +117,31 @@ def test_a_checkpoint_of_another_objective_is_not_resumed(tmp_path):
     other = make(epochs=2, negatives=3, checkpoint=str(tmp_path / "run.pt"), resume=True)
     with pytest.raises(ValueError, match="negatives=2, this run has negatives=3"):
         other.fit()
+
+
+def test_xsimgcl_from_the_config_trains_and_resumes_exactly(tmp_path):
+    kw = dict(model="xsimgcl", layers=2, cl_noise=0.1, cl_weight=0.05, cl_temperature=0.3,
+              cl_layer=2, negatives=2)
+    full = make(epochs=3, **kw)
+    model = full.model
+    assert (model.num_layers, model.noise, model.cl_weight, model.temperature,
+            model.cl_layer) == (2, 0.1, 0.05, 0.3, 2)
+    full.fit()
+    make(epochs=1, checkpoint=str(tmp_path / "x.pt"), **kw).fit()
+    resumed = make(epochs=3, checkpoint=str(tmp_path / "x.pt"), resume=True, **kw)
+    resumed.fit()
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(model="lightgcn", cl_weight=0.1), "cl_weight=0.1 does not apply to model 'lightgcn'"),
+    (dict(model="mf", cl_temperature=0.2), "cl_temperature=0.2 does not apply to model 'mf'"),
+    (dict(model="xsimgcl", cl_temperature=0.0), "cl_temperature must be > 0"),
+    (dict(model="xsimgcl", cl_noise=-1.0), "cl_noise must be >= 0"),
+    (dict(model="xsimgcl", cl_layer=0), "cl_layer must be >= 1"),
+])
+def test_xsimgcl_options_are_checked(kw, match):
+    with pytest.raises(ValueError, match=match):
+        config(**kw)

@@ -51,6 +51,9 @@ def check_shardable(model) -> int:
     if _defined_in(cls, "node_embeddings") is not GraphRecommender:
         raise ValueError(f"{name} overrides node_embeddings: gnn.distributed shards E^0 as the "
                          f"rows of the user and item tables; train it in one process")
+    if _defined_in(cls, "loss") is not GraphRecommender:
+        raise ValueError(f"{name} overrides loss: gnn.distributed computes the sharded BPR loss "
+                         f"itself and would drop the rest; train it in one process")
     step, propagate = _defined_in(cls, "layer_step"), _defined_in(cls, "propagate")
     if not issubclass(step, propagate):
         raise ValueError(f"{name} overrides propagate (in {propagate.__name__}) below its "

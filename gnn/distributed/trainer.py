@@ -49,6 +49,9 @@ class DistributedTrainer(Trainer):
         if getattr(config, "compile", False):
             raise ValueError("TrainConfig: compile is not supported by distributed training yet "
                              "(the exchanges are collectives inside the step); drop --compile")
+        if getattr(config, "negatives", 1) != 1 or getattr(config, "loss", "bpr") != "bpr":
+            raise ValueError("TrainConfig: distributed training computes BPR with one negative "
+                             "per pair; --negatives > 1 and --loss ccl run in one process")
         device = init_process_group(resolve_device(config.device), timeout)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         main = self.rank == 0

@@ -145,3 +145,15 @@ def test_xsimgcl_from_the_config_trains_and_resumes_exactly(tmp_path):
 def test_xsimgcl_options_are_checked(kw, match):
     with pytest.raises(ValueError, match=match):
         config(**kw)
+
+
+def test_distributed_training_refuses_what_it_would_drop():
+    from gnn.distributed import DistributedTrainer
+    from gnn.distributed.model import check_shardable
+
+    for kw in (dict(negatives=2), dict(loss="ccl")):
+        with pytest.raises(ValueError, match="distributed training computes BPR with one"):
+            DistributedTrainer(config(**kw), dataset=tiny_split())
+    model = make(model="xsimgcl", layers=2).model
+    with pytest.raises(ValueError, match="XSimGCL overrides loss: gnn.distributed computes"):
+        check_shardable(model)

@@ -255,3 +255,30 @@ def test_probe_times_batches_without_training_a_full_epoch(tmp_path, data):
     assert not (tmp_path / "out" / "lgn-cpu-probe-curve.json").exists()
     with pytest.raises(ConfigError, match="no --epochs"):
         run(cfg, epochs=1, probe_batches=2, data_root=str(data), out=tmp_path, log=lambda *_: None)
+
+
+def _script(name):
+    """A module of scripts/ (not a package), loaded from its file."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plain_scipy_gfcf_agrees_with_the_library(tmp_path):
+    """The baseline transcription and gnn's GF-CF are written independently: same metrics."""
+    from gnn.data import load_dataset
+    from gnn.models.graph_filters import GFCF
+    folder = write_text_split(tmp_path / "tiny", n_users=70, n_items=45, seed=3)
+    out = tmp_path / "plain.json"
+    _script("gfcf_plain_scipy").main(["--data", str(folder), "--k", "6", "--alpha", "0.4",
+                                      "--block", "16", "--json", str(out)])
+    plain = json.loads(out.read_text())
+    ds = load_dataset(str(folder), split="given")
+    ours = GFCF(alpha=0.4, k=6, svd="scipy", dtype="float64").fit(ds.train_csr).evaluate(ds.test_csr)
+    assert plain["n_users_evaluated"] == ours["n_users_evaluated"] == 70
+    assert plain["recall@20"] == pytest.approx(ours["recall@20"], abs=1e-12)
+    assert plain["ndcg@20"] == pytest.approx(ours["ndcg@20"], abs=1e-12)

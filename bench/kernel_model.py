@@ -23,30 +23,32 @@ SM_LIMITS = {90: dict(regs=65536, smem=228 << 10, smem_block=227 << 10, warps=64
 ASSUMPTIONS = [
     "H200 SXM as NVIDIA publishes it: 132 SMs, 1.98 GHz boost, HBM3e 4.8 TB/s, 50 MB L2 (H100's), "
     "dense tensor peaks 494.7 TFLOPS TF32 / 989.4 BF16, 66.9 TFLOPS FP32 on the CUDA cores.",
-    "L2 bandwidth is unpublished: low 5.5 TB/s, about what a public microbenchmark (Chips and "
-    "Cheese, 2023) read from an H100 PCIe's L2 (114 SMs, <= 1.755 GHz; recalled, not re-measured); "
-    "high 7.3 TB/s, that scaled to 132 SMs at 1.98 GHz. Estimates take the low figure; the device "
-    "run is to calibrate it.",
-    "Issue: 1 warp-instruction per scheduler per clock, 4 per SM, no stalls. The estimate is the "
-    "largest bound (all overlapped, a floor); the serial time adds memory, issue and tensor time "
-    "(no overlap, a ceiling). Occupancy is reported beside them (sm_80: A100 limits).",
-    "Warp-instructions: static SASS counts, a loop body once per iteration, code outside loops "
-    "once per program (both sides of a branch; diverged-warp fallbacks left out), times the warps.",
+    "L2 bandwidth is unpublished: low 5.5 TB/s, about what a public microbenchmark (Chips and Cheese, "
+    "2023) read from an H100 PCIe's L2 (114 SMs, <= 1.755 GHz; recalled, not re-measured); high 7.3 "
+    "TB/s, that scaled to 132 SMs at 1.98 GHz. Estimates take the low figure; the device run is to "
+    "calibrate it.",
+    "Issue: 1 warp-instruction per scheduler per clock, 4 per SM, no stalls. The estimate is the largest "
+    "bound (all overlapped, a floor); the serial time adds memory, issue and tensor time (no overlap, a "
+    "ceiling). No latency term: a program's steps wait on gathers, which overlap across programs only. "
+    "Occupancy is reported beside them (sm_80: A100 limits).",
+    "Warp-instructions: static SASS counts, a loop body once per iteration, code outside loops once per "
+    "program (both sides of a branch; diverged-warp fallbacks left out), times the warps.",
     "Tensor time: HMMA/HGMMA FLOPs at the dense peak (mma.sync reaches less on Hopper).",
-    "Bytes: streams (indices, values, dense inputs and outputs) once from HBM; every gathered row "
-    "through L2, missing on first use and then as an LRU of 50 MB under independent references "
-    "predicts (Che's approximation on the column counts = row degrees, A symmetric).",
-    "Unfused NGCF layer: the Triton SpMM and the torch ops of kernels/ngcf_layer.py's composed "
-    "path (float32 math; fp32 GEMMs on CUDA cores, torch's default keeps TF32 off), each op "
-    "max(HBM bytes, FLOPs). No launch overheads on either side.",
+    "Bytes: streams (indices, values, dense inputs and outputs) once from HBM; re-reads (weights per "
+    "program, S or indices again) from L2, never L1; every gathered row through L2, missing on first "
+    "use and then as an LRU of 50 MB under independent references predicts (Che's approximation on "
+    "the column counts = row degrees, A symmetric).",
+    "Unfused NGCF layer: the Triton SpMM and the torch ops of kernels/ngcf_layer.py's composed path "
+    "(float32 math; fp32 GEMMs on CUDA cores, torch's default keeps TF32 off), each op max(HBM bytes, "
+    "FLOPs). No launch overheads on either side.",
 ]
 
 
-def compile_case(fn, args: dict, constexprs: dict, num_warps: int, num_stages: int, arch: int):
+def compile_case(fn, args: dict, constexprs: dict, num_warps: int, num_stages: int, maxnreg, arch):
     """``triton.compile`` for sm_<arch>, each run-time argument specialised by the runtime's own
     ``native_specialize_impl`` (args: a torch dtype for a pointer, a value for a scalar): 16-byte
     aligned pointers and integers divisible by 16 get tt.divisibility, an int equal to 1 becomes
-    a constexpr."""
+    a constexpr. ``maxnreg``: the launch's register cap (None: ptxas's own choice)."""
     import triton
     from triton._C.libtriton import native_specialize_impl
     from triton.backends.compiler import BaseBackend, GPUTarget
@@ -66,14 +68,14 @@ def compile_case(fn, args: dict, constexprs: dict, num_warps: int, num_stages: i
             attrs[(i,)] = BaseBackend.parse_attr(spec)
     src = ASTSource(fn=fn, signature=sig, constexprs=consts, attrs=attrs)
     return triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                          options=dict(num_warps=num_warps, num_stages=num_stages))
+                          options=dict(num_warps=num_warps, num_stages=num_stages,
+                                       **({"maxnreg": maxnreg} if maxnreg else {})))
 
 
-def _tool(arch: int, name: str = "") -> str:
+def _tool(arch: int, name: str = "") -> str:  # the wheel's ptxas (or a tool beside it), as Triton picks it
     from triton.backends.nvidia.compiler import get_ptxas
 
-    path = get_ptxas(arch).path  # the wheel's ptxas for this arch, as Triton picks it
-    return str(Path(path).with_name(name)) if name else path
+    return str(Path(get_ptxas(arch).path).with_name(name)) if name else get_ptxas(arch).path
 
 
 def ptxas_info(ptx: str, arch: int) -> dict:
@@ -98,7 +100,7 @@ def sass_text(cubin: bytes) -> str:
                               text=True, check=True).stdout
 
 
-_INSTR = re.compile(r"^\s*/\*([0-9a-f]+)\*/\s+(@!?U?P[T0-9]\s+)?([A-Z][A-Z0-9_.]*)([^;]*);", re.M)
+_INSTR = re.compile(r"^\s*/\*([0-9a-f]+)\*/\s+(@!?U?P[T0-9]\s+)?([A-Z][A-Za-z0-9_.]*)([^;]*);", re.M)
 _INT = {"IMAD", "IADD3", "IADD", "VIADD", "LEA", "SHF", "LOP3", "SGXT", "IMNMX", "VIMNMX", "IABS",
         "BMSK", "FLO", "POPC", "BREV"}
 _MASK_MOVE = {"ISETP", "FSETP", "SEL", "FSEL", "MOV", "CS2R", "PLOP3", "P2R", "R2P", "S2R",
@@ -242,7 +244,7 @@ def evaluate(sass: dict, work: dict, num_warps: int, g) -> dict:
     return dict(r, warp_instructions_per_nnz=warp / g.nnz, programs=work["programs"],
                 tensor_flops=sum(tensor.values()), mma_per_useful_flop=work.get("useful_flops")
                 and sum(tensor.values()) / work["useful_flops"],
-                loop_iterations=work["loops"], useful_lane_fraction=lanes and lanes[0] / lanes[1])
+                loop_iterations=work["loops"], useful_lane_fraction=lanes[0] / lanes[1] if lanes and lanes[1] else None)
 
 
 def unfused_ngcf_torch_us(n: int, d: int, elem_bytes: int, hw=H200) -> dict:

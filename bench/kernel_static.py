@@ -1,13 +1,11 @@
-"""Static kernel report: every Triton kernel in every configuration the dispatcher can pick,
-compiled for sm_90 and sm_80 without a GPU: registers, spills, shared memory, occupancy, SASS
-loop bodies by instruction class, warp-instructions per nonzero and a roofline estimate on
-Gowalla and a 10^6-node power-law graph (how: bench/kernel_model.py, with its assumptions).
+"""Static kernel report: every Triton kernel in every configuration the dispatcher picks, compiled
+for sm_90 and sm_80 without a GPU: registers, spills, smem, occupancy, SASS loops by instruction
+class, warp-instructions per nonzero, an H200 roofline on Gowalla and a 10^6-node power-law graph
+(bench/kernel_model.py), the issue-16 targets. A kernel change means editing KERNELS and OPS only.
 
-    python -m bench.kernel_static --out DIR [--update-docs docs/KERNELS.md]
+    python -m bench.kernel_static --out DIR [--update-docs docs/KERNELS.md [--before REPORT]]
 
-Writes DIR/report.json ({meta, assumptions, cases, ops}), DIR/summary.md and each case's PTX
-and SASS (DIR/<case>.ptx, .sass). Triton caches the compiles (~/.triton/cache), ``--cache``
-the graphs' degrees. To follow a kernel change, edit ``KERNELS`` and ``OPS`` only.
+Writes DIR/report.json ({meta, assumptions, cases, ops}), DIR/summary.md, each case's PTX and SASS.
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ import os
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -32,7 +30,7 @@ from bench import kernel_model as M
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 GRAPHS = {"gowalla": "gowalla", "powerlaw_1e6": "powerlaw-N1000000"}  # bench.graphs labels
-F32, I64 = torch.float32, torch.int64
+F32, I32, I64 = torch.float32, torch.int32, torch.int64
 DOCS_BEGIN, DOCS_END = "<!-- kernel_static:begin -->", "<!-- kernel_static:end -->"
 
 
@@ -44,22 +42,22 @@ def cdiv(a, b):
     return -(-a // b)
 
 
-class Launch(NamedTuple):
-    """What the host passes for (d, dtype): every run-time argument (a torch dtype for a
-    pointer, a value the runtime would see for a scalar), the constexprs, warps and stages."""
+class Launch(NamedTuple):  # what the host passes for (d, dtype): args (a torch dtype for a pointer)
     args: dict
     constexprs: dict
     num_warps: int
     num_stages: int = 3  # Triton's default: the host passes none
+    maxnreg: Optional[int] = None
 
 
 class Kernel(NamedTuple):
-    fn: Callable      # () -> the @triton.jit function
-    launch: Callable  # (d, dtype, graph) -> Launch, or a str saying why the dispatcher never runs it
-    work: Callable    # (graph, Launch, d) -> dict(programs, loops: total iterations of each SASS
-    #                    loop in address order, gathers: rows gathered, row_bytes, stream_bytes:
-    #                    read or written once (HBM), reread_bytes: read again (L2), lanes:
-    #                    (useful, total) gather lane-elements or None, useful_flops if MMAs)
+    """fn() -> the @triton.jit function; launch(d, dtype, graph) -> Launch, or why the dispatcher
+    never runs it; work(graph, Launch, d, sass) -> dict(programs, loops: iterations of each SASS
+    loop in address order, gathers: rows gathered, row_bytes, stream_bytes: read or written once
+    (HBM), reread_bytes: read again (L2), lanes: (useful, total) lane-elements or None, useful_flops)."""
+    fn: Callable
+    launch: Callable
+    work: Callable
 
 
 def _T():  # the long-row threshold the dispatcher uses
@@ -67,7 +65,7 @@ def _T():  # the long-row threshold the dispatcher uses
 
 
 def _segments(g):
-    """Lengths of the long rows' segments (as spmm_triton.LongRows cuts them), segments per row."""
+    """Lengths of the long rows' segments (as spmm_triton.Schedule cuts them), segments per row."""
     long = g.deg[g.deg > _T()]
     nseg = cdiv(long, _T())
     lengths = np.full(int(nseg.sum()), _T())
@@ -75,48 +73,57 @@ def _segments(g):
     return lengths, nseg
 
 
-def _csr(g):
-    return dict(rowptr_ptr=g.rowptr_dtype, col_ptr=g.col_dtype, val_ptr=F32)
+def _items(g, segments_only=False, fused=False):
+    """Work-item lengths as spmm_triton.Schedule sorts them, longest first: rows <= T whole and
+    T-segments of the longer rows (``fused``: the long rows last, with no nonzeros)."""
+    short, seg = -np.sort(-g.deg[g.deg <= _T()]), _segments(g)[0]
+    if fused:
+        return np.concatenate([short, np.zeros(g.n - short.size, dtype=short.dtype)])
+    return -np.sort(-(seg if segments_only else np.concatenate([short, seg])))
 
 
-def _items(g, segments_only=False):
-    """Work-item lengths as spmm_triton.Schedule sorts them (rows <= T whole, T-segments of
-    the longer rows), longest first."""
-    seg = _segments(g)[0]
-    return -np.sort(-(seg if segments_only else np.concatenate([g.deg[g.deg <= _T()], seg])))
-
-
-def _blocks(lengths, rows):
-    """Per program of ``rows`` consecutive items: (longest, shortest) item."""
+def _gather_loops(sass, lengths, rows, repeat=1, others=()):
+    """(iterations of each SASS loop, sum of the blocks' longest items), blocks of ``rows`` items
+    (``lengths``, longest first) stepped ``repeat`` times. Loops without FFMA or with MMA take
+    ``others``; the last gather loop is the masked one (to each block's longest item), the ones
+    before it the unmasked steps (to its shortest), which ptxas may split into a 1-step remainder
+    and a loop of U steps (U from their FFMA counts). [] on another structure."""
     first = np.arange(0, lengths.size, rows)
-    return lengths[first], lengths[np.minimum(first + rows, lengths.size) - 1]
+    longest, shortest = lengths[first], lengths[np.minimum(first + rows, lengths.size) - 1]
+    loops, others = sass["loops"], iter(others)
+    gather = [i for i, x in enumerate(loops) if "FFMA" in x["classes"] and "MMA" not in x["classes"]]
+    if not 2 <= len(gather) <= 3:
+        return []
+    out = [None if i in gather else next(others) for i in range(len(loops))]
+    u = loops[gather[-2]]["classes"]["FFMA"] // loops[gather[0]]["classes"]["FFMA"]
+    out[gather[-1]] = int((longest - shortest).sum()) * repeat
+    out[gather[0]] = int((shortest % u if u > 1 else shortest).sum()) * repeat
+    if u > 1:
+        out[gather[1]] = int((shortest // u).sum()) * repeat
+    return out, int(longest.sum())
 
 
 def _row_kernel(add=False, segments=False):
     """The SpMM row kernel over a graph's items: csr_spmm's (``add``: the NGCF backward's
-    A^T dS + de_local, dS fp32) or the fused forward's launch over the long rows' segments."""
+    A^T dS + de_local, de_local fp32) or the fused forward's launch over the long rows' segments."""
     def launch(d, dt, g):
-        rows, nt, chunk, nw = _mod("spmm_triton").spmm_config(d, (F32 if add else dt).itemsize)
+        rows, nt, chunk, nw = _mod("spmm_triton").spmm_config(d, dt.itemsize)
         y = F32 if segments else dt
-        args = dict(start_ptr=torch.int32, len_ptr=torch.int32, out_ptr=torch.int32,
-                    col_ptr=g.col_dtype, val_ptr=F32, x_ptr=F32 if add else dt,
-                    add_ptr=F32 if add else y, y_ptr=y, part_ptr=F32, n_items=_items(g, segments).size,
-                    d=d, stride_x=d, stride_add=d, stride_y=d)
-        flags = dict(HAS_ADD=add, HAS_PART=segments or bool(g.deg.max() > _T()))
-        return Launch(args, dict(flags, ROWS=rows, NT=nt, CHUNK=chunk,
-                                 EVEN_D=d % (nt * chunk) == 0, OFF64=False), nw)
+        args = dict(start_ptr=I32, len_ptr=I32, out_ptr=I32, col_ptr=g.col_dtype, val_ptr=F32,
+                    x_ptr=dt, add_ptr=F32 if add else y, y_ptr=y, part_ptr=F32,
+                    n_items=_items(g, segments).size, d=d, stride_x=d, stride_add=d, stride_y=d)
+        return Launch(args, dict(HAS_ADD=add, HAS_PART=segments or bool(g.deg.max() > _T()), ROWS=rows,
+                                 NT=nt, CHUNK=chunk, EVEN_D=d % (nt * chunk) == 0, OFF64=False), nw)
 
-    def work(g, L, d):
-        c, lens = L.constexprs, _items(g, segments)
-        longest, shortest = _blocks(lens, c["ROWS"])
-        nd, xb, nnz = cdiv(d, c["NT"] * c["CHUNK"]), L.args["x_ptr"].itemsize, int(lens.sum())
-        n_seg = _segments(g)[0].size
+    def work(g, L, d, sass):
+        c, lens, n_seg, a = L.constexprs, _items(g, segments), _segments(g)[0].size, L.args
+        nd, nnz = cdiv(d, c["NT"] * c["CHUNK"]), int(lens.sum())
+        loops, longest = _gather_loops(sass, lens, c["ROWS"], nd) or ([], 0)
         index = 12 * lens.size + 8 * nnz  # items (start, len, out), col and val: per d tile
-        out = (lens.size - n_seg) * d * (L.args["y_ptr"].itemsize + 4 * add) + n_seg * d * 4
-        return dict(programs=longest.size * nd, gathers=nnz, row_bytes=d * xb,
-                    loops=[int(shortest.sum()) * nd, int((longest - shortest).sum()) * nd],
-                    stream_bytes=index + out, reread_bytes=(nd - 1) * index,
-                    lanes=(nnz * d, int(longest.sum()) * c["ROWS"] * c["NT"] * c["CHUNK"] * nd))
+        out = (lens.size - n_seg) * d * (a["y_ptr"].itemsize + 4 * add) + n_seg * d * 4
+        return dict(programs=cdiv(lens.size, c["ROWS"]) * nd, loops=loops, gathers=nnz,
+                    row_bytes=d * a["x_ptr"].itemsize, stream_bytes=index + out, reread_bytes=(nd - 1) * index,
+                    lanes=(nnz * d, longest * c["ROWS"] * c["NT"] * c["CHUNK"] * nd))
     return Kernel(lambda: _mod("spmm_triton")._spmm_row_kernel, launch, work)
 
 
@@ -127,95 +134,104 @@ def _reduce(add, compact):
                     y_ptr=F32 if compact else dt, d=d, stride_add=d, stride_y=d)
         return Launch(args, dict(HAS_ADD=add, COMPACT=compact, BLOCK_D=bd), nw)
 
-    def work(g, L, d):
+    def work(g, L, d, sass):  # ptxas unrolls the loop over segments: 4 a step, 2 straight, 1 a step
         nseg, nd = _segments(g)[1], cdiv(d, L.constexprs["BLOCK_D"])
-        # ptxas unrolls the loop over segments: 4 a step, then 2 (straight code), then 1 a step
         return dict(programs=nseg.size * nd, gathers=0, row_bytes=0, lanes=None,
                     loops=[int((nseg // 4).sum()) * nd, int((nseg % 4 % 2).sum()) * nd],
                     stream_bytes=d * (4 * nseg.sum() + nseg.size * (4 * add + L.args["y_ptr"].itemsize)))
     return Kernel(lambda: _mod("spmm_triton")._spmm_segment_reduce_kernel, launch, work)
 
 
-def _ngcf(kernel, args, flags, work):
-    """A fused NGCF kernel: its Launch from ngcf_config for a CUDA tensor of dtype dt."""
+def _fused(kernel, part, args, flags, work):
+    """A fused NGCF kernel (``part`` of ngcf_config) as launched for a CUDA tensor of dtype dt:
+    d_in = d_out = d, bias, self-loop, S saved (the defaults); pointers in dt unless ``args``."""
     def launch(d, dt, g):
         ng = _mod("ngcf_triton")
         if not ng.fused_supported(d, d):
             return f"not used: fused_supported({d}, {d}) is False (FUSED_MAX_DIM={ng.FUSED_MAX_DIM})"
-        cfg = ng.ngcf_config(SimpleNamespace(dtype=dt, device=torch.device("cuda")), d, d)
-        ce = {k: v for k, v in cfg.items() if k in getattr(ng, kernel).arg_names}
-        common = dict(_csr(g), n=g.n, d_in=d, d_out=d, long_threshold=_T(), negative_slope=0.2)
-        return Launch(dict(common, **args(dt, g, cfg)), dict(ce, **flags(g)), cfg["num_warps"])
+        cfg = ng.ngcf_config(SimpleNamespace(dtype=dt, device=torch.device("cuda"),
+                                             element_size=lambda: dt.itemsize, numel=lambda: g.n * d), d, d)
+        ce = dict(cfg[part], PREC=cfg["PREC"], DOT_F32=False, SELF_LOOP=True, **flags(g))
+        nw, maxnreg = ce.pop("num_warps"), ce.pop("maxnreg")
+        a = {k: dt for k in getattr(ng, kernel).arg_names if k.endswith("_ptr")}
+        return Launch(dict(a, **args(g, ce), n=g.n, d_in=d, d_out=d, negative_slope=0.2), ce, nw,
+                      maxnreg=maxnreg)
     return Kernel(lambda: getattr(_mod("ngcf_triton"), kernel), launch, work)
 
 
-def _fwd_work(g, L, d):
-    c, eb = L.constexprs, L.args["e_ptr"].itemsize
-    deg = np.where((g.deg > _T()) & c["HAS_LONG"], 0, g.deg)
-    chunks = cdiv(np.add.reduceat(deg, np.arange(0, g.n, c["BLOCK_M"])), c["BLOCK_K"])
-    nb = chunks.size
-    # rowptr, col + val, e read, out and S written, S of the long rows; W1 + W2 per program
-    streams = 16 * g.n + 8 * deg.sum() + 3 * g.n * d * eb + int((g.deg > _T()).sum()) * d * 4
-    return dict(programs=nb, loops=[int(chunks.sum()), nb * cdiv(d, c["BLOCK_N"])],
-                gathers=deg.sum(), row_bytes=d * eb, stream_bytes=streams,
-                reread_bytes=nb * 2 * d * d * eb, useful_flops=2 * g.nnz * d + 4 * g.n * d * d,
-                lanes=(deg.sum() * d, int(chunks.sum()) * c["BLOCK_K"] * c["BLOCK_DIN"]))
+def _fwd_work(g, L, d, sass):
+    c, eb, lens = L.constexprs, L.args["e_ptr"].itemsize, _items(g, fused=True)
+    k, nb, nnz = cdiv(d, c["CHUNK"]), cdiv(g.n, c["BLOCK_M"]), int(lens.sum())
+    loops, longest = _gather_loops(sass, lens, c["BLOCK_M"], k, [nb * k]) or ([], 0)
+    # items, col + val (again per chunk from L2), e read, out and S written, S of the long rows
+    streams = 12 * g.n + 8 * nnz + 3 * g.n * d * eb + int((g.deg > _T()).sum()) * d * 4
+    return dict(programs=nb, loops=loops, gathers=nnz, row_bytes=d * eb, stream_bytes=streams,
+                reread_bytes=(k - 1) * 8 * nnz + nb * 2 * d * d * eb, useful_flops=2 * g.nnz * d + 4 * g.n * d * d,
+                lanes=(nnz * d, longest * c["BLOCK_M"] * c["CHUNK"] * k))
 
 
-def _bwd_work(g, L, d):
-    eb, blocks = L.args["e_ptr"].itemsize, cdiv(g.n, L.constexprs["BLOCK_M"])
-    p = min(blocks, 2 * M.H200["sms"])  # ngcf_triton._n_programs on CUDA (2 per SM)
-    # grad, out, S, e read; dS, de_local written (fp32); W1 + W2 and dW partials per program
-    streams = g.n * d * (4 * eb + 8) + p * (2 * d * d + d) * 4
-    return dict(programs=p, loops=[blocks], gathers=0, row_bytes=0, stream_bytes=streams,
-                reread_bytes=p * 2 * d * d * eb, lanes=None, useful_flops=8 * g.n * d * d)
+def _bwd_work(weights):
+    def work(g, L, d, sass):
+        c, eb, blocks = L.constexprs, L.args["e_ptr"].itemsize, cdiv(g.n, L.constexprs["BLOCK_M"])
+        if not weights:  # grad, out, S, e read; dS (e's dtype), de_local (fp32) written; W per program
+            return dict(programs=blocks, loops=[blocks * cdiv(d, c["CHUNK"])], gathers=0, row_bytes=0,
+                        lanes=None, stream_bytes=g.n * d * (5 * eb + 4), reread_bytes=blocks * 2 * d * d * eb,
+                        useful_flops=4 * g.n * d * d)
+        nj, p = cdiv(d, c["BLOCK_N"]), min(blocks, 2 * M.H200["sms"])  # 2 programs per SM on CUDA
+        # grad, out once; S, e once per column block; dW and db partials per program
+        return dict(programs=p * nj, loops=[blocks * nj], gathers=0, row_bytes=0, lanes=None,
+                    stream_bytes=g.n * d * eb * (2 + 2 * nj) + p * (2 * d * d + d) * 4,
+                    useful_flops=4 * g.n * d * d)
+    return work
 
 
-def _sddmm_launch(d, dt, g):
-    be, bd, n_dt, nw = _mod("sddmm_triton").sddmm_config(d)
-    args = dict(row_ptr=torch.int32, col_ptr=g.col_dtype, a_ptr=dt, b_ptr=dt, out_ptr=F32,
-                nnz=g.nnz, d=d, stride_a=d, stride_b=d)
-    return Launch(args, dict(N_DT=n_dt, BLOCK_E=be, BLOCK_D=bd), nw)
+def _sddmm():
+    def launch(d, dt, g):
+        be, bd, n_dt, nw = _mod("sddmm_triton").sddmm_config(d)
+        args = dict(row_ptr=I32, col_ptr=g.col_dtype, a_ptr=dt, b_ptr=dt, out_ptr=F32, nnz=g.nnz, d=d,
+                    stride_a=d, stride_b=d)
+        return Launch(args, dict(N_DT=n_dt, BLOCK_E=be, BLOCK_D=bd), nw)
 
-
-def _sddmm_work(g, L, d):
-    c, eb = L.constexprs, L.args["a_ptr"].itemsize
-    progs = cdiv(g.nnz, c["BLOCK_E"])  # no loop: the d tiles are unrolled (tl.static_range)
-    # row, col read and out written per entry; a[row] read once from HBM, again from L2
-    return dict(programs=progs, loops=[], gathers=g.nnz, row_bytes=d * eb,
-                stream_bytes=12 * g.nnz + g.n * d * eb, reread_bytes=g.nnz * d * eb,
-                lanes=(g.nnz * d, progs * c["BLOCK_E"] * c["BLOCK_D"] * c["N_DT"]))
+    def work(g, L, d, sass):  # no loop: the d tiles are unrolled; a[row] from HBM once, again from L2
+        c, eb, progs = L.constexprs, L.args["a_ptr"].itemsize, cdiv(g.nnz, L.constexprs["BLOCK_E"])
+        return dict(programs=progs, loops=[], gathers=g.nnz, row_bytes=d * eb,
+                    stream_bytes=12 * g.nnz + g.n * d * eb, reread_bytes=g.nnz * d * eb,
+                    lanes=(g.nnz * d, progs * c["BLOCK_E"] * c["BLOCK_D"] * c["N_DT"]))
+    return Kernel(lambda: _mod("sddmm_triton")._sddmm_kernel, launch, work)
 
 
 KERNELS = {
-    "spmm_row": _row_kernel(),
-    "spmm_row_add": _row_kernel(add=True),
+    "spmm_row": _row_kernel(), "spmm_row_add": _row_kernel(add=True),
     "spmm_segment": _row_kernel(segments=True),
-    "spmm_reduce": _reduce(add=False, compact=False),
-    "spmm_reduce_compact": _reduce(add=False, compact=True),
+    "spmm_reduce": _reduce(add=False, compact=False), "spmm_reduce_compact": _reduce(add=False, compact=True),
     "spmm_reduce_add": _reduce(add=True, compact=False),
-    "ngcf_fwd": _ngcf("_ngcf_fwd_kernel", lambda dt, g, cfg: dict(  # S saved, bias, self-loop
-        e_ptr=dt, w1_ptr=dt, w2_ptr=dt, b_ptr=dt, s_long_ptr=F32, long_pos_ptr=torch.int32,
-        out_ptr=dt, s_ptr=dt), lambda g: dict(HAS_BIAS=True, SELF_LOOP=True, SAVE_S=True,
-                                               HAS_LONG=bool(g.deg.max() > _T())), _fwd_work),
-    "ngcf_bwd": _ngcf("_ngcf_bwd_kernel", lambda dt, g, cfg: dict(  # S saved (the default)
-        grad_ptr=dt, out_ptr=dt, s_ptr=dt, e_ptr=dt, w1_ptr=dt, w2_ptr=dt, s_long_ptr=dt,
-        long_pos_ptr=g.rowptr_dtype, ds_ptr=F32, de_ptr=F32, dw1_ptr=F32, dw2_ptr=F32, db_ptr=F32,
-        n_blocks=cdiv(g.n, cfg["BLOCK_M"])), lambda g: dict(SELF_LOOP=True, RECOMPUTE=False,
-                                                            HAS_LONG=False), _bwd_work),
-    "sddmm": Kernel(lambda: _mod("sddmm_triton")._sddmm_kernel, _sddmm_launch, _sddmm_work),
+    "ngcf_fwd": _fused("_ngcf_fwd_kernel", "fwd", lambda g, ce: dict(
+        start_ptr=I32, len_ptr=I32, row_ptr=I32, col_ptr=g.col_dtype, val_ptr=F32, s_long_ptr=F32,
+        n_light=int((g.deg <= _T()).sum())), lambda g: dict(
+            HAS_BIAS=True, SAVE_S=True, HAS_LONG=bool(g.deg.max() > _T())), _fwd_work),
+    "ngcf_bwd_rows": _fused("_ngcf_bwd_rows_kernel", "rows", lambda g, ce: dict(de_ptr=F32),
+                            lambda g: {}, _bwd_work(weights=False)),
+    "ngcf_bwd_weights": _fused("_ngcf_bwd_weights_kernel", "weights", lambda g, ce: dict(
+        dw1_ptr=F32, dw2_ptr=F32, db_ptr=F32, n_blocks=cdiv(g.n, ce["BLOCK_M"])), lambda g: {},
+        _bwd_work(weights=True)),
+    "sddmm": _sddmm(),
 }
 # the launches of each op (dtype None: the op's own); "torch:" = the composed layer's torch ops
-_SPMM = [("spmm_row", None), ("spmm_reduce", None)]
-_SPMM_ADD = [("spmm_row_add", None), ("spmm_reduce_add", None)]
+# (whose SpMMs take float32: the composed path accumulates in it)
+_SPMM, _ADD = [("spmm_row", None), ("spmm_reduce", None)], [("spmm_row_add", None), ("spmm_reduce_add", None)]
 OPS = {"csr_spmm": _SPMM, "csr_sddmm": [("sddmm", None)],
        "ngcf_fwd_fused": [("spmm_segment", None), ("spmm_reduce_compact", None), ("ngcf_fwd", None)],
        "ngcf_fwd_unfused": _SPMM + [("torch:forward", None)],
-       "ngcf_bwd_fused": [("ngcf_bwd", None)] + _SPMM_ADD,
-       "ngcf_bwd_unfused": _SPMM_ADD + [("torch:backward", None)]}
-
+       "ngcf_bwd_fused": [("ngcf_bwd_rows", None), ("ngcf_bwd_weights", None)] + _ADD,
+       "ngcf_bwd_unfused": [(k, "float32") for k, _ in _ADD] + [("torch:backward", None)]}
 
 # ----------------------------------------------------------------------------- the report
+
+
+def graph_of(name: str, deg, rowptr_dtype=I64, col_dtype=I32) -> SimpleNamespace:
+    deg = np.asarray(deg, dtype=np.int64)
+    return SimpleNamespace(name=name, n=deg.size, nnz=int(deg.sum()), deg=deg, rowptr_dtype=rowptr_dtype,
+                           col_dtype=col_dtype)
 
 
 def load_graph(name: str, label: str, cache: Path) -> SimpleNamespace:
@@ -229,25 +245,14 @@ def load_graph(name: str, label: str, cache: Path) -> SimpleNamespace:
         np.savez(path, deg=np.diff(adj.rowptr.numpy()), rowptr=str(adj.rowptr.dtype)[6:],
                  col=str(adj.col.dtype)[6:])
     z = np.load(path)
-    return SimpleNamespace(name=name, n=z["deg"].size, nnz=int(z["deg"].sum()), deg=z["deg"],
-                           rowptr_dtype=getattr(torch, str(z["rowptr"])),
-                           col_dtype=getattr(torch, str(z["col"])))
+    return graph_of(name, z["deg"], getattr(torch, str(z["rowptr"])), getattr(torch, str(z["col"])))
 
 
 _CTX: dict = {}  # set before the pool forks: "graph" (whose sizes the scalars take), "cache"
 
 
-def _analyse(ptx: str, cubin: bytes, arch: int):
-    """(ptxas -v figures, SASS text) of a compiled kernel, cached by PTX (both tools are slow)."""
-    key = hashlib.sha256(f"{triton.__version__} {arch} {ptx}".encode()).hexdigest()[:32]
-    path = _CTX["cache"] / "sass" / f"{key}.json"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps([M.ptxas_info(ptx, arch), M.sass_text(cubin)]))
-    return json.loads(path.read_text())
-
-
 def _compile_job(job):
+    """A case: compiled, ``ptxas -v`` and ``cuobjdump -sass`` (cached by PTX: both are slow)."""
     name, dtype, d, arch = job
     L = KERNELS[name].launch(d, DTYPES[dtype], _CTX["graph"])
     case = dict(kernel=name, dtype=dtype, d=d, arch=arch, status=L if isinstance(L, str) else "ok")
@@ -255,64 +260,71 @@ def _compile_job(job):
         return case
     try:
         c = M.compile_case(KERNELS[name].fn(), *L, arch)
-        info, sass = _analyse(c.asm["ptx"], c.asm["cubin"], arch)
+        path = _CTX["cache"] / "sass" / (hashlib.sha256(
+            f"{triton.__version__} {arch} {c.asm['ptx']}".encode()).hexdigest()[:32] + ".json")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps([M.ptxas_info(c.asm["ptx"], arch), M.sass_text(c.asm["cubin"])]))
+        info, sass = json.loads(path.read_text())
     except Exception as exc:  # noqa: BLE001 - one failed case must not end the report
         return dict(case, status=f"error: {type(exc).__name__}: {str(exc)[:300]}")
     shared = c.metadata.shared + info.pop("static_shared_bytes")
-    return dict(case, num_warps=L.num_warps, num_stages=L.num_stages, constexprs=L.constexprs,
-                **info, shared_bytes=shared, sass=M.sass_loops(sass), ptx_text=c.asm["ptx"],
-                occupancy=M.occupancy(info["registers"], shared, L.num_warps, arch), sass_text=sass)
+    return dict(case, num_warps=L.num_warps, num_stages=L.num_stages, maxnreg=L.maxnreg,
+                constexprs=L.constexprs, **info, shared_bytes=shared, sass=M.sass_loops(sass),
+                occupancy=M.occupancy(info["registers"], shared, L.num_warps, arch),
+                ptx_text=c.asm["ptx"], sass_text=sass)
+
+
+SUMS = ("estimate_us", "serial_us", "l2_us", "issue_us", "warp_instructions_per_nnz")
 
 
 def compose_ops(cases: list, graphs: dict) -> list:
-    """Each op of OPS on sm_90, per graph: the sums of its launches' estimates and serial times
-    (None where a launch is missing, e.g. a fused kernel above FUSED_MAX_DIM)."""
-    by = {(c["kernel"], c["dtype"], c["d"]): c for c in cases if c["arch"] == 90}
-    rows = []
-    dims = sorted({c["d"] for c in cases})
-    for (op, parts), dt, d in itertools.product(OPS.items(), DTYPES, dims):
-        row = dict(op=op, dtype=dt, d=d)
+    """Each op of OPS on sm_90, per graph: its launches and the sums of their SUMS (estimate and
+    serial None where a launch is missing, e.g. a fused kernel above FUSED_MAX_DIM)."""
+    by, rows = {(c["kernel"], c["dtype"], c["d"]): c for c in cases if c["arch"] == 90}, []
+    for (op, parts), dt, d in itertools.product(OPS.items(), DTYPES, sorted({c["d"] for c in cases})):
+        rows.append(dict(op=op, dtype=dt, d=d, launches=[[k, kdt or dt] for k, kdt in parts]))
         for gname, g in graphs.items():
-            torch_us = M.unfused_ngcf_torch_us(g.n, d, DTYPES[dt].itemsize)
-            got = [dict(estimate_us=torch_us[k[6:]], serial_us=torch_us[k[6:]]) if k.startswith(
-                "torch:") else by.get((k, kdt or dt, d), {}).get(gname, {}) for k, kdt in parts]
-            for key in ("estimate_us", "serial_us"):
-                vals = [x.get(key) for x in got]
-                row[f"{key}_{gname}"] = None if None in vals else sum(vals)
-        rows.append(row)
+            t = M.unfused_ngcf_torch_us(g.n, d, DTYPES[dt].itemsize)
+            got = [dict(estimate_us=t[k[6:]], serial_us=t[k[6:]]) if k.startswith("torch:") else
+                   by.get((k, kdt or dt, d), {}).get(gname, {}) for k, kdt in parts]
+            for key in SUMS:
+                vals = [x.get(key, None if key in SUMS[:2] else 0.0) for x in got]
+                rows[-1][f"{key}_{gname}"] = None if None in vals else sum(vals)
     return rows
 
 
-def run(out: Path, dims, dtypes, archs, kernels, jobs: int, cache: Path) -> dict:
-    graphs = {name: load_graph(name, label, cache) for name, label in GRAPHS.items()}
-    _CTX.update(graph=graphs["gowalla"], cache=cache)
-    todo = [(k, dt, d, a) for k in kernels for dt in dtypes for d in dims for a in archs]
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        cases = pool.map(_compile_job, todo, chunksize=1)
-    out.mkdir(parents=True, exist_ok=True)
+def run(out, dims, dtypes, archs, kernels, jobs: int, cache: Path, graphs=None, cases=None) -> dict:
+    """Compile (or take ``cases`` of an earlier report), evaluate the sm_90 cases on ``graphs``
+    (default GRAPHS), compose the ops; with ``out``, write the report there."""
+    graphs = graphs or {name: load_graph(name, label, cache) for name, label in GRAPHS.items()}
+    _CTX.update(graph=next(iter(graphs.values())), cache=cache)
+    if cases is None:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            cases = pool.map(_compile_job, itertools.product(kernels, dtypes, dims, archs), chunksize=1)
     for case in (c for c in cases if c["status"] == "ok"):
-        stem = f"{case['kernel']}-{case['dtype']}-d{case['d']}-sm{case['arch']}"
-        (out / f"{stem}.ptx").write_text(case.pop("ptx_text"))
-        (out / f"{stem}.sass").write_text(case.pop("sass_text"))
+        for ext in ("ptx", "sass"):
+            if (text := case.pop(f"{ext}_text", None)) and out:
+                Path(out).mkdir(parents=True, exist_ok=True)
+                (Path(out) / f"{case['kernel']}-{case['dtype']}-d{case['d']}-sm{case['arch']}.{ext}").write_text(text)
         if case["arch"] == 90:  # the roofline is the H200's
             L = KERNELS[case["kernel"]].launch(case["d"], DTYPES[case["dtype"]], _CTX["graph"])
             for gname, g in graphs.items():
-                case[gname] = M.evaluate(case["sass"], KERNELS[case["kernel"]].work(g, L, case["d"]),
-                                       L.num_warps, g)
-            gw = case["gowalla"]
-            case.update(warp_instructions_per_nnz=gw.get("warp_instructions_per_nnz"),
-                        useful_lane_fraction=gw.get("useful_lane_fraction"), bound=gw.get("bound"),
-                        estimate_us_gowalla=gw.get("estimate_us"),
-                        estimate_us_powerlaw_1e6=case["powerlaw_1e6"].get("estimate_us"))
+                w = KERNELS[case["kernel"]].work(g, L, case["d"], case["sass"])
+                case[gname] = M.evaluate(case["sass"], w, L.num_warps, g)
+            gw = case[next(iter(graphs))]
+            case.update({k: gw.get(k) for k in ("warp_instructions_per_nnz", "useful_lane_fraction", "bound")},
+                        **{f"estimate_us_{k}": case[k].get("estimate_us") for k in graphs})
     git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
     dirty = " + uncommitted kernels/ changes" if git("status", "--porcelain", "kernels") else ""
     meta = dict(command="python -m bench.kernel_static", triton=triton.__version__, hardware=M.H200,
                 commit=git("rev-parse", "--short", "HEAD") + dirty,
-                graphs={k: dict(label=GRAPHS[k], n=g.n, nnz=g.nnz, max_degree=int(g.deg.max()),
+                graphs={k: dict(label=GRAPHS.get(k, k), n=g.n, nnz=g.nnz, max_degree=int(g.deg.max()),
                                 median_degree=float(np.median(g.deg))) for k, g in graphs.items()})
     report = dict(meta=meta, assumptions=M.ASSUMPTIONS, cases=cases, ops=compose_ops(cases, graphs))
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
-    (out / "summary.md").write_text(summary_markdown(report))
+    if out:
+        (Path(out) / "report.json").write_text(json.dumps(report, indent=1, default=float))
+        (Path(out) / "summary.md").write_text(summary_markdown(report))
     return report
 
 
@@ -322,46 +334,100 @@ def _f(v, digits=1):
 
 def _us(r: dict, suffix: str = "") -> str:
     est, serial = r.get(f"estimate_us{suffix}"), r.get(f"serial_us{suffix}")
-    fmt = lambda v: f"{v:.{1 if v < 100 else 0}f}"  # noqa: E731
-    return "–" if est is None else f"{fmt(est)}–{fmt(serial)}"
+    return "–" if est is None else "–".join(f"{v:.{1 if v < 100 else 0}f}" for v in (est, serial))
+
+
+def _spill(c):
+    return sum(c["spill_bytes"].values()) if c.get("status") == "ok" else 0
+
+
+def _pick(report, kind, name, dtype="float32", d=64, arch=90):
+    key = "kernel" if kind == "cases" else "op"
+    return next((r for r in report[kind] if r[key] == name and r["dtype"] == dtype and r["d"] == d
+                 and r.get("arch", 90) == arch and r.get("status", "ok") == "ok"), None)
 
 
 def summary_markdown(report: dict) -> str:
-    """Every sm_90 case (with sm_80's registers, spills and occupancy), the ops, the assumptions."""
+    """Every sm_90 case (with sm_80's registers, spills and occupancy), the ops, the targets."""
     meta, cases = report["meta"], report["cases"]
-    sm80 = {(c["kernel"], c["dtype"], c["d"]): c for c in cases if c["arch"] == 80}
-    graphs = "; ".join(f"{k} = `{v['label']}`, N {v['n']:,}, nnz {v['nnz']:,}, median degree "
-                       f"{v['median_degree']:g}, max {v['max_degree']:,}" for k, v in meta["graphs"].items())
+    g0, g1 = (list(meta["graphs"]) + [None])[:2]
     out = [f"Written by `{meta['command']}` (commit {meta['commit']}, triton {meta['triton']}): sm_90 "
            f"code on the H200 model of bench/kernel_model.py; µs as estimate–serial (all overlapped "
-           f"– nothing overlapped). Graphs: {graphs}.", "",
+           "– nothing overlapped). Graphs: " + "; ".join(
+               f"{k} = `{v['label']}`, N {v['n']:,}, nnz {v['nnz']:,}, median degree {v['median_degree']:g}, "
+               f"max {v['max_degree']:,}" for k, v in meta["graphs"].items()) + ".", "",
            "| kernel | dtype | d | warps | regs | spill st/ld B | smem KB | occupancy | warp-instr / nnz "
-           "| useful lanes | MMA / useful FLOPs | Gowalla µs (bound) | L2 / HBM floor µs | power-law µs "
+           f"| useful lanes | MMA / useful FLOPs | {g0} µs (bound) | L2 / HBM floor µs | {g1} µs "
            "| sm_80 regs, spill B, occupancy |", "|" + "---|" * 15]
     for c in (c for c in cases if c["arch"] == 90):
         if c["status"] != "ok":
             out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['status']} |" + " |" * 11)
             continue
-        g, o = c["gowalla"], sm80.get((c["kernel"], c["dtype"], c["d"]), {})
-        old = (f"{o['registers']}, {sum(o['spill_bytes'].values())}, {o['occupancy']['fraction']:.1%}"
-               if o.get("status") == "ok" else o.get("status", "–"))
+        g, o = c[g0], _pick(report, "cases", c["kernel"], c["dtype"], c["d"], 80)
         out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['num_warps']} | {c['registers']}"
-                   f" | {c['spill_bytes']['store']}/{c['spill_bytes']['load']} | "
-                   f"{c['shared_bytes'] / 1024:.1f} | {c['occupancy']['fraction']:.1%} | "
-                   f"{_f(g.get('warp_instructions_per_nnz'))} | {_f(g.get('useful_lane_fraction'), 2)}"
-                   f" | {_f(g.get('mma_per_useful_flop'))} | {_us(g)} ({g.get('bound', g.get('model'))})"
-                   f" | {_f(g.get('l2_us'))} / {_f(g.get('hbm_us'))} | {_us(c['powerlaw_1e6'])} | {old} |")
+                   f" | {c['spill_bytes']['store']}/{c['spill_bytes']['load']} | {c['shared_bytes'] / 1024:.1f}"
+                   f" | {c['occupancy']['fraction']:.1%} | {_f(g.get('warp_instructions_per_nnz'))} | "
+                   f"{_f(g.get('useful_lane_fraction'), 2)} | {_f(g.get('mma_per_useful_flop'))} | {_us(g)} "
+                   f"({g.get('bound', g.get('model'))}) | {_f(g.get('l2_us'))} / {_f(g.get('hbm_us'))} | "
+                   f"{_us(c.get(g1, {}))} | " + (f"{o['registers']}, {_spill(o)}, "
+                                                  f"{o['occupancy']['fraction']:.1%} |" if o else "– |"))
     dims = sorted({r["d"] for r in report["ops"]})
     out += ["", "Ops: the sums of their launches' µs, estimate–serial (unfused: the Triton SpMM and "
             "the torch ops of kernels/ngcf_layer.py's composed path).", "",
-            "| op | dtype | graph | " + " | ".join(f"d = {d}" for d in dims) + " |",
-            "|---|---|---|" + "---|" * len(dims)]
+            "| op | dtype | graph | " + " | ".join(f"d = {d}" for d in dims) + " |", "|---|---|---|" + "---|" * len(dims)]
     for (op, dt), rows in itertools.groupby(report["ops"], key=lambda r: (r["op"], r["dtype"])):
         rows = list(rows)
         out += [f"| {op} | {dt} | {gname} | " + " | ".join(_us(r, f"_{gname}") for r in rows) + " |"
                 for gname in meta["graphs"]]
-    out += ["", "Assumptions:", ""] + [f"- {a}" for a in report["assumptions"]]
+    out += ["", *docs_markdown(report), "Assumptions:", ""] + [f"- {a}" for a in report["assumptions"]]
     return "\n".join(out) + "\n"
+
+
+def targets(report) -> list:
+    """(target, figure reached, met) of issue 16 on Gowalla at d = 64, sm_90 (float32 unless
+    said); [] when the report lacks those cases."""
+    c, o = (lambda *a: _pick(report, "cases", *a)), (lambda *a: _pick(report, "ops", *a))
+    row, spmm, fwd, fused, unfused = c("spmm_row"), o("csr_spmm"), c("ngcf_fwd"), o("ngcf_fwd_fused"), o(
+        "ngcf_fwd_unfused")
+    if not (row and fwd and spmm and spmm.get("estimate_us_gowalla")):
+        return []
+    g = lambda r, k: r[f"{k}_gowalla"]  # noqa: E731
+    ipn, l2, issue, serial = (g(spmm, k) for k in (SUMS[4], SUMS[2], SUMS[3], SUMS[1]))
+    mma, occ, lanes = fwd["gowalla"]["mma_per_useful_flop"], fwd["occupancy"]["fraction"], row["useful_lane_fraction"]
+    speed = [g(unfused, k) / g(fused, k) for k in SUMS[:2]]
+    bf = {op: g(o(op), SUMS[0]) / g(o(op, "bfloat16"), SUMS[0]) for op in ("csr_spmm", "ngcf_fwd_fused", "ngcf_bwd_fused")}
+    spills = sorted({f"{x['kernel']} {x['dtype']} d={x['d']} sm_{x['arch']}" for x in report["cases"] if _spill(x)})
+    return [("SpMM ≤ 15 warp-instructions per nonzero", f"{ipn:.1f}", ipn <= 15),
+            ("SpMM ≥ 85 % useful gather lanes", f"{lanes:.1%}", lanes >= 0.85),
+            ("SpMM within 1.3× of the L2 floor (judged: issue ≤ 0.5 and serial ≤ 1.3 × L2 time)",
+             f"issue {issue / l2:.2f} ×, serial {serial / l2:.2f} × the L2 time ({l2:.1f} µs)",
+             issue <= 0.5 * l2 and serial <= 1.3 * l2),
+            ("fused forward: tensor work ≤ 2× useful FLOPs", f"{mma:.2f} ×", mma <= 2),
+            ("fused forward: occupancy ≥ 25 %", f"{occ:.1%}", occ >= 0.25),
+            ("fused forward ≥ 1.5× faster than csr_spmm + torch ops",
+             f"{speed[0]:.2f} × by the estimate, {speed[1]:.2f} × serial", speed[0] >= 1.5),
+            ("0 spill bytes, every case, sm_80 and sm_90", ", ".join(spills) or "0", not spills),
+            ("bf16 ≥ 1.6× faster than fp32 (estimate)", ", ".join(f"{k} {v:.2f} ×" for k, v in bf.items()),
+             min(bf.values()) >= 1.6)]
+
+
+def docs_markdown(after: dict, before: dict = None) -> list:
+    """The targets, then per op (d = 64, Gowalla) its heaviest launch in each report."""
+    out = ["| target (d = 64, sm_90, Gowalla) | reached | met |", "|---|---|---|"] + [
+        f"| {t} | {r} | {'yes' if ok else '**no**'} |" for t, r, ok in targets(after)] + [
+        "", "| op | dtype | kernels | heaviest launch | regs | spill B sm_90, sm_80 | occupancy | "
+        "warp-instr / nnz (op) | useful lanes | Gowalla µs (op) | bound |", "|" + "---|" * 11]
+    for op, dt, (when, rep) in itertools.product(("csr_spmm", "ngcf_fwd_fused", "ngcf_bwd_fused", "csr_sddmm"),
+                                                 DTYPES, (("before", before), ("after", after)) if before else [("", after)]):
+        o = _pick(rep, "ops", op, dt)
+        cs = [x for x in (_pick(rep, "cases", k, kdt) for k, kdt in (o or {}).get("launches", [])) if x]
+        if cs:
+            c = max(cs, key=lambda x: x["estimate_us_gowalla"] or 0)
+            out.append(f"| {op} | {dt} | {when} | {c['kernel']} | {c['registers']} | {_spill(c)}, "
+                       f"{_spill(_pick(rep, 'cases', c['kernel'], c['dtype'], arch=80) or {})} | "
+                       f"{c['occupancy']['fraction']:.1%} | {_f(o['warp_instructions_per_nnz_gowalla'])} | "
+                       f"{_f(c['useful_lane_fraction'], 2)} | {_us(o, '_gowalla')} | {c['bound']} |")
+    return out + [""]
 
 
 def update_docs(path: Path, markdown: str) -> None:
@@ -378,6 +444,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--update-docs", type=Path, help="markdown file to write the tables into")
+    p.add_argument("--before", type=Path, default=Path("results/kernel_static/before/report.json"))
     p.add_argument("--dims", type=int, nargs="+", default=DIMS)
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     p.add_argument("--archs", type=int, nargs="+", default=ARCHS, choices=ARCHS)
@@ -387,7 +454,7 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     report = run(a.out, a.dims, a.dtypes, a.archs, a.kernels, a.jobs, a.cache)
     if a.update_docs:
-        update_docs(a.update_docs, summary_markdown(report))
+        update_docs(a.update_docs, "\n".join(docs_markdown(report, json.loads(a.before.read_text()))))
     bad = sum(c["status"].startswith("error") for c in report["cases"])
     print(f"{len(report['cases'])} cases ({bad} failed to compile): {a.out}/report.json, summary.md")
 

@@ -1,37 +1,41 @@
 """The NGCF layer fused in Triton, forward and backward. Contract (math, shapes, dtypes,
 backward formula): :func:`gnn.kernels.ngcf_layer` (kernels/ngcf_layer.py, which also decides
 when these kernels run); docs/DESIGN.md §4. The dense step inside them is the one of
-kernels/ngcf_step.py, written in Triton; tests/kernels ties the two together.
+kernels/ngcf_step.py, written in Triton; tests/kernels ties the two together. Figures
+(registers, occupancy, instructions, the H200 estimate) come from ``python -m bench.kernel_static``.
 
-Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows. The rows of a block own a
-contiguous range of nonzeros [rowptr[r0], rowptr[r0 + BLOCK_M]); the program walks it in
-chunks of BLOCK_K, gathers the [BLOCK_K, d_in] rows of e and segment-reduces them into the
-[BLOCK_M, d_in] tile S with one tensor-core product per chunk: ``S += A_chunk @ X_chunk``, where
-``A_chunk[m, k] = val[k]`` if nonzero k belongs to row m, else 0 (``_block_s``). All loads of a
-chunk are independent (good memory-level parallelism, no per-row serial loop), every row
-of the block shares the chunk, and no per-edge message or S ever goes to memory. Then the two
-products with W1 and W2, the bias and the LeakyReLU are applied to the tile in registers, with
-W1/W2 tiles loaded on chip for ``tl.dot``, looping over BLOCK_N columns of the output.
-Precision: fp32 products use ``input_precision="tf32x3"`` (~fp32 accuracy on tensor cores);
-bf16/fp16 features are multiplied in their dtype with ``val`` split into hi + lo parts, so the
-edge weights keep ~16 bits; accumulation is fp32 throughout.
+Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows taken from the graph's
+work items (spmm_triton.Schedule: rows binned by degree, longest first). For each CHUNK of the
+input features (a loop, so that only one chunk's operands are live), it gathers ``S[:, chunk]``
+by gather-FMA exactly as the SpMM row kernel does (a lane per row, the block's lanes stepping
+together, fp32 FMAs), forms ``U1 = S + [self_loop] e`` and ``U2 = S * e`` for the chunk and adds
+``U1 W1[chunk] + U2 W2[chunk]`` to the [BLOCK_M, d_out] tile Z with ``tl.dot``: the only
+tensor-core work is the two dense products. Then bias, LeakyReLU, one store. S is written per
+chunk when saved. Re-gathering per chunk re-reads the block's col and val (from L1 / L2) but
+not more of e's rows; holding all of S while Z is formed would not fit the registers.
+Rows longer than T are summed beforehand by the SpMM row kernel into a compact buffer (the
+items put them last, with no nonzeros), so no block takes more than T steps.
 
-Load balance: rows longer than T (see spmm_triton.py) are summed beforehand by the SpMM segment
-kernels into a compact [n_long, d_in] buffer that the block reads; the chunk walk skips their
-nonzeros. So a hub row never stalls a block.
+Precision: fp32 products follow ``torch.get_float32_matmul_precision()`` as torch.mm does:
+``"highest"`` (torch's default) -> ``tf32x3`` (about fp32 accuracy, three TF32 products),
+``"high"`` / ``"medium"`` -> one TF32 product. bf16/fp16 operands are multiplied in their dtype.
+Accumulation is fp32 throughout.
 
-Backward, ``_ngcf_bwd_kernel`` (persistent: P programs, each takes blocks p, p+P, ...): per
-block, dZ, dU1 and dU2 stay on chip; the block writes ``dS = dU1 + dU2 * e`` and
-``de_local = [self_loop] dU1 + dU2 * S`` (fp32) and adds its terms of dW1, dW2 and dbias to
-per-program partials, summed after (no atomics). Then ``de = de_local + A^T dS`` is one SpMM
-with ``add`` (on the same CSR when A is symmetric).
+Backward, in two kernels (one kernel holding every tile spilled registers):
 
-S saved vs recomputed: saving S costs one N x d_in write in the forward and one read in the
-backward; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on Gowalla), i.e. several
-times more traffic, so S is **saved by default**; ``recompute_s=True`` recomputes it to
-save N x d_in of memory. To be confirmed by measurement on the GPU (the device run times both).
-These kernels take d_in, d_out <= FUSED_MAX_DIM; ngcf_layer.py composes larger layers from the
-Triton SpMM and the dense step.
+* ``_ngcf_bwd_rows_kernel``, a program per BLOCK_M rows: dZ by CHUNKs of d_out, the products
+  ``[dU1 | dU2] += dZ[:, chunk] [W1; W2][:, chunk]^T``, then ``dS = dU1 + dU2 * e`` and
+  ``de_local = [self_loop] dU1 + dU2 * S`` (fp32).
+* ``_ngcf_bwd_weights_kernel``, persistent (P programs per BLOCK_N columns, each taking row
+  blocks p, p + P, ...): ``dW1 += U1^T dZ``, ``dW2 += U2^T dZ``, ``db += sum dZ`` in registers,
+  one partial per program, summed after (no atomics).
+
+Then ``de = de_local + A^T dS`` is one SpMM with ``add``. S saved vs recomputed: saving costs
+one N x d_in write and read; recomputing costs a second gather of nnz x d_in (nnz/N = 23 on
+Gowalla), so S is **saved by default**; ``recompute_s=True`` recomputes it with the SpMM into a
+buffer that lives only during the backward. To be confirmed on the GPU (the device run times
+both). These kernels take d_in, d_out <= FUSED_MAX_DIM; ngcf_layer.py composes larger layers
+from the Triton SpMM and the dense step.
 """
 from __future__ import annotations
 
@@ -40,23 +44,10 @@ import triton
 import triton.language as tl
 
 from . import defaults
-from .spmm_triton import FOR_LOOPS, kernel_for, schedule, spmm_long_rows, spmm_triton
+from .spmm_triton import (FOR_LOOPS, OFFSET32_LIMIT, _gather_tile, _items, kernel_for, schedule,
+                          spmm_long_rows, spmm_triton)
 
-FUSED_MAX_DIM = 128  # the largest d_in and d_out the fused kernels take (register and smem tiles)
-
-
-@triton.jit
-def _gather_chunk(col_ptr, val_ptr, x_ptr, k0, end, offs_d, mask_d, stride_x,
-                  BLOCK_K: tl.constexpr):
-    """``(offs_k, val[k], x[col[k], offs_d])`` for k in [k0, min(k0 + BLOCK_K, end)), zeros
-    outside."""
-    offs_k = k0 + tl.arange(0, BLOCK_K)  # [BLOCK_K]
-    mask_k = offs_k < end
-    c = tl.load(col_ptr + offs_k, mask=mask_k, other=0).to(tl.int64)
-    v = tl.load(val_ptr + offs_k, mask=mask_k, other=0.0)
-    xt = tl.load(x_ptr + c[:, None] * stride_x + offs_d[None, :],
-                 mask=mask_k[:, None] & mask_d[None, :], other=0.0)  # [BLOCK_K, BLOCK_D]
-    return offs_k, v, xt
+FUSED_MAX_DIM = 128  # the largest d_in and d_out the fused kernels take (register tiles)
 
 
 @triton.jit
@@ -70,193 +61,163 @@ def _mma(a, b, acc, PREC: tl.constexpr, DOT_F32: tl.constexpr):
 
 
 @triton.jit
-def _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
-             r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-             HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-             BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr):
-    """S[rows] = (A e)[rows] as a [BLOCK_M, BLOCK_DIN] fp32 tile (0 outside the masks)."""
-    lo = tl.load(rowptr_ptr + rows, mask=mask_m, other=0).to(tl.int64)       # [BLOCK_M]
-    hi = tl.load(rowptr_ptr + rows + 1, mask=mask_m, other=0).to(tl.int64)   # [BLOCK_M]
-    blk_lo = tl.load(rowptr_ptr + r0).to(tl.int64)
-    blk_hi = tl.load(rowptr_ptr + tl.minimum(r0 + BLOCK_M, n)).to(tl.int64)
-    lo_s = lo
-    hi_s = hi
+def _fwd_chunk(z, c0, start, length, n_all, n_max, lanes, rows, pos, col_ptr, val_ptr, e_ptr,
+               w1_ptr, w2_ptr, s_long_ptr, s_ptr, d_in, d_out, offs_o, mask_o,
+               SELF_LOOP: tl.constexpr, SAVE_S: tl.constexpr, HAS_LONG: tl.constexpr,
+               PREC: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_M: tl.constexpr,
+               CHUNK: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr):
+    """z + U1[:, chunk] W1[chunk] + U2[:, chunk] W2[chunk], S[:, chunk] gathered (and saved)."""
+    offs_c = c0 + tl.arange(0, CHUNK)
+    mask_c = offs_c < d_in
+    s = tl.reshape(_gather_tile(col_ptr, val_ptr, e_ptr, start, length, n_all, n_max,
+                                offs_c[None, None, :], mask_c[None, None, :], d_in,
+                                BLOCK_M, 1, CHUNK, EVEN_D, OFF64), (BLOCK_M, CHUNK))
+    mask_mc = lanes[:, None] & mask_c[None, :]
     if HAS_LONG:
-        is_long = (hi - lo) > long_threshold
-        lo_s = tl.where(is_long, 0, lo)  # long rows match no nonzero of the chunk walk
-        hi_s = tl.where(is_long, 0, hi)
-    s = tl.zeros([BLOCK_M, BLOCK_DIN], dtype=tl.float32)
-    k = blk_lo
-    while k < blk_hi:
-        if HAS_LONG:  # jump over the nonzeros of a long row that k falls into
-            k = tl.maximum(k, tl.max(tl.where(is_long & (lo <= k) & (k < hi), hi, 0), axis=0))
-        offs_k, v, x = _gather_chunk(col_ptr, val_ptr, e_ptr, k, blk_hi, offs_i, mask_i, d_in,
-                                     BLOCK_K)                                # x: [BLOCK_K, BLOCK_DIN]
-        in_row = (lo_s[:, None] <= offs_k[None, :]) & (offs_k[None, :] < hi_s[:, None])
-        a = tl.where(in_row, v[None, :], 0.0)                                # [BLOCK_M, BLOCK_K]
-        if LOWP:
-            a_hi = a.to(x.dtype)
-            a_lo = (a - a_hi.to(tl.float32)).to(x.dtype)
-            s = _mma(a_hi, x, s, PREC, DOT_F32)
-            s = _mma(a_lo, x, s, PREC, DOT_F32)
-        else:
-            s = _mma(a, x, s, PREC, DOT_F32)
-        k += BLOCK_K
-    if HAS_LONG:
-        mask_l = mask_m & is_long
-        pos = tl.load(long_pos_ptr + rows, mask=mask_l, other=0).to(tl.int64)
-        s_l = tl.load(s_long_ptr + pos[:, None] * d_in + offs_i[None, :],
-                      mask=mask_l[:, None] & mask_i[None, :], other=0.0)
-        s = tl.where(mask_l[:, None], s_l.to(tl.float32), s)
-    return s
-
-
-@triton.jit
-def _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
-                  n0, d_out, negative_slope,
-                  HAS_BIAS: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-                  BLOCK_N: tl.constexpr):
-    """out[rows, n0:n0+BLOCK_N] = LeakyReLU(u1 W1[:, tile] + u2 W2[:, tile] + b[tile])."""
-    offs_n = n0 + tl.arange(0, BLOCK_N)
-    mask_n = offs_n < d_out
-    w_off = offs_i[:, None] * d_out + offs_n[None, :]
-    w_mask = mask_i[:, None] & mask_n[None, :]
-    w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)  # [BLOCK_DIN, BLOCK_N]
-    w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-    z = _mma(u1, w1, None, PREC, DOT_F32)
-    z = _mma(u2, w2, z, PREC, DOT_F32)           # [BLOCK_M, BLOCK_N] fp32
-    if HAS_BIAS:
-        z += tl.load(b_ptr + offs_n, mask=mask_n, other=0.0).to(tl.float32)[None, :]
-    o = tl.where(z > 0, z, z * negative_slope)
-    tl.store(out_ptr + rows[:, None] * d_out + offs_n[None, :], o.to(out_ptr.dtype.element_ty),
-             mask=mask_m[:, None] & mask_n[None, :])
+        s += tl.load(s_long_ptr + pos[:, None] * d_in + offs_c[None, :],
+                     mask=mask_mc & (pos >= 0)[:, None], other=0.0)
+    off = rows[:, None] * d_in + offs_c[None, :]
+    if SAVE_S:
+        tl.store(s_ptr + off, s.to(s_ptr.dtype.element_ty), mask=mask_mc)
+    e = tl.load(e_ptr + off, mask=mask_mc, other=0.0).to(tl.float32)
+    u1 = s + e if SELF_LOOP else s
+    w_off = offs_c[:, None] * d_out + offs_o[None, :]
+    w_mask = mask_c[:, None] & mask_o[None, :]
+    z = _mma(u1.to(w1_ptr.dtype.element_ty), tl.load(w1_ptr + w_off, mask=w_mask, other=0.0),
+             z, PREC, DOT_F32)
+    return _mma((s * e).to(w1_ptr.dtype.element_ty),
+                tl.load(w2_ptr + w_off, mask=w_mask, other=0.0), z, PREC, DOT_F32)
 
 
 @triton.jit
 def _ngcf_fwd_kernel(
-    rowptr_ptr, col_ptr, val_ptr, e_ptr,        # CSR (N+1), (nnz), (nnz); e (N, d_in)
-    w1_ptr, w2_ptr, b_ptr,                      # (d_in, d_out), (d_in, d_out), (d_out)
-    s_long_ptr, long_pos_ptr,                   # (n_long, d_in) fp32, (N) int32
+    start_ptr, len_ptr, row_ptr,                # Schedule.fused (n): first nonzero, length, row
+    col_ptr, val_ptr, e_ptr,                    # CSR (nnz), (nnz); e (N, d_in)
+    w1_ptr, w2_ptr, b_ptr, s_long_ptr,          # (d_in, d_out) x2, (d_out), (n_long, d_in) fp32
     out_ptr, s_ptr,                             # (N, d_out), (N, d_in) if SAVE_S
-    n, d_in, d_out, long_threshold, negative_slope,
+    n, n_light, d_in, d_out, negative_slope,
     HAS_BIAS: tl.constexpr, SELF_LOOP: tl.constexpr, SAVE_S: tl.constexpr,
-    HAS_LONG: tl.constexpr, LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_N: tl.constexpr,
+    HAS_LONG: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_M: tl.constexpr,
+    CHUNK: tl.constexpr, BLOCK_DOUT: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr,
 ):
-    r0 = tl.program_id(0).to(tl.int64) * BLOCK_M
-    rows = r0 + tl.arange(0, BLOCK_M)
-    mask_m = rows < n
-    offs_i = tl.arange(0, BLOCK_DIN)
-    mask_i = offs_i < d_in
-    mask_mi = mask_m[:, None] & mask_i[None, :]
-    s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
-                 r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-                 HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :],
-                mask=mask_mi, other=0.0).to(tl.float32)
-    if SAVE_S:
-        tl.store(s_ptr + rows[:, None] * d_in + offs_i[None, :], s.to(s_ptr.dtype.element_ty), mask=mask_mi)
-    u1 = s
-    if SELF_LOOP:
-        u1 = s + e
-    u2 = s * e
-    u1 = u1.to(w1_ptr.dtype.element_ty)  # [BLOCK_M, BLOCK_DIN]
-    u2 = u2.to(w1_ptr.dtype.element_ty)
-    if FOR_LOOPS:
-        for n0 in range(0, d_out, BLOCK_N):
-            _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
-                          n0, d_out, negative_slope, HAS_BIAS, PREC, DOT_F32, BLOCK_N)
-    else:
-        n0 = 0
-        while n0 < d_out:
-            _fwd_out_tile(u1, u2, w1_ptr, w2_ptr, b_ptr, out_ptr, rows, mask_m, offs_i, mask_i,
-                          n0, d_out, negative_slope, HAS_BIAS, PREC, DOT_F32, BLOCK_N)
-            n0 += BLOCK_N
-
-
-@triton.jit
-def _bwd_block(blk, acc_w1, acc_w2, acc_b,
-               grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
-               rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
-               offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
-               n, d_in, d_out, long_threshold, negative_slope,
-               SELF_LOOP: tl.constexpr, RECOMPUTE: tl.constexpr, HAS_LONG: tl.constexpr,
-               LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr):
-    """Block ``blk`` of BLOCK_M rows: writes its dS and de_local rows, returns the weight and
-    bias gradient accumulators with the block's terms added."""
-    r0 = tl.cast(blk, tl.int64) * BLOCK_M
-    rows = r0 + tl.arange(0, BLOCK_M)
-    mask_m = rows < n
-    mask_mi = mask_m[:, None] & mask_i[None, :]
-    mask_mo = mask_m[:, None] & mask_o[None, :]
-    if RECOMPUTE:
-        s = _block_s(rowptr_ptr, col_ptr, val_ptr, e_ptr, s_long_ptr, long_pos_ptr,
-                     r0, rows, mask_m, offs_i, mask_i, n, d_in, long_threshold,
-                     HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-    else:
-        s = tl.load(s_ptr + rows[:, None] * d_in + offs_i[None, :],
-                    mask=mask_mi, other=0.0).to(tl.float32)
-    e = tl.load(e_ptr + rows[:, None] * d_in + offs_i[None, :],
-                mask=mask_mi, other=0.0).to(tl.float32)
-    g = tl.load(grad_ptr + rows[:, None] * d_out + offs_o[None, :],
-                mask=mask_mo, other=0.0).to(tl.float32)
-    o = tl.load(out_ptr + rows[:, None] * d_out + offs_o[None, :],
-                mask=mask_mo, other=0.0).to(tl.float32)
-    dz = tl.where(o > 0, g, g * negative_slope)                       # [BLOCK_M, BLOCK_DOUT]
-    dzc = dz.to(w1_ptr.dtype.element_ty)
-    w1 = tl.load(w1_ptr + w_off, mask=w_mask, other=0.0)              # [BLOCK_DIN, BLOCK_DOUT]
-    w2 = tl.load(w2_ptr + w_off, mask=w_mask, other=0.0)
-    du1 = _mma(dzc, tl.trans(w1), None, PREC, DOT_F32)               # [BLOCK_M, BLOCK_DIN]
-    du2 = _mma(dzc, tl.trans(w2), None, PREC, DOT_F32)
-    ds = du1 + du2 * e
-    de = du2 * s
-    u1 = s
-    if SELF_LOOP:
-        de += du1
-        u1 = s + e
-    u2 = s * e
-    tl.store(ds_ptr + rows[:, None] * d_in + offs_i[None, :], ds, mask=mask_mi)
-    tl.store(de_ptr + rows[:, None] * d_in + offs_i[None, :], de, mask=mask_mi)
-    acc_w1 = _mma(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, PREC, DOT_F32)
-    acc_w2 = _mma(tl.trans(u2.to(dzc.dtype)), dzc, acc_w2, PREC, DOT_F32)
-    acc_b += tl.sum(dz, axis=0)
-    return acc_w1, acc_w2, acc_b
-
-
-@triton.jit
-def _ngcf_bwd_kernel(
-    grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,  # (N, d_out) x2, (N, d_in) x2, (d_in, d_out) x2
-    rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr,  # only read if RECOMPUTE
-    ds_ptr, de_ptr,                             # (N, d_in) fp32 outputs: dS and de_local
-    dw1_ptr, dw2_ptr, db_ptr,                   # (P, d_in, d_out), (P, d_in, d_out), (P, d_out) fp32
-    n, d_in, d_out, long_threshold, negative_slope, n_blocks,
-    SELF_LOOP: tl.constexpr, RECOMPUTE: tl.constexpr, HAS_LONG: tl.constexpr,
-    LOWP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_DIN: tl.constexpr, BLOCK_DOUT: tl.constexpr,
-):
-    pid = tl.program_id(0)
-    n_prog = tl.num_programs(0)
-    offs_i = tl.arange(0, BLOCK_DIN)
-    mask_i = offs_i < d_in
+    offs_r, lanes, start, length, n_all, n_max = _items(start_ptr, len_ptr,
+                                                        tl.program_id(0) * BLOCK_M, n, BLOCK_M)
+    rows = tl.load(row_ptr + offs_r, mask=lanes, other=0).to(tl.int64)
+    pos = (offs_r - n_light).to(tl.int64)  # >= 0: a long row, its S in s_long
     offs_o = tl.arange(0, BLOCK_DOUT)
     mask_o = offs_o < d_out
-    w_off = offs_i[:, None] * d_out + offs_o[None, :]
-    w_mask = mask_i[:, None] & mask_o[None, :]
-    acc_w1 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
-    acc_w2 = tl.zeros([BLOCK_DIN, BLOCK_DOUT], dtype=tl.float32)
-    acc_b = tl.zeros([BLOCK_DOUT], dtype=tl.float32)
-    # A while loop in both modes: triton 3.6's interpreter refuses range() over a run-time
-    # bound, and this outer loop over whole row blocks gains nothing from software pipelining.
+    z = tl.zeros([BLOCK_M, BLOCK_DOUT], dtype=tl.float32)
+    if FOR_LOOPS:
+        for c0 in tl.range(0, d_in, CHUNK, num_stages=1):
+            z = _fwd_chunk(z, c0, start, length, n_all, n_max, lanes, rows, pos, col_ptr, val_ptr,
+                           e_ptr, w1_ptr, w2_ptr, s_long_ptr, s_ptr, d_in, d_out, offs_o, mask_o,
+                           SELF_LOOP, SAVE_S, HAS_LONG, PREC, DOT_F32, BLOCK_M, CHUNK, EVEN_D, OFF64)
+    else:
+        c0 = 0
+        while c0 < d_in:
+            z = _fwd_chunk(z, c0, start, length, n_all, n_max, lanes, rows, pos, col_ptr, val_ptr,
+                           e_ptr, w1_ptr, w2_ptr, s_long_ptr, s_ptr, d_in, d_out, offs_o, mask_o,
+                           SELF_LOOP, SAVE_S, HAS_LONG, PREC, DOT_F32, BLOCK_M, CHUNK, EVEN_D, OFF64)
+            c0 += CHUNK
+    if HAS_BIAS:
+        z += tl.load(b_ptr + offs_o, mask=mask_o, other=0.0).to(tl.float32)[None, :]
+    o = tl.where(z > 0, z, z * negative_slope)
+    tl.store(out_ptr + rows[:, None] * d_out + offs_o[None, :], o.to(out_ptr.dtype.element_ty),
+             mask=lanes[:, None] & mask_o[None, :])
+
+
+@triton.jit
+def _dz(grad_ptr, out_ptr, rows, lanes, offs_o, mask_o, d_out, negative_slope):
+    """dZ = grad * LeakyReLU'(Z) on [rows, offs_o], read from out (Z > 0 <=> out > 0)."""
+    m = lanes[:, None] & mask_o[None, :]
+    off = rows[:, None] * d_out + offs_o[None, :]
+    g = tl.load(grad_ptr + off, mask=m, other=0.0).to(tl.float32)
+    o = tl.load(out_ptr + off, mask=m, other=0.0).to(tl.float32)  # (the interpreter compares bf16 as integers)
+    return tl.where(o > 0, g, g * negative_slope)
+
+
+@triton.jit
+def _bwd_chunk(du1, du2, j0, grad_ptr, out_ptr, w1_ptr, w2_ptr, rows, lanes, offs_i, mask_i,
+               d_out, negative_slope, PREC: tl.constexpr, DOT_F32: tl.constexpr,
+               CHUNK: tl.constexpr):
+    offs_j = j0 + tl.arange(0, CHUNK)
+    mask_j = offs_j < d_out
+    dz = _dz(grad_ptr, out_ptr, rows, lanes, offs_j, mask_j, d_out, negative_slope)
+    dz = dz.to(w1_ptr.dtype.element_ty)
+    w_off = offs_i[None, :] * d_out + offs_j[:, None]  # W[:, chunk]^T: [CHUNK, BLOCK_DIN]
+    w_mask = mask_i[None, :] & mask_j[:, None]
+    du1 = _mma(dz, tl.load(w1_ptr + w_off, mask=w_mask, other=0.0), du1, PREC, DOT_F32)
+    du2 = _mma(dz, tl.load(w2_ptr + w_off, mask=w_mask, other=0.0), du2, PREC, DOT_F32)
+    return du1, du2
+
+
+@triton.jit
+def _ngcf_bwd_rows_kernel(
+    grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,  # (N, d_out) x2, (N, d_in) x2, (d_in, d_out) x2
+    ds_ptr, de_ptr,                             # (N, d_in): dS in e's dtype, de_local fp32
+    n, d_in, d_out, negative_slope,
+    SELF_LOOP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_M: tl.constexpr,
+    CHUNK: tl.constexpr, BLOCK_DIN: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    lanes = rows < n
+    offs_i = tl.arange(0, BLOCK_DIN)
+    mask_i = offs_i < d_in
+    du1 = tl.zeros([BLOCK_M, BLOCK_DIN], dtype=tl.float32)
+    du2 = tl.zeros([BLOCK_M, BLOCK_DIN], dtype=tl.float32)
+    if FOR_LOOPS:  # over d_out: [dU1 | dU2] += dZ[:, chunk] [W1; W2][:, chunk]^T
+        for j0 in tl.range(0, d_out, CHUNK, num_stages=1):
+            du1, du2 = _bwd_chunk(du1, du2, j0, grad_ptr, out_ptr, w1_ptr, w2_ptr, rows, lanes,
+                                  offs_i, mask_i, d_out, negative_slope, PREC, DOT_F32, CHUNK)
+    else:
+        j0 = 0
+        while j0 < d_out:
+            du1, du2 = _bwd_chunk(du1, du2, j0, grad_ptr, out_ptr, w1_ptr, w2_ptr, rows, lanes,
+                                  offs_i, mask_i, d_out, negative_slope, PREC, DOT_F32, CHUNK)
+            j0 += CHUNK
+    m = lanes[:, None] & mask_i[None, :]
+    off = rows[:, None] * d_in + offs_i[None, :]
+    s = tl.load(s_ptr + off, mask=m, other=0.0).to(tl.float32)
+    e = tl.load(e_ptr + off, mask=m, other=0.0).to(tl.float32)
+    de = du2 * s + du1 if SELF_LOOP else du2 * s
+    tl.store(ds_ptr + off, (du1 + du2 * e).to(ds_ptr.dtype.element_ty), mask=m)
+    tl.store(de_ptr + off, de, mask=m)
+
+
+@triton.jit
+def _ngcf_bwd_weights_kernel(
+    grad_ptr, out_ptr, s_ptr, e_ptr,            # (N, d_out) x2, (N, d_in) x2
+    dw1_ptr, dw2_ptr, db_ptr,                   # (P, d_in, d_out) x2, (P, d_out) fp32 partials
+    n, d_in, d_out, negative_slope, n_blocks,
+    SELF_LOOP: tl.constexpr, PREC: tl.constexpr, DOT_F32: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_DIN: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    offs_i = tl.arange(0, BLOCK_DIN)
+    mask_i = offs_i < d_in
+    offs_o = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_o = offs_o < d_out
+    acc_w1 = tl.zeros([BLOCK_DIN, BLOCK_N], dtype=tl.float32)
+    acc_w2 = tl.zeros([BLOCK_DIN, BLOCK_N], dtype=tl.float32)
+    acc_b = tl.zeros([BLOCK_N], dtype=tl.float32)
+    # a while loop in both modes: triton 3.6's interpreter refuses range() over a run-time bound
     blk = pid
     while blk < n_blocks:
-        acc_w1, acc_w2, acc_b = _bwd_block(blk, acc_w1, acc_w2, acc_b,
-            grad_ptr, out_ptr, s_ptr, e_ptr, w1_ptr, w2_ptr,
-            rowptr_ptr, col_ptr, val_ptr, s_long_ptr, long_pos_ptr, ds_ptr, de_ptr,
-            offs_i, mask_i, offs_o, mask_o, w_off, w_mask,
-            n, d_in, d_out, long_threshold, negative_slope,
-            SELF_LOOP, RECOMPUTE, HAS_LONG, LOWP, PREC, DOT_F32, BLOCK_M, BLOCK_K, BLOCK_DIN)
-        blk += n_prog
+        rows = tl.cast(blk, tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+        lanes = rows < n
+        dz = _dz(grad_ptr, out_ptr, rows, lanes, offs_o, mask_o, d_out, negative_slope)
+        m = lanes[:, None] & mask_i[None, :]
+        off = rows[:, None] * d_in + offs_i[None, :]
+        s = tl.load(s_ptr + off, mask=m, other=0.0).to(tl.float32)
+        e = tl.load(e_ptr + off, mask=m, other=0.0).to(tl.float32)
+        u1 = s + e if SELF_LOOP else s
+        dzc = dz.to(e_ptr.dtype.element_ty)  # the layer's dtype (S may be a recomputed fp32)
+        acc_w1 = _mma(tl.trans(u1.to(dzc.dtype)), dzc, acc_w1, PREC, DOT_F32)
+        acc_w2 = _mma(tl.trans((s * e).to(dzc.dtype)), dzc, acc_w2, PREC, DOT_F32)
+        acc_b += tl.sum(dz, axis=0)
+        blk += tl.num_programs(0)
+    w_off = offs_i[:, None] * d_out + offs_o[None, :]
+    w_mask = mask_i[:, None] & mask_o[None, :]
     part = pid.to(tl.int64) * d_in * d_out
     tl.store(dw1_ptr + part + w_off, acc_w1, mask=w_mask)
     tl.store(dw2_ptr + part + w_off, acc_w2, mask=w_mask)
@@ -270,31 +231,35 @@ def fused_supported(d_in: int, d_out: int) -> bool:
     return 1 <= d_in <= FUSED_MAX_DIM and 1 <= d_out <= FUSED_MAX_DIM
 
 
+def _chunk(d: int, elem_bytes: int) -> int:
+    """Features per step of a chunk loop: 64 bytes (a row chunk on 4 threads), at least 16
+    (tl.dot's smallest K), at most d rounded up to a power of two."""
+    return max(16, min(64 // elem_bytes, triton.next_power_of_2(d)))
+
+
 def ngcf_config(e: torch.Tensor, d_in: int, d_out: int, block_m=None):
-    """Meta-parameters. Heuristic defaults, to be tuned on the GPU."""
+    """Meta-parameters of the three kernels (fwd, rows, weights) and their shared flags.
+    ``maxnreg`` is explicit because, left to itself, ptxas trades a few bytes of spills for
+    occupancy; 128 keeps the forward at 4 programs of 4 warps per SM where its tiles fit (d_out
+    <= 64, vector loads, int32 offsets). With
+    these tile sizes no configuration spills on sm_80 or sm_90 (the compile tests and the
+    static report check it); reasoned, to be tuned on the GPU."""
+    elem = e.element_size()
+    ci, co = _chunk(d_in, elem), _chunk(d_out, elem)
+    off64 = e.numel() >= OFFSET32_LIMIT
     block_din = max(16, triton.next_power_of_2(d_in))
     block_dout = max(16, triton.next_power_of_2(d_out))
+    highest = torch.get_float32_matmul_precision() == "highest"
     return dict(
-        BLOCK_M=block_m or (32 if block_din <= 64 else 16),
-        BLOCK_K=32,
-        BLOCK_DIN=block_din,
-        BLOCK_DOUT=block_dout,
-        BLOCK_N=min(block_dout, 64 if block_din <= 64 else 32),  # smem < 164 KB (sm_80)
-        LOWP=e.dtype != torch.float32,
-        PREC="tf32x3",
-        DOT_F32=e.device.type != "cuda",
-        num_warps=4 if block_din * block_dout <= 64 * 64 else 8,
+        PREC="tf32x3" if highest else "tf32", DOT_F32=e.device.type != "cuda",
+        fwd=dict(BLOCK_M=block_m or 32, CHUNK=ci, BLOCK_DOUT=block_dout, EVEN_D=d_in % ci == 0,
+                 OFF64=off64, num_warps=4,
+                 maxnreg=128 if block_dout <= 64 and d_in % ci == 0 and not off64 else 255),
+        rows=dict(BLOCK_M=block_m or (64 if block_din <= 64 else 32), CHUNK=co,
+                  BLOCK_DIN=block_din, num_warps=4, maxnreg=255),
+        weights=dict(BLOCK_M=16, BLOCK_DIN=block_din, num_warps=4, maxnreg=255,
+                     BLOCK_N=min(block_dout, 4096 // block_din)),  # dW tiles: 64 fp32 registers
     )
-
-
-def _long_s(rowptr, col, val, e, threshold):
-    """(sched, s_long, pos): S of the long rows in a compact (n_long, d_in) fp32 buffer."""
-    sched = schedule(rowptr, threshold, col.shape[0])
-    if sched.n_long == 0:
-        return sched, e, rowptr  # unused pointers
-    pos = torch.full((e.shape[0],), -1, dtype=torch.int32, device=e.device)
-    pos[sched.rows] = torch.arange(sched.n_long, dtype=torch.int32, device=e.device)
-    return sched, spmm_long_rows(col, val, e, sched), pos
 
 
 def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_loop, save_s,
@@ -303,24 +268,22 @@ def ngcf_forward_triton(rowptr, col, val, e, w1, w2, bias, negative_slope, self_
     fused_supported(d_in, d_out) (ngcf_layer.py's dispatch)."""
     n, d_in = e.shape
     d_out = w1.shape[1]
-    long_threshold = long_threshold or defaults.long_threshold
     cfg = ngcf_config(e, d_in, d_out, block_m)
-    sched, s_long, pos = _long_s(rowptr, col, val, e, long_threshold)
+    fwd = cfg["fwd"]
+    sched = schedule(rowptr, long_threshold or defaults.long_threshold, col.shape[0])
+    s_long = spmm_long_rows(col, val, e, sched) if sched.n_long else e
     out = torch.empty(n, d_out, dtype=e.dtype, device=e.device)
     s = torch.empty(n if save_s else 0, d_in, dtype=e.dtype, device=e.device)
-    grid = (triton.cdiv(n, cfg["BLOCK_M"]),)
-    kernel_for(_ngcf_fwd_kernel, e.device)[grid](
-        rowptr, col, val, e, w1, w2, bias if bias is not None else w1, s_long, pos,
-        out, s if save_s else out,
-        n, d_in, d_out, long_threshold, float(negative_slope),
+    kernel_for(_ngcf_fwd_kernel, e.device)[(triton.cdiv(n, fwd["BLOCK_M"]),)](
+        *sched.fused, col, val, e, w1, w2, bias if bias is not None else w1, s_long,
+        out, s if save_s else out, n, n - sched.n_long, d_in, d_out, float(negative_slope),
         HAS_BIAS=bias is not None, SELF_LOOP=bool(self_loop), SAVE_S=bool(save_s),
-        HAS_LONG=sched.n_long > 0, LOWP=cfg["LOWP"], PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"],
-        BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
-        BLOCK_N=cfg["BLOCK_N"], num_warps=cfg["num_warps"])
+        HAS_LONG=sched.n_long > 0, PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"], **fwd)
     return out, s
 
 
-def _n_programs(device, n_blocks):
+def persistent_programs(device, n_blocks):
+    """Programs of the persistent weight-gradient kernel (per BLOCK_N columns)."""
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
         return max(1, min(n_blocks, 2 * sms))
@@ -336,34 +299,25 @@ def ngcf_backward_triton(grad, out, s, rowptr, col, val, rowptr_t, col_t, val_t,
     d_out = w1.shape[1]
     long_threshold = long_threshold or defaults.long_threshold
     cfg = ngcf_config(e, d_in, d_out, block_m)
-    recompute = s.numel() != e.numel()
-    if recompute:
-        sched, s_long, pos = _long_s(rowptr, col, val, e, long_threshold)
-        has_long = sched.n_long > 0
-    else:
-        s_long, pos, has_long = e, rowptr, False
-    n_blocks = triton.cdiv(n, cfg["BLOCK_M"])
-    p = n_programs or _n_programs(e.device, n_blocks)
+    flags = dict(SELF_LOOP=bool(self_loop), PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"])
+    if s.shape[0] != n:  # recompute: S = A e, kept for this backward only
+        s = spmm_triton(rowptr, col, val, e, out_dtype=torch.float32, long_threshold=long_threshold)
     f32 = dict(dtype=torch.float32, device=e.device)
-    ds = torch.empty(n, d_in, **f32)
-    de_acc = torch.empty(n, d_in, **f32)
-    dw1_p = torch.empty(p, d_in, d_out, **f32)
-    dw2_p = torch.empty(p, d_in, d_out, **f32)
+    # dS in the layer's dtype: the SpMM below gathers it as the forward gathers e
+    ds, de_acc = torch.empty(n, d_in, dtype=e.dtype, device=e.device), torch.empty(n, d_in, **f32)
+    rows = cfg["rows"]
+    kernel_for(_ngcf_bwd_rows_kernel, e.device)[(triton.cdiv(n, rows["BLOCK_M"]),)](
+        grad, out, s, e, w1, w2, ds, de_acc, n, d_in, d_out, float(negative_slope), **flags, **rows)
+    wk = cfg["weights"]
+    n_blocks = triton.cdiv(n, wk["BLOCK_M"])
+    p = n_programs or persistent_programs(e.device, n_blocks)
+    dw1_p, dw2_p = torch.empty(p, d_in, d_out, **f32), torch.empty(p, d_in, d_out, **f32)
     db_p = torch.empty(p, d_out, **f32)
-    kernel_for(_ngcf_bwd_kernel, e.device)[(p,)](
-        grad, out, s if not recompute else e, e, w1, w2,
-        rowptr, col, val, s_long, pos,
-        ds, de_acc, dw1_p, dw2_p, db_p,
-        n, d_in, d_out, long_threshold, float(negative_slope), n_blocks,
-        SELF_LOOP=bool(self_loop), RECOMPUTE=recompute, HAS_LONG=has_long,
-        LOWP=cfg["LOWP"], PREC=cfg["PREC"], DOT_F32=cfg["DOT_F32"],
-        BLOCK_M=cfg["BLOCK_M"], BLOCK_K=cfg["BLOCK_K"], BLOCK_DIN=cfg["BLOCK_DIN"],
-        BLOCK_DOUT=cfg["BLOCK_DOUT"], num_warps=cfg["num_warps"])
+    kernel_for(_ngcf_bwd_weights_kernel, e.device)[(p, triton.cdiv(d_out, wk["BLOCK_N"]))](
+        grad, out, s, e, dw1_p, dw2_p, db_p, n, d_in, d_out, float(negative_slope), n_blocks,
+        **flags, **wk)
     # de = de_local + A^T dS (in place over de_local when e is fp32)
     de = spmm_triton(rowptr_t, col_t, val_t, ds, add=de_acc, out_dtype=e.dtype,
                      out=de_acc if e.dtype == torch.float32 else None,
                      long_threshold=long_threshold)
-    dw1 = dw1_p.sum(0).to(w1.dtype)
-    dw2 = dw2_p.sum(0).to(w2.dtype)
-    db = db_p.sum(0).to(w1.dtype)
-    return de, dw1, dw2, db
+    return de, dw1_p.sum(0).to(w1.dtype), dw2_p.sum(0).to(w2.dtype), db_p.sum(0).to(w1.dtype)

@@ -79,26 +79,30 @@ def _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, k0, k1, offs_x, m
 
 
 @triton.jit
-def _items_tile(start_ptr, len_ptr, col_ptr, val_ptr, x_ptr, i0, n_items, d0, d, stride_x,
-                ROWS: tl.constexpr, NT: tl.constexpr, CHUNK: tl.constexpr, EVEN_D: tl.constexpr,
-                OFF64: tl.constexpr):
-    """``acc[t, r, j] = sum_k val[k] x[col[k], d0 + t CHUNK + j]`` over item i0 + r's nonzeros
-    (items sorted by length, longest first), with the lane mask and the feature offsets."""
+def _items(start_ptr, len_ptr, i0, n_items, ROWS: tl.constexpr):
+    """Items i0 .. i0 + ROWS - 1 (sorted by length, longest first): their indices, the lane
+    mask, first nonzeros, lengths, and the block's shortest and longest length."""
     offs_r = i0 + tl.arange(0, ROWS)
     lanes = offs_r < n_items
     start = tl.load(start_ptr + offs_r, mask=lanes, other=0)
     length = tl.load(len_ptr + offs_r, mask=lanes, other=0)
-    n_all = tl.load(len_ptr + tl.minimum(i0 + ROWS, n_items) - 1)  # the block's shortest item
-    n_max = tl.load(len_ptr + i0)                                  # and its longest
-    offs_x = d0 + (tl.arange(0, NT) * CHUNK)[:, None, None] + tl.arange(0, CHUNK)[None, None, :]
-    mask_x = offs_x < d
+    n_all = tl.load(len_ptr + tl.minimum(i0 + ROWS, n_items) - 1)
+    n_max = tl.load(len_ptr + i0)
+    return offs_r, lanes, start, length, n_all, n_max
+
+
+@triton.jit
+def _gather_tile(col_ptr, val_ptr, x_ptr, start, length, n_all, n_max, offs_x, mask_x, stride_x,
+                 ROWS: tl.constexpr, NT: tl.constexpr, CHUNK: tl.constexpr, EVEN_D: tl.constexpr,
+                 OFF64: tl.constexpr):
+    """``acc[t, r, j] = sum_k val[k] x[col[k], offs_x[t, 0, j]]`` over lane r's nonzeros: every
+    lane up to the block's shortest length unmasked, then masked up to its longest. Lanes past
+    the last item (start 0, length 0) read valid entries k < n_all and must not be stored."""
     acc = tl.zeros([NT, ROWS, CHUNK], dtype=tl.float32)
-    # lanes past n_items (last block only) read valid entries k < n_all and are never stored
     acc = _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, 0, n_all, offs_x, mask_x,
                         stride_x, False, EVEN_D, OFF64)
-    acc = _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, n_all, n_max, offs_x, mask_x,
-                        stride_x, True, EVEN_D, OFF64)
-    return acc, offs_r, lanes, offs_x, mask_x
+    return _gather_steps(acc, col_ptr, val_ptr, x_ptr, start, length, n_all, n_max, offs_x, mask_x,
+                         stride_x, True, EVEN_D, OFF64)
 
 
 @triton.jit
@@ -109,11 +113,13 @@ def _spmm_row_kernel(
     HAS_ADD: tl.constexpr, HAS_PART: tl.constexpr, ROWS: tl.constexpr, NT: tl.constexpr,
     CHUNK: tl.constexpr, EVEN_D: tl.constexpr, OFF64: tl.constexpr,
 ):
-    i0 = tl.program_id(0) * ROWS
+    offs_r, lanes, start, length, n_all, n_max = _items(start_ptr, len_ptr,
+                                                        tl.program_id(0) * ROWS, n_items, ROWS)
     d0 = tl.program_id(1) * (NT * CHUNK)
-    acc, offs_r, lanes, offs_x, mask_x = _items_tile(
-        start_ptr, len_ptr, col_ptr, val_ptr, x_ptr, i0, n_items, d0, d, stride_x,
-        ROWS, NT, CHUNK, EVEN_D, OFF64)
+    offs_x = d0 + (tl.arange(0, NT) * CHUNK)[:, None, None] + tl.arange(0, CHUNK)[None, None, :]
+    mask_x = offs_x < d
+    acc = _gather_tile(col_ptr, val_ptr, x_ptr, start, length, n_all, n_max, offs_x, mask_x,
+                       stride_x, ROWS, NT, CHUNK, EVEN_D, OFF64)
     out = tl.load(out_ptr + offs_r, mask=lanes, other=0)
     to_y = (lanes & (out >= 0))[None, :, None] & mask_x
     row = out.to(tl.int64)[None, :, None]
@@ -257,22 +263,22 @@ def kernel_for(kernel, device: torch.device):
 
 
 def tile_config(d: int, elem_bytes: int, max_block_d: int = 128):
-    """(NT, CHUNK, threads per row) of a gathered row tile: 16-byte loads, a row's features on
-    at most 4 threads (each NT chunks of CHUNK / threads features), NT * CHUNK >= d up to
-    ``max_block_d`` (more features: more programs along the grid's second axis)."""
+    """(NT, CHUNK, threads per row) of a gathered row tile: 16-byte loads, a row on 4 threads
+    or, for wide rows, on as many as keep each thread at 16 features (more per thread spill on
+    sm_80), NT * CHUNK >= d up to ``max_block_d`` (more features: more programs along the
+    grid's second axis)."""
     block_d = min(triton.next_power_of_2(max(d, 1)), max_block_d)
     vec = min(16 // elem_bytes, block_d)
-    threads = min(4, block_d // vec)
+    threads = min(block_d // vec, max(4, block_d // 16))
     return block_d // (threads * vec), threads * vec, threads
 
 
 def spmm_config(d: int, elem_bytes: int):
     """(ROWS, NT, CHUNK, num_warps): rows per program from a budget of 16 fp32 accumulators per
-    thread (one row per thread at d = 64 fp32 / 128 bf16). Reasoned, to be measured on the GPU."""
+    thread (one row per thread from d = 64). Reasoned, to be measured on the GPU."""
     nt, chunk, threads = tile_config(d, elem_bytes)
     num_warps = 4
-    per_thread = nt * chunk // threads
-    rows_per_thread = max(1, min(4, 16 // per_thread))
+    rows_per_thread = max(1, min(4, 16 // (nt * chunk // threads)))
     return (32 // threads) * num_warps * rows_per_thread, nt, chunk, num_warps
 
 

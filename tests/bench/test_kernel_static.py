@@ -106,6 +106,23 @@ def test_evaluate_roofline_arithmetic():
     assert "model" in M.evaluate(sass, dict(work, loops=[7, 1]), 4, g)  # loop count mismatch
 
 
+def _loop(ffma):
+    return dict(instructions=10 + ffma, classes={"FFMA": ffma, "int": 10}, flops={})
+
+
+def test_gather_loops_map_blocks_to_the_sass_loops():
+    """Blocks of 2 items (lengths 9 8 | 5 2 | 1): unmasked steps to each block's shortest, masked
+    ones to its longest; a 4x unrolled unmasked loop with its 1-step remainder; MMA loops take
+    the other iterations; any other structure is refused (evaluate() reports it)."""
+    lens = np.array([9, 8, 5, 2, 1])
+    two = dict(loops=[_loop(16), _loop(16)])
+    assert KS._gather_loops(two, lens, 2) == ([8 + 2 + 1, 1 + 3 + 0], 9 + 5 + 1)
+    mma = dict(instructions=50, classes={"MMA": 4, "FFMA": 2}, flops={})
+    three = dict(loops=[mma, _loop(16), _loop(64), _loop(16)])
+    assert KS._gather_loops(three, lens, 2, repeat=3, others=[7])[0] == [7, 3 * (0 + 2 + 1), 3 * (2 + 0 + 0), 3 * 4]
+    assert KS._gather_loops(dict(loops=[_loop(16)]), lens, 2) == []
+
+
 def test_spmm_row_work_on_a_toy_degree_distribution():
     """Items (rows <= T whole, longer rows in T-segments), sorted longest first, in blocks of
     ROWS lanes: unmasked steps up to each block's shortest item, masked ones to its longest."""
@@ -118,12 +135,54 @@ def test_spmm_row_work_on_a_toy_degree_distribution():
     assert launch.constexprs == dict(HAS_ADD=False, HAS_PART=True, ROWS=rows, NT=nt, CHUNK=chunk,
                                      EVEN_D=True, OFF64=False)
     assert KS._items(g).tolist() == [t, t, 40, 13, 5, 2, 1, 0]
-    w = KS.KERNELS["spmm_row"].work(g, launch, 64)
+    assert KS._items(g, fused=True).tolist() == [40, 13, 2, 1, 0, 0]
+    sass = dict(loops=[_loop(16), _loop(16)])
+    w = KS.KERNELS["spmm_row"].work(g, launch, 64, sass)
     assert rows >= 8 and nt * chunk == 64  # one program, one feature tile
     assert (w["programs"], w["loops"], w["gathers"]) == (1, [0, t], g.nnz)
     assert w["lanes"] == (g.nnz * 64, t * rows * 64)
     lengths, nseg = KS._segments(g)
     assert lengths.tolist() == [t, t, 5] and nseg.tolist() == [3]
+
+
+def test_fused_launches_follow_ngcf_config():
+    from gnn.kernels import ngcf_triton
+
+    g = _toy_graph([3, 0, 5, 2])
+    assert KS.KERNELS["ngcf_fwd"].launch(256, torch.float32, g).startswith("not used")
+    for name, part in (("ngcf_fwd", "fwd"), ("ngcf_bwd_rows", "rows"), ("ngcf_bwd_weights", "weights")):
+        L = KS.KERNELS[name].launch(64, torch.bfloat16, g)
+        fn = KS.KERNELS[name].fn()
+        assert set(L.args) | set(L.constexprs) == set(fn.arg_names)
+        cfg = ngcf_triton.ngcf_config(torch.empty(4, 64, dtype=torch.bfloat16), 64, 64)[part]
+        assert (L.num_warps, L.maxnreg) == (cfg["num_warps"], cfg["maxnreg"])
+        assert L.args["e_ptr"] == torch.bfloat16
+
+
+def test_targets_read_the_report():
+    """targets() on a hand-made report: the SpMM judged by issue and serial time against the L2
+    time, the fused forward against the unfused ops, bf16 against fp32, spills anywhere."""
+    def op(name, dtype, est, serial=None, **sums):
+        return dict(op=name, dtype=dtype, d=64, estimate_us_gowalla=est,
+                    serial_us_gowalla=serial or est, **{f"{k}_gowalla": v for k, v in sums.items()})
+
+    case = lambda k, **kw: dict(kernel=k, dtype="float32", d=64, arch=90, status="ok",  # noqa: E731
+                                spill_bytes=dict(store=0, load=0), **kw)
+    report = dict(cases=[case("spmm_row", useful_lane_fraction=0.9),
+                         case("ngcf_fwd", occupancy=dict(fraction=0.25),
+                              gowalla=dict(mma_per_useful_flop=1.5))],
+                  ops=[op("csr_spmm", "float32", 80, 95, l2_us=80, issue_us=10, warp_instructions_per_nnz=6),
+                       op("ngcf_fwd_fused", "float32", 90), op("ngcf_fwd_unfused", "float32", 140),
+                       op("ngcf_bwd_fused", "float32", 100)] +
+                      [op(k, "bfloat16", v) for k, v in (("csr_spmm", 40), ("ngcf_fwd_fused", 50),
+                                                          ("ngcf_bwd_fused", 50))])
+    met = [ok for _, _, ok in KS.targets(report)]
+    assert met == [True] * 8
+    report["cases"][0]["spill_bytes"]["store"] = 4
+    report["ops"][0]["serial_us_gowalla"] = 110  # 1.375 x the L2 time
+    met = [ok for _, _, ok in KS.targets(report)]
+    assert met == [True, True, False, True, True, True, False, True]
+    assert "**no**" in "\n".join(KS.docs_markdown(report))
 
 
 def test_update_docs_replaces_only_its_section(tmp_path):
@@ -151,5 +210,5 @@ def test_real_compile_of_the_smallest_spmm_case(tmp_path):
     assert len(case["sass"]["loops"]) == 2
     assert ".entry _spmm_row_kernel" in case["ptx_text"]
     L = KS.KERNELS["spmm_row"].launch(16, torch.float32, g)
-    r = M.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16), L.num_warps, g)
+    r = M.evaluate(case["sass"], KS.KERNELS["spmm_row"].work(g, L, 16, case["sass"]), L.num_warps, g)
     assert r["warp_instructions_per_nnz"] > 0 and r["estimate_us"] > 0

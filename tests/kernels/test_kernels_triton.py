@@ -215,6 +215,45 @@ def test_ngcf_fused_kernels(n, d_in, d_out, bias, self_loop, save_s, thr, dtype,
 
 
 @here
+@pytest.mark.parametrize("save_s,dtype", [(True, torch.float32), (False, torch.bfloat16)])
+def test_ngcf_fused_power_law(save_s, dtype):
+    """Power-law degrees, isolated nodes and empty rows, many rows longer than T (their S from
+    the compact buffer), blocks of unequal lanes; S saved and recomputed."""
+    n, d_in, d_out = 150, 24, 40
+    rowptr, col, val = power_law_csr(n, n, seed=11, device=DEV)
+    g = torch.Generator().manual_seed(2)
+    rnd = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)  # noqa: E731
+    e, up, b = rnd(n, d_in), rnd(n, d_out), rnd(d_out)
+    w1, w2 = rnd(d_in, d_out) / d_in ** 0.5, rnd(d_in, d_out) / d_in ** 0.5
+    dev = lambda t: t.to(DEV)  # noqa: E731
+    out, s = NL.ngcf_forward_triton(rowptr, col, val, dev(e), dev(w1), dev(w2), dev(b), 0.2, True,
+                                    save_s, long_threshold=8, block_m=BLOCK_M)
+    assert SP.schedule(rowptr, 8, col.shape[0]).n_long > 5
+    csr = tuple(t.cpu() for t in (rowptr, col, val))
+    close(out, reference.ngcf_layer(*csr, e.double(), w1.double(), w2.double(), b.double(), 0.2,
+                                    True), NGCF_TOL[dtype], "out")
+    rt, ct, pt = csr_transpose_impl(rowptr, col, n)
+    got = NL.ngcf_backward_triton(dev(up), out, s, rowptr, col, val, rt, ct, val[pt], dev(e),
+                                  dev(w1), dev(w2), 0.2, True, long_threshold=8, block_m=BLOCK_M)
+    want = composed_backward(up.double(), out.double().cpu(), torch.empty(0, d_in).double(), *csr,
+                             rt.cpu(), ct.cpu(), val[pt].double().cpu(), e.double(), w1.double(),
+                             w2.double(), 0.2, True, backend="torch", long_threshold=1024)
+    for a, r, name in zip(got, want, ("de", "dw1", "dw2", "db")):
+        close(a, r, NGCF_TOL[dtype], name)
+
+
+def test_ngcf_fp32_products_follow_torch_matmul_precision():
+    e = torch.empty(2, 3)
+    assert NL.ngcf_config(e, 64, 64)["PREC"] == "tf32x3"  # torch's default, "highest"
+    old = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")
+        assert NL.ngcf_config(e, 64, 64)["PREC"] == "tf32"
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+@here
 def test_ngcf_backward_deterministic_bitwise():
     rowptr, col, val = sym_norm_csr(50, avg_deg=6, seed=3, device=DEV)
     e, w1, w2 = torch.randn(50, 16, device=DEV), torch.randn(16, 16, device=DEV), torch.randn(16, 16, device=DEV)
@@ -239,6 +278,7 @@ def test_while_loop_form(monkeypatch):
     test_spmm_power_law(64, torch.float32, 8)  # masked and unmasked steps, segments
     test_ngcf_fused_kernels(19, 100, 128, True, True, False, 8, torch.float32, 0.2)  # 4 tiles
     test_ngcf_fused_kernels(37, 5, 3, False, False, False, 8, torch.float32, 0.2)  # 3 blocks, P=2
+    test_ngcf_fused_power_law(False, torch.bfloat16)  # masked steps, long rows, recomputed S
 
 
 # ----------------------------------------------------------------------------- public API on Triton

@@ -34,7 +34,8 @@ DEFAULT_EPOCH_S = DEFAULT_EVAL_S = 2.0  # when the epoch stage measured nothing
 DRY_RUN_ENV = {"TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
 DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton"}
 DRY_ARGS = {"kernels": ["--device", "cpu", "--sizes", "powerlaw-N32-nnz160", "--d", "16",
-                        "--thresholds", "4,off", "--quick"],
+                        "--thresholds", "4,off", "--quick",
+                        "--estimates", "results/kernel_static/after/report.json"],
             "epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"],
             "memory": ["--device", "cpu", "--sizes", "powerlaw-N48-nnz192,ml-latest-small",
                        "--d", "16"]}

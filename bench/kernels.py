@@ -1,6 +1,8 @@
 """The device run's kernel and memory stages: SpMM and the NGCF layer, ours / torch.sparse.mm
 (cuSPARSE on CUDA) / a dense Â, float32 and bfloat16; time, peak memory and accuracy; the sweeps
-that set the kernels' defaults (the SpMM long-row threshold T, NGCF's S saved vs recomputed).
+that set the kernels' defaults (the SpMM long-row threshold T, NGCF's S saved vs recomputed);
+beside each of our ops and its kernels, the static model's estimate for the same graph
+(bench/kernel_static.py: compiled here, or an earlier report's SASS with ``--estimates``).
 
     python3 -m bench.kernels --out kernels.json                            # CUDA, default sizes
     python3 -m bench.kernels --memory --out memory.json --plot memory.png  # memory against N
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,6 +37,9 @@ THRESHOLDS = ["128", "256", "512", "1024", "2048", "4096", "off"]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 TOLERANCE = {"float32": 1e-4, "bfloat16": 5e-2}  # bf16: torch compositions round every op
 NO_SPLIT = 1 << 30  # a threshold no row reaches: long-row splitting off
+STATIC_OPS = {"ours_fused": ("ngcf_fwd_fused", "ngcf_bwd_fused"),  # the static report's ops
+              "ours_spmm+torch": ("ngcf_fwd_unfused", "ngcf_bwd_unfused")}
+KS_CACHE = Path(os.environ.get("GNN_KERNEL_STATIC_CACHE", Path.home() / ".cache" / "gnn-kernel-static"))
 
 
 def rel_err(out, ref) -> float:
@@ -41,17 +47,83 @@ def rel_err(out, ref) -> float:
     return float((out - ref).norm() / ref.norm().clamp_min(1e-30))
 
 
+class Static:
+    """The static model's estimates of our ops on each graph: the kernels compiled for sm_90 with
+    this machine's Triton (``compile``) or an earlier report's cases (a report.json path), then
+    evaluated on the graph's degrees; ``none``: no estimates."""
+
+    def __init__(self, source: str, d: int, dtypes):
+        self.source, self.d, self.dtypes, self.cases, self.ops = source, d, list(dtypes), None, {}
+
+    def evaluate(self, size, adj=None) -> None:
+        """Estimates on graph ``size``; without ``adj``, only compile (before CUDA starts: the
+        compiles run in forked processes)."""
+        if self.source == "none":
+            return
+        from bench import kernel_static as KS
+
+        g = KS.graph_of(size, adj.rowptr.diff().cpu().numpy() if adj is not None else [1, 2, 3],
+                        adj.rowptr.dtype if adj is not None else torch.int64,
+                        adj.col.dtype if adj is not None else torch.int32)
+        if self.cases is None and self.source != "compile":
+            self.cases = [c for c in json.loads(Path(self.source).read_text())["cases"]
+                          if c["arch"] == 90 and c["d"] == self.d and c["dtype"] in self.dtypes]
+        report = KS.run(None, [self.d], self.dtypes, [90], list(KS.KERNELS), os.cpu_count(),
+                        KS_CACHE, graphs={size: g}, cases=self.cases)
+        self.cases, names = report["cases"], {k: v.fn().__name__ for k, v in KS.KERNELS.items()}
+        for r in report["ops"]:
+            kernels = {}
+            for k, kdt in r["launches"]:  # "torch:..." are the composed layer's torch ops
+                c = next((c for c in self.cases if (c["kernel"], c["dtype"]) == (k, kdt)), {})
+                est, name = c.get(size, {}).get("estimate_us"), names.get(k, k)
+                kernels[name] = None if est is None else kernels.get(name, 0.0) + est
+            self.ops[(size, r["op"], r["dtype"])] = dict(
+                estimate_us=r[f"estimate_us_{size}"], serial_us=r[f"serial_us_{size}"], kernels=kernels)
+
+    def fields(self, size, dtype, *ops) -> dict:
+        """``static_estimate_us`` / ``static_serial_us`` (the ops' sums) and ``static_kernels_us``."""
+        got = [self.ops.get((size, op, str(dtype).replace("torch.", ""))) for op in ops]
+        if not ops or None in got:
+            return {}
+        kernels = {}
+        for g in got:
+            for k, v in g["kernels"].items():
+                kernels[k] = None if v is None or kernels.get(k, 0) is None else kernels.get(k, 0) + v
+        return dict(static_estimate_us=sum(g["estimate_us"] or 0 for g in got),
+                    static_serial_us=sum(g["serial_us"] or 0 for g in got), static_kernels_us=kernels,
+                    static_source=self.source if self.source != "compile" else "compiled here")
+
+
+def kernel_times(fn, device) -> dict:
+    """µs per GPU kernel name in one call of ``fn`` (torch.profiler), {} off CUDA."""
+    if device.type != "cuda":
+        return {}
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        sync(device)
+    times = {}
+    for e in prof.key_averages():
+        if e.device_type.name == "CUDA" and e.self_device_time_total > 0:
+            times[e.key] = e.self_device_time_total
+    return times
+
+
 class Bench:
     """Runs the cases of one graph after another and collects their records."""
 
-    def __init__(self, device, quick: bool, thresholds=(), timed: bool = True):
+    def __init__(self, device, quick: bool, thresholds=(), timed: bool = True, static=None):
         self.device, self.quick, self.thresholds, self.timed = device, quick, thresholds, timed
-        self.records = []
+        self.static, self.records = static or Static("none", 0, ()), []
 
-    def case(self, base: dict, fn, *, check=None, repr_bytes=None, model_bytes=None, **extra):
+    def case(self, base: dict, fn, *, check=None, repr_bytes=None, model_bytes=None, ops=(),
+             **extra):
         """Warm up (compile), peak memory and check on one call, then time; errors are recorded.
-        ``quick``: the first call is all (dry runs)."""
-        rec = dict(base, **extra, repr_bytes=repr_bytes, status="ok")
+        ``quick``: the first call is all (dry runs). ``ops``: the static report's ops ``fn`` runs
+        (their estimates and, on CUDA, each kernel's measured time go into the record)."""
+        rec = dict(base, **extra, **self.static.fields(base["size"], base["dtype"], *ops),
+                   repr_bytes=repr_bytes, status="ok")
         try:
             if not self.quick:  # compilation and cached bookkeeping are not working memory
                 fn()
@@ -63,6 +135,8 @@ class Bench:
             del out
             if self.timed and not self.quick:
                 rec["seconds"] = time_call(fn, self.device, repeat=5)
+                if ops:
+                    rec["measured_kernels_us"] = kernel_times(fn, self.device)
         except torch.OutOfMemoryError:
             rec["status"] = "OOM (ran out)"
         except Exception as exc:  # noqa: BLE001 - one failed provider must not end the run
@@ -74,8 +148,8 @@ class Bench:
             if model_bytes:
                 rec.update(model_bytes=model_bytes, gbps=model_bytes / rec["seconds"] / 1e9)
         self.records.append(rec)
-        shown = ("op", "dtype", "provider", "size", "seconds", "peak_mem_bytes", "rel_err",
-                 "status")
+        shown = ("op", "dtype", "provider", "size", "seconds", "static_estimate_us",
+                 "peak_mem_bytes", "rel_err", "status")
         print(json.dumps({k: rec.get(k) for k in shown}), flush=True)
 
     def over_budget(self, base: dict, dtype) -> bool:
@@ -115,7 +189,8 @@ class Bench:
             built = self.build(lambda p: baselines.spmm_provider(p, adj, x), provider, base, dtype)
             if built is not None:
                 self.case(dict(base, provider=provider), built[0], check=lambda y: rel_err(y, ref),
-                          repr_bytes=built[1], model_bytes=model, **built[2])
+                          repr_bytes=built[1], model_bytes=model, **built[2],
+                          ops=("csr_spmm",) if provider == "ours" else ())
         if dtype == torch.float32 and self.timed:
             self.spmm_backward(size, adj, x, d)
             base = self.base("spmm_threshold", size, adj, x.dtype, d)
@@ -140,7 +215,8 @@ class Bench:
                 return xg.grad
 
             self.case(dict(base, provider=provider), fn, check=lambda g: rel_err(g, ref.grad),
-                      repr_bytes=baselines.csr_bytes(adj))
+                      repr_bytes=baselines.csr_bytes(adj),  # A symmetric: dx is another A x
+                      ops=("csr_spmm", "csr_spmm") if provider == "ours" else ())
 
     # ------------------------------------------------------------------ NGCF layer
     def ngcf(self, size, adj, dtype, d, variants=None):
@@ -154,10 +230,17 @@ class Bench:
         for label, (provider, options) in variants.items():
             built = self.build(lambda p: baselines.ngcf_provider(p, adj, dtype), provider, base,
                                dtype)
+            ops = () if options.get("recompute_s") else STATIC_OPS.get(provider, ())
             if built is not None:
                 fn, check = self.fwd_bwd(built[0], (e, w1, w2, b), grad, options, ref)
                 self.case(dict(base, provider=label), fn, check=check, repr_bytes=built[1],
-                          **built[2])
+                          ops=ops, **built[2])
+                if self.timed and provider in ("ours_fused", "ours_spmm+torch", "torch_unfused") \
+                        and not options.get("recompute_s"):  # the forward alone, as the model's
+                    fwd = lambda f=built[0], o=options: f(e, w1, w2, b, **o)  # noqa: E731
+                    with torch.no_grad():
+                        self.case(dict(base, op="ngcf_layer_fwd", provider=label), fwd,
+                                  check=lambda y: rel_err(y, ref[-1]), ops=ops[:1])
             built = fn = check = None  # a dense Â goes before the next case
         if dtype == torch.float32 and self.timed:
             base = self.base("ngcf_threshold", size, adj, dtype, d)
@@ -202,15 +285,22 @@ def main(argv=None) -> int:
     p.add_argument("--memory", action="store_true", help="memory against N (float32) instead")
     p.add_argument("--out", type=Path, required=True, help="json file to write")
     p.add_argument("--plot", type=Path, help="with --memory: the png to draw (needs matplotlib)")
+    p.add_argument("--estimates", default=None, help="the static model's estimates: 'compile' "
+                   "(default on CUDA), a report.json to take the kernels' SASS from, or 'none'")
     args = p.parse_args(argv)
     device = torch.device(args.device)
-    bench = Bench(device, args.quick, [t for t in args.thresholds.split(",") if t], not args.memory)
+    estimates = args.estimates or ("compile" if device.type == "cuda" else "none")
+    static = Static("none" if args.memory else estimates, args.d, args.dtypes.split(","))
+    bench = Bench(device, args.quick, [t for t in args.thresholds.split(",") if t], not args.memory,
+                  static)
     meta = {"device": device_name(device), "torch": torch.__version__, "d": args.d,
             "started": datetime.datetime.now().isoformat(), "budget_bytes": memory_budget(device),
-            "sizes_done": []}
+            "sizes_done": [], "static_estimates": static.source}
     if not args.memory:
         import triton
 
+        if static.source == "compile":
+            static.evaluate("compile")
         meta.update(triton=triton.__version__, copy_gbps=copy_bandwidth(device) / 1e9)
         print(f"device {meta['device']}: copy bandwidth {meta['copy_gbps']:.0f} GB/s", flush=True)
     sizes = args.sizes.split(",") if args.sizes else MEMORY_SIZES if args.memory else SIZES
@@ -223,6 +313,10 @@ def main(argv=None) -> int:
             continue
         print(f"{size}: N={adj.n_nodes:,} nnz={adj.nnz:,} ({time.perf_counter() - start:.1f} s)",
               flush=True)
+        try:
+            static.evaluate(size, adj)
+        except Exception as exc:  # noqa: BLE001 - no estimate must not cost the measurements
+            meta.setdefault("static_errors", []).append(f"{size}: {type(exc).__name__}: {exc}"[:300])
         if args.memory:
             bench.spmm(size, adj, torch.float32, args.d, MEMORY_SPMM)
             bench.ngcf(size, adj, torch.float32, args.d, {p: (p, {}) for p in MEMORY_NGCF})

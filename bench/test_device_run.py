@@ -54,6 +54,11 @@ def test_results_are_checked_and_complete(dry_run):
             ("ngcf_threshold", "float32")} <= {(r["op"], r["dtype"]) for r in kernels}
     ours = [r for r in kernels if r["provider"].startswith(("ours", "T="))]
     assert ours and all(r["status"] == "ok" and r["check_ok"] for r in ours)
+    # the static model's estimate beside our ops (from the committed report's SASS in the dry run)
+    estimated = {(r["op"], r["provider"]) for r in ours if r.get("static_estimate_us", 0) > 0
+                 and r["static_kernels_us"]}
+    assert {("spmm", "ours"), ("ngcf_layer_fwd", "ours_fused (S saved)"),
+            ("ngcf_layer_fwd_bwd", "ours_fused (S saved)"), ("ngcf_layer_fwd", "ours_spmm+torch")} <= estimated
     memory = json.loads((out / "memory.json").read_text())["records"]
     assert {"ours", "gather_scatter", "ours_fused"} <= {r["provider"] for r in memory
                                                        if r["status"] == "ok"}

@@ -6,6 +6,8 @@ the largest term naming the bound. Every assumption is in ``ASSUMPTIONS`` (and t
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import subprocess
@@ -72,7 +74,7 @@ def compile_case(fn, args: dict, constexprs: dict, num_warps: int, num_stages: i
                                        **({"maxnreg": maxnreg} if maxnreg else {})))
 
 
-def _tool(arch: int, name: str = "") -> str:  # the wheel's ptxas (or a tool beside it), as Triton picks it
+def _tool(arch: int, name: str = "") -> str:  # the wheel's ptxas (or a tool beside it)
     from triton.backends.nvidia.compiler import get_ptxas
 
     return str(Path(get_ptxas(arch).path).with_name(name)) if name else get_ptxas(arch).path
@@ -90,6 +92,18 @@ def ptxas_info(ptx: str, arch: int) -> dict:
                 spill_bytes=dict(store=num(r"(\d+) bytes spill stores"),
                                  load=num(r"(\d+) bytes spill loads")),
                 static_shared_bytes=num(r"(\d+) bytes smem"))
+
+
+def analyse(ptx: str, cubin: bytes, arch: int, cache: Path):
+    """(ptxas_info, SASS text) of a compiled kernel, cached in ``cache`` by PTX (both are slow)."""
+    import triton
+
+    key = hashlib.sha256(f"{triton.__version__} {arch} {ptx}".encode()).hexdigest()[:32]
+    path = cache / "sass" / f"{key}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([ptxas_info(ptx, arch), sass_text(cubin)]))
+    return json.loads(path.read_text())
 
 
 def sass_text(cubin: bytes) -> str:
@@ -176,6 +190,27 @@ def sass_loops(sass: str) -> dict:
     return dict(loops=parts[:-1], outside=parts[-1])
 
 
+def gather_loops(sass, lengths, rows, repeat=1, others=()):
+    """(iterations of each SASS loop, sum of the blocks' longest items), blocks of ``rows`` items
+    (``lengths``, longest first) stepped ``repeat`` times. Loops without FFMA or with MMA take
+    ``others``; the last gather loop is the masked one (to each block's longest item), the ones
+    before it the unmasked steps (to its shortest), which ptxas may split into a 1-step remainder
+    and a loop of U steps (U from their FFMA counts). [] on another structure."""
+    first = np.arange(0, lengths.size, rows)
+    longest, shortest = lengths[first], lengths[np.minimum(first + rows, lengths.size) - 1]
+    loops, others = sass["loops"], iter(others)
+    gather = [i for i, x in enumerate(loops) if "FFMA" in x["classes"] and "MMA" not in x["classes"]]
+    if not 2 <= len(gather) <= 3:
+        return []
+    out = [None if i in gather else next(others) for i in range(len(loops))]
+    u = loops[gather[-2]]["classes"]["FFMA"] // loops[gather[0]]["classes"]["FFMA"]
+    out[gather[-1]] = int((longest - shortest).sum()) * repeat
+    out[gather[0]] = int((shortest % u if u > 1 else shortest).sum()) * repeat
+    if u > 1:
+        out[gather[1]] = int((shortest // u).sum()) * repeat
+    return out, int(longest.sum())
+
+
 def occupancy(registers: int, shared_bytes: int, num_warps: int, arch: int = 90) -> dict:
     """Resident blocks per SM under the register (256 per warp granularity), shared memory
     (+1 KB reserved per block), warp and block limits."""
@@ -244,7 +279,8 @@ def evaluate(sass: dict, work: dict, num_warps: int, g) -> dict:
     return dict(r, warp_instructions_per_nnz=warp / g.nnz, programs=work["programs"],
                 tensor_flops=sum(tensor.values()), mma_per_useful_flop=work.get("useful_flops")
                 and sum(tensor.values()) / work["useful_flops"],
-                loop_iterations=work["loops"], useful_lane_fraction=lanes[0] / lanes[1] if lanes and lanes[1] else None)
+                loop_iterations=work["loops"],
+                useful_lane_fraction=lanes[0] / lanes[1] if lanes and lanes[1] else None)
 
 
 def unfused_ngcf_torch_us(n: int, d: int, elem_bytes: int, hw=H200) -> dict:

@@ -10,7 +10,6 @@ Writes DIR/report.json ({meta, assumptions, cases, ops}), DIR/summary.md, each c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import itertools
 import json
@@ -26,12 +25,12 @@ import torch
 import triton
 
 from bench import kernel_model as M
+from bench.kernel_tables import SUMS, docs_markdown, summary_markdown, update_docs
 
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 GRAPHS = {"gowalla": "gowalla", "powerlaw_1e6": "powerlaw-N1000000"}  # bench.graphs labels
 F32, I32, I64 = torch.float32, torch.int32, torch.int64
-DOCS_BEGIN, DOCS_END = "<!-- kernel_static:begin -->", "<!-- kernel_static:end -->"
 
 
 def _mod(name):  # a module of gnn.kernels, by its current name
@@ -82,27 +81,6 @@ def _items(g, segments_only=False, fused=False):
     return -np.sort(-(seg if segments_only else np.concatenate([short, seg])))
 
 
-def _gather_loops(sass, lengths, rows, repeat=1, others=()):
-    """(iterations of each SASS loop, sum of the blocks' longest items), blocks of ``rows`` items
-    (``lengths``, longest first) stepped ``repeat`` times. Loops without FFMA or with MMA take
-    ``others``; the last gather loop is the masked one (to each block's longest item), the ones
-    before it the unmasked steps (to its shortest), which ptxas may split into a 1-step remainder
-    and a loop of U steps (U from their FFMA counts). [] on another structure."""
-    first = np.arange(0, lengths.size, rows)
-    longest, shortest = lengths[first], lengths[np.minimum(first + rows, lengths.size) - 1]
-    loops, others = sass["loops"], iter(others)
-    gather = [i for i, x in enumerate(loops) if "FFMA" in x["classes"] and "MMA" not in x["classes"]]
-    if not 2 <= len(gather) <= 3:
-        return []
-    out = [None if i in gather else next(others) for i in range(len(loops))]
-    u = loops[gather[-2]]["classes"]["FFMA"] // loops[gather[0]]["classes"]["FFMA"]
-    out[gather[-1]] = int((longest - shortest).sum()) * repeat
-    out[gather[0]] = int((shortest % u if u > 1 else shortest).sum()) * repeat
-    if u > 1:
-        out[gather[1]] = int((shortest // u).sum()) * repeat
-    return out, int(longest.sum())
-
-
 def _row_kernel(add=False, segments=False):
     """The SpMM row kernel over a graph's items: csr_spmm's (``add``: the NGCF backward's
     A^T dS + de_local, de_local fp32) or the fused forward's launch over the long rows' segments."""
@@ -118,11 +96,12 @@ def _row_kernel(add=False, segments=False):
     def work(g, L, d, sass):
         c, lens, n_seg, a = L.constexprs, _items(g, segments), _segments(g)[0].size, L.args
         nd, nnz = cdiv(d, c["NT"] * c["CHUNK"]), int(lens.sum())
-        loops, longest = _gather_loops(sass, lens, c["ROWS"], nd) or ([], 0)
+        loops, longest = M.gather_loops(sass, lens, c["ROWS"], nd) or ([], 0)
         index = 12 * lens.size + 8 * nnz  # items (start, len, out), col and val: per d tile
         out = (lens.size - n_seg) * d * (a["y_ptr"].itemsize + 4 * add) + n_seg * d * 4
         return dict(programs=cdiv(lens.size, c["ROWS"]) * nd, loops=loops, gathers=nnz,
-                    row_bytes=d * a["x_ptr"].itemsize, stream_bytes=index + out, reread_bytes=(nd - 1) * index,
+                    row_bytes=d * a["x_ptr"].itemsize, stream_bytes=index + out,
+                    reread_bytes=(nd - 1) * index,
                     lanes=(nnz * d, longest * c["ROWS"] * c["NT"] * c["CHUNK"] * nd))
     return Kernel(lambda: _mod("spmm_triton")._spmm_row_kernel, launch, work)
 
@@ -138,7 +117,8 @@ def _reduce(add, compact):
         nseg, nd = _segments(g)[1], cdiv(d, L.constexprs["BLOCK_D"])
         return dict(programs=nseg.size * nd, gathers=0, row_bytes=0, lanes=None,
                     loops=[int((nseg // 4).sum()) * nd, int((nseg % 4 % 2).sum()) * nd],
-                    stream_bytes=d * (4 * nseg.sum() + nseg.size * (4 * add + L.args["y_ptr"].itemsize)))
+                    stream_bytes=d * (4 * nseg.sum()
+                                      + nseg.size * (4 * add + L.args["y_ptr"].itemsize)))
     return Kernel(lambda: _mod("spmm_triton")._spmm_segment_reduce_kernel, launch, work)
 
 
@@ -149,8 +129,9 @@ def _fused(kernel, part, args, flags, work):
         ng = _mod("ngcf_triton")
         if not ng.fused_supported(d, d):
             return f"not used: fused_supported({d}, {d}) is False (FUSED_MAX_DIM={ng.FUSED_MAX_DIM})"
-        cfg = ng.ngcf_config(SimpleNamespace(dtype=dt, device=torch.device("cuda"),
-                                             element_size=lambda: dt.itemsize, numel=lambda: g.n * d), d, d)
+        e = SimpleNamespace(dtype=dt, device=torch.device("cuda"), element_size=lambda: dt.itemsize,
+                            numel=lambda: g.n * d)  # what ngcf_config reads of e
+        cfg = ng.ngcf_config(e, d, d)
         ce = dict(cfg[part], PREC=cfg["PREC"], DOT_F32=False, SELF_LOOP=True, **flags(g))
         nw, maxnreg = ce.pop("num_warps"), ce.pop("maxnreg")
         a = {k: dt for k in getattr(ng, kernel).arg_names if k.endswith("_ptr")}
@@ -162,11 +143,12 @@ def _fused(kernel, part, args, flags, work):
 def _fwd_work(g, L, d, sass):
     c, eb, lens = L.constexprs, L.args["e_ptr"].itemsize, _items(g, fused=True)
     k, nb, nnz = cdiv(d, c["CHUNK"]), cdiv(g.n, c["BLOCK_M"]), int(lens.sum())
-    loops, longest = _gather_loops(sass, lens, c["BLOCK_M"], k, [nb * k]) or ([], 0)
+    loops, longest = M.gather_loops(sass, lens, c["BLOCK_M"], k, [nb * k]) or ([], 0)
     # items, col + val (again per chunk from L2), e read, out and S written, S of the long rows
     streams = 12 * g.n + 8 * nnz + 3 * g.n * d * eb + int((g.deg > _T()).sum()) * d * 4
     return dict(programs=nb, loops=loops, gathers=nnz, row_bytes=d * eb, stream_bytes=streams,
-                reread_bytes=(k - 1) * 8 * nnz + nb * 2 * d * d * eb, useful_flops=2 * g.nnz * d + 4 * g.n * d * d,
+                reread_bytes=(k - 1) * 8 * nnz + nb * 2 * d * d * eb,
+                useful_flops=2 * g.nnz * d + 4 * g.n * d * d,
                 lanes=(nnz * d, longest * c["BLOCK_M"] * c["CHUNK"] * k))
 
 
@@ -174,9 +156,9 @@ def _bwd_work(weights):
     def work(g, L, d, sass):
         c, eb, blocks = L.constexprs, L.args["e_ptr"].itemsize, cdiv(g.n, L.constexprs["BLOCK_M"])
         if not weights:  # grad, out, S, e read; dS (e's dtype), de_local (fp32) written; W per program
-            return dict(programs=blocks, loops=[blocks * cdiv(d, c["CHUNK"])], gathers=0, row_bytes=0,
-                        lanes=None, stream_bytes=g.n * d * (5 * eb + 4), reread_bytes=blocks * 2 * d * d * eb,
-                        useful_flops=4 * g.n * d * d)
+            return dict(programs=blocks, loops=[blocks * cdiv(d, c["CHUNK"])], gathers=0,
+                        row_bytes=0, lanes=None, stream_bytes=g.n * d * (5 * eb + 4),
+                        reread_bytes=blocks * 2 * d * d * eb, useful_flops=4 * g.n * d * d)
         nj, p = cdiv(d, c["BLOCK_N"]), min(blocks, 2 * M.H200["sms"])  # 2 programs per SM on CUDA
         # grad, out once; S, e once per column block; dW and db partials per program
         return dict(programs=p * nj, loops=[blocks * nj], gathers=0, row_bytes=0, lanes=None,
@@ -203,7 +185,8 @@ def _sddmm():
 KERNELS = {
     "spmm_row": _row_kernel(), "spmm_row_add": _row_kernel(add=True),
     "spmm_segment": _row_kernel(segments=True),
-    "spmm_reduce": _reduce(add=False, compact=False), "spmm_reduce_compact": _reduce(add=False, compact=True),
+    "spmm_reduce": _reduce(add=False, compact=False),
+    "spmm_reduce_compact": _reduce(add=False, compact=True),
     "spmm_reduce_add": _reduce(add=True, compact=False),
     "ngcf_fwd": _fused("_ngcf_fwd_kernel", "fwd", lambda g, ce: dict(
         start_ptr=I32, len_ptr=I32, row_ptr=I32, col_ptr=g.col_dtype, val_ptr=F32, s_long_ptr=F32,
@@ -218,7 +201,8 @@ KERNELS = {
 }
 # the launches of each op (dtype None: the op's own); "torch:" = the composed layer's torch ops
 # (whose SpMMs take float32: the composed path accumulates in it)
-_SPMM, _ADD = [("spmm_row", None), ("spmm_reduce", None)], [("spmm_row_add", None), ("spmm_reduce_add", None)]
+_SPMM = [("spmm_row", None), ("spmm_reduce", None)]
+_ADD = [("spmm_row_add", None), ("spmm_reduce_add", None)]
 OPS = {"csr_spmm": _SPMM, "csr_sddmm": [("sddmm", None)],
        "ngcf_fwd_fused": [("spmm_segment", None), ("spmm_reduce_compact", None), ("ngcf_fwd", None)],
        "ngcf_fwd_unfused": _SPMM + [("torch:forward", None)],
@@ -230,8 +214,8 @@ OPS = {"csr_spmm": _SPMM, "csr_sddmm": [("sddmm", None)],
 
 def graph_of(name: str, deg, rowptr_dtype=I64, col_dtype=I32) -> SimpleNamespace:
     deg = np.asarray(deg, dtype=np.int64)
-    return SimpleNamespace(name=name, n=deg.size, nnz=int(deg.sum()), deg=deg, rowptr_dtype=rowptr_dtype,
-                           col_dtype=col_dtype)
+    return SimpleNamespace(name=name, n=deg.size, nnz=int(deg.sum()), deg=deg,
+                           rowptr_dtype=rowptr_dtype, col_dtype=col_dtype)
 
 
 def load_graph(name: str, label: str, cache: Path) -> SimpleNamespace:
@@ -252,7 +236,6 @@ _CTX: dict = {}  # set before the pool forks: "graph" (whose sizes the scalars t
 
 
 def _compile_job(job):
-    """A case: compiled, ``ptxas -v`` and ``cuobjdump -sass`` (cached by PTX: both are slow)."""
     name, dtype, d, arch = job
     L = KERNELS[name].launch(d, DTYPES[dtype], _CTX["graph"])
     case = dict(kernel=name, dtype=dtype, d=d, arch=arch, status=L if isinstance(L, str) else "ok")
@@ -260,12 +243,7 @@ def _compile_job(job):
         return case
     try:
         c = M.compile_case(KERNELS[name].fn(), *L, arch)
-        path = _CTX["cache"] / "sass" / (hashlib.sha256(
-            f"{triton.__version__} {arch} {c.asm['ptx']}".encode()).hexdigest()[:32] + ".json")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps([M.ptxas_info(c.asm["ptx"], arch), M.sass_text(c.asm["cubin"])]))
-        info, sass = json.loads(path.read_text())
+        info, sass = M.analyse(c.asm["ptx"], c.asm["cubin"], arch, _CTX["cache"])
     except Exception as exc:  # noqa: BLE001 - one failed case must not end the report
         return dict(case, status=f"error: {type(exc).__name__}: {str(exc)[:300]}")
     shared = c.metadata.shared + info.pop("static_shared_bytes")
@@ -273,9 +251,6 @@ def _compile_job(job):
                 constexprs=L.constexprs, **info, shared_bytes=shared, sass=M.sass_loops(sass),
                 occupancy=M.occupancy(info["registers"], shared, L.num_warps, arch),
                 ptx_text=c.asm["ptx"], sass_text=sass)
-
-
-SUMS = ("estimate_us", "serial_us", "l2_us", "issue_us", "warp_instructions_per_nnz")
 
 
 def compose_ops(cases: list, graphs: dict) -> list:
@@ -306,14 +281,16 @@ def run(out, dims, dtypes, archs, kernels, jobs: int, cache: Path, graphs=None, 
         for ext in ("ptx", "sass"):
             if (text := case.pop(f"{ext}_text", None)) and out:
                 Path(out).mkdir(parents=True, exist_ok=True)
-                (Path(out) / f"{case['kernel']}-{case['dtype']}-d{case['d']}-sm{case['arch']}.{ext}").write_text(text)
+                stem = f"{case['kernel']}-{case['dtype']}-d{case['d']}-sm{case['arch']}"
+                (Path(out) / f"{stem}.{ext}").write_text(text)
         if case["arch"] == 90:  # the roofline is the H200's
             L = KERNELS[case["kernel"]].launch(case["d"], DTYPES[case["dtype"]], _CTX["graph"])
             for gname, g in graphs.items():
                 w = KERNELS[case["kernel"]].work(g, L, case["d"], case["sass"])
                 case[gname] = M.evaluate(case["sass"], w, L.num_warps, g)
             gw = case[next(iter(graphs))]
-            case.update({k: gw.get(k) for k in ("warp_instructions_per_nnz", "useful_lane_fraction", "bound")},
+            keys = ("warp_instructions_per_nnz", "useful_lane_fraction", "bound")
+            case.update({k: gw.get(k) for k in keys},
                         **{f"estimate_us_{k}": case[k].get("estimate_us") for k in graphs})
     git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
     dirty = " + uncommitted kernels/ changes" if git("status", "--porcelain", "kernels") else ""
@@ -326,118 +303,6 @@ def run(out, dims, dtypes, archs, kernels, jobs: int, cache: Path, graphs=None, 
         (Path(out) / "report.json").write_text(json.dumps(report, indent=1, default=float))
         (Path(out) / "summary.md").write_text(summary_markdown(report))
     return report
-
-
-def _f(v, digits=1):
-    return "–" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-
-def _us(r: dict, suffix: str = "") -> str:
-    est, serial = r.get(f"estimate_us{suffix}"), r.get(f"serial_us{suffix}")
-    return "–" if est is None else "–".join(f"{v:.{1 if v < 100 else 0}f}" for v in (est, serial))
-
-
-def _spill(c):
-    return sum(c["spill_bytes"].values()) if c.get("status") == "ok" else 0
-
-
-def _pick(report, kind, name, dtype="float32", d=64, arch=90):
-    key = "kernel" if kind == "cases" else "op"
-    return next((r for r in report[kind] if r[key] == name and r["dtype"] == dtype and r["d"] == d
-                 and r.get("arch", 90) == arch and r.get("status", "ok") == "ok"), None)
-
-
-def summary_markdown(report: dict) -> str:
-    """Every sm_90 case (with sm_80's registers, spills and occupancy), the ops, the targets."""
-    meta, cases = report["meta"], report["cases"]
-    g0, g1 = (list(meta["graphs"]) + [None])[:2]
-    out = [f"Written by `{meta['command']}` (commit {meta['commit']}, triton {meta['triton']}): sm_90 "
-           f"code on the H200 model of bench/kernel_model.py; µs as estimate–serial (all overlapped "
-           "– nothing overlapped). Graphs: " + "; ".join(
-               f"{k} = `{v['label']}`, N {v['n']:,}, nnz {v['nnz']:,}, median degree {v['median_degree']:g}, "
-               f"max {v['max_degree']:,}" for k, v in meta["graphs"].items()) + ".", "",
-           "| kernel | dtype | d | warps | regs | spill st/ld B | smem KB | occupancy | warp-instr / nnz "
-           f"| useful lanes | MMA / useful FLOPs | {g0} µs (bound) | L2 / HBM floor µs | {g1} µs "
-           "| sm_80 regs, spill B, occupancy |", "|" + "---|" * 15]
-    for c in (c for c in cases if c["arch"] == 90):
-        if c["status"] != "ok":
-            out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['status']} |" + " |" * 11)
-            continue
-        g, o = c[g0], _pick(report, "cases", c["kernel"], c["dtype"], c["d"], 80)
-        out.append(f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['num_warps']} | {c['registers']}"
-                   f" | {c['spill_bytes']['store']}/{c['spill_bytes']['load']} | {c['shared_bytes'] / 1024:.1f}"
-                   f" | {c['occupancy']['fraction']:.1%} | {_f(g.get('warp_instructions_per_nnz'))} | "
-                   f"{_f(g.get('useful_lane_fraction'), 2)} | {_f(g.get('mma_per_useful_flop'))} | {_us(g)} "
-                   f"({g.get('bound', g.get('model'))}) | {_f(g.get('l2_us'))} / {_f(g.get('hbm_us'))} | "
-                   f"{_us(c.get(g1, {}))} | " + (f"{o['registers']}, {_spill(o)}, "
-                                                  f"{o['occupancy']['fraction']:.1%} |" if o else "– |"))
-    dims = sorted({r["d"] for r in report["ops"]})
-    out += ["", "Ops: the sums of their launches' µs, estimate–serial (unfused: the Triton SpMM and "
-            "the torch ops of kernels/ngcf_layer.py's composed path).", "",
-            "| op | dtype | graph | " + " | ".join(f"d = {d}" for d in dims) + " |", "|---|---|---|" + "---|" * len(dims)]
-    for (op, dt), rows in itertools.groupby(report["ops"], key=lambda r: (r["op"], r["dtype"])):
-        rows = list(rows)
-        out += [f"| {op} | {dt} | {gname} | " + " | ".join(_us(r, f"_{gname}") for r in rows) + " |"
-                for gname in meta["graphs"]]
-    out += ["", *docs_markdown(report), "Assumptions:", ""] + [f"- {a}" for a in report["assumptions"]]
-    return "\n".join(out) + "\n"
-
-
-def targets(report) -> list:
-    """(target, figure reached, met) of issue 16 on Gowalla at d = 64, sm_90 (float32 unless
-    said); [] when the report lacks those cases."""
-    c, o = (lambda *a: _pick(report, "cases", *a)), (lambda *a: _pick(report, "ops", *a))
-    row, spmm, fwd, fused, unfused = c("spmm_row"), o("csr_spmm"), c("ngcf_fwd"), o("ngcf_fwd_fused"), o(
-        "ngcf_fwd_unfused")
-    if not (row and fwd and spmm and spmm.get("estimate_us_gowalla")):
-        return []
-    g = lambda r, k: r[f"{k}_gowalla"]  # noqa: E731
-    ipn, l2, issue, serial = (g(spmm, k) for k in (SUMS[4], SUMS[2], SUMS[3], SUMS[1]))
-    mma, occ, lanes = fwd["gowalla"]["mma_per_useful_flop"], fwd["occupancy"]["fraction"], row["useful_lane_fraction"]
-    speed = [g(unfused, k) / g(fused, k) for k in SUMS[:2]]
-    bf = {op: g(o(op), SUMS[0]) / g(o(op, "bfloat16"), SUMS[0]) for op in ("csr_spmm", "ngcf_fwd_fused", "ngcf_bwd_fused")}
-    spills = sorted({f"{x['kernel']} {x['dtype']} d={x['d']} sm_{x['arch']}" for x in report["cases"] if _spill(x)})
-    return [("SpMM ≤ 15 warp-instructions per nonzero", f"{ipn:.1f}", ipn <= 15),
-            ("SpMM ≥ 85 % useful gather lanes", f"{lanes:.1%}", lanes >= 0.85),
-            ("SpMM within 1.3× of the L2 floor (judged: issue ≤ 0.5 and serial ≤ 1.3 × L2 time)",
-             f"issue {issue / l2:.2f} ×, serial {serial / l2:.2f} × the L2 time ({l2:.1f} µs)",
-             issue <= 0.5 * l2 and serial <= 1.3 * l2),
-            ("fused forward: tensor work ≤ 2× useful FLOPs", f"{mma:.2f} ×", mma <= 2),
-            ("fused forward: occupancy ≥ 25 %", f"{occ:.1%}", occ >= 0.25),
-            ("fused forward ≥ 1.5× faster than csr_spmm + torch ops",
-             f"{speed[0]:.2f} × by the estimate, {speed[1]:.2f} × serial", speed[0] >= 1.5),
-            ("0 spill bytes, every case, sm_80 and sm_90", ", ".join(spills) or "0", not spills),
-            ("bf16 ≥ 1.6× faster than fp32 (estimate)", ", ".join(f"{k} {v:.2f} ×" for k, v in bf.items()),
-             min(bf.values()) >= 1.6)]
-
-
-def docs_markdown(after: dict, before: dict = None) -> list:
-    """The targets, then per op (d = 64, Gowalla) its heaviest launch in each report."""
-    out = ["| target (d = 64, sm_90, Gowalla) | reached | met |", "|---|---|---|"] + [
-        f"| {t} | {r} | {'yes' if ok else '**no**'} |" for t, r, ok in targets(after)] + [
-        "", "| op | dtype | kernels | heaviest launch | regs | spill B sm_90, sm_80 | occupancy | "
-        "warp-instr / nnz (op) | useful lanes | Gowalla µs (op) | bound |", "|" + "---|" * 11]
-    for op, dt, (when, rep) in itertools.product(("csr_spmm", "ngcf_fwd_fused", "ngcf_bwd_fused", "csr_sddmm"),
-                                                 DTYPES, (("before", before), ("after", after)) if before else [("", after)]):
-        o = _pick(rep, "ops", op, dt)
-        cs = [x for x in (_pick(rep, "cases", k, kdt) for k, kdt in (o or {}).get("launches", [])) if x]
-        if cs:
-            c = max(cs, key=lambda x: x["estimate_us_gowalla"] or 0)
-            out.append(f"| {op} | {dt} | {when} | {c['kernel']} | {c['registers']} | {_spill(c)}, "
-                       f"{_spill(_pick(rep, 'cases', c['kernel'], c['dtype'], arch=80) or {})} | "
-                       f"{c['occupancy']['fraction']:.1%} | {_f(o['warp_instructions_per_nnz_gowalla'])} | "
-                       f"{_f(c['useful_lane_fraction'], 2)} | {_us(o, '_gowalla')} | {c['bound']} |")
-    return out + [""]
-
-
-def update_docs(path: Path, markdown: str) -> None:
-    """Write ``markdown`` between the kernel_static markers of ``path`` (a new section if absent)."""
-    text, block = path.read_text(), f"{DOCS_BEGIN}\n{markdown}{DOCS_END}"
-    if DOCS_BEGIN in text and DOCS_END in text:
-        text = text[:text.index(DOCS_BEGIN)] + block + text[text.index(DOCS_END) + len(DOCS_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Static kernel report\n\n" + block + "\n"
-    path.write_text(text)
 
 
 def main(argv=None) -> None:

@@ -1,4 +1,4 @@
-"""bench.kernel_static / bench.kernel_model: the SASS loop reader on hand-written SASS, the
+"""bench.kernel_static / kernel_model / kernel_tables: the SASS loop reader on hand-written SASS, the
 occupancy calculator and the L2 model against hand-computed cases, the roofline arithmetic on
 a toy degree distribution, and one real compile (sm_90, the smallest SpMM case)."""
 import sys
@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:  # bench/ is not an installed package
 
 from bench import kernel_model as M  # noqa: E402
 from bench import kernel_static as KS  # noqa: E402
+from bench import kernel_tables as T  # noqa: E402
 
 # an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through
 # BRA.DIV (and branches back, which must not make a loop); NOP and the self-branch are padding
@@ -116,11 +117,11 @@ def test_gather_loops_map_blocks_to_the_sass_loops():
     the other iterations; any other structure is refused (evaluate() reports it)."""
     lens = np.array([9, 8, 5, 2, 1])
     two = dict(loops=[_loop(16), _loop(16)])
-    assert KS._gather_loops(two, lens, 2) == ([8 + 2 + 1, 1 + 3 + 0], 9 + 5 + 1)
+    assert M.gather_loops(two, lens, 2) == ([8 + 2 + 1, 1 + 3 + 0], 9 + 5 + 1)
     mma = dict(instructions=50, classes={"MMA": 4, "FFMA": 2}, flops={})
     three = dict(loops=[mma, _loop(16), _loop(64), _loop(16)])
-    assert KS._gather_loops(three, lens, 2, repeat=3, others=[7])[0] == [7, 3 * (0 + 2 + 1), 3 * (2 + 0 + 0), 3 * 4]
-    assert KS._gather_loops(dict(loops=[_loop(16)]), lens, 2) == []
+    assert M.gather_loops(three, lens, 2, repeat=3, others=[7])[0] == [7, 3 * (0 + 2 + 1), 3 * (2 + 0 + 0), 3 * 4]
+    assert M.gather_loops(dict(loops=[_loop(16)]), lens, 2) == []
 
 
 def test_spmm_row_work_on_a_toy_degree_distribution():
@@ -176,23 +177,23 @@ def test_targets_read_the_report():
                        op("ngcf_bwd_fused", "float32", 100)] +
                       [op(k, "bfloat16", v) for k, v in (("csr_spmm", 40), ("ngcf_fwd_fused", 50),
                                                           ("ngcf_bwd_fused", 50))])
-    met = [ok for _, _, ok in KS.targets(report)]
+    met = [ok for _, _, ok in T.targets(report)]
     assert met == [True] * 8
     report["cases"][0]["spill_bytes"]["store"] = 4
     report["ops"][0]["serial_us_gowalla"] = 110  # 1.375 x the L2 time
-    met = [ok for _, _, ok in KS.targets(report)]
+    met = [ok for _, _, ok in T.targets(report)]
     assert met == [True, True, False, True, True, True, False, True]
-    assert "**no**" in "\n".join(KS.docs_markdown(report))
+    assert "**no**" in "\n".join(T.docs_markdown(report))
 
 
 def test_update_docs_replaces_only_its_section(tmp_path):
     doc = tmp_path / "KERNELS.md"
     doc.write_text("# Kernels\n\ntext\n")
-    KS.update_docs(doc, "table one\n")
-    KS.update_docs(doc, "table two\n")
+    T.update_docs(doc, "table one\n")
+    T.update_docs(doc, "table two\n")
     text = doc.read_text()
     assert text.startswith("# Kernels\n\ntext\n") and "table two" in text and "table one" not in text
-    assert text.count(KS.DOCS_BEGIN) == 1
+    assert text.count(T.DOCS_BEGIN) == 1
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Graph collaborative filtering on CSR graphs: NGCF, LightGCN and MF-BPR.
+"""Graph collaborative filtering on CSR graphs: NGCF, LightGCN, MF-BPR, XSimGCL, and the
+training-free graph filters GF-CF and BSPM.
 
     >>> from gnn import NGCF, build_adjacency, load_dataset
     >>> ds = load_dataset("ml-latest-small")
@@ -12,13 +13,14 @@ from gnn.data import PositiveSampler, UniformNegativeSampler, UserItemCSR, load_
 from gnn.evaluation import Evaluator, evaluate_ranking
 from gnn.loss import bpr_loss
 from gnn.model_io import load_model, save_model
-from gnn.models import MF, NGCF, GraphRecommender, LightGCN, register_model
+from gnn.models import (BSPM, GFCF, MF, NGCF, GraphRecommender, ItemKNN, LightGCN, XSimGCL,
+                        register_model)
 from gnn.training import TrainConfig, Trainer
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "NGCF", "LightGCN", "MF", "GraphRecommender", "Adjacency", "build_adjacency", "load_dataset",
+    "NGCF", "LightGCN", "MF", "XSimGCL", "GFCF", "BSPM", "ItemKNN", "GraphRecommender", "Adjacency", "build_adjacency", "load_dataset",
     "UserItemCSR", "PositiveSampler", "UniformNegativeSampler", "bpr_loss", "Evaluator", "evaluate_ranking",
     "Trainer", "TrainConfig", "save_model", "load_model", "register_model",
 ]

@@ -23,7 +23,7 @@ import torch
 from gnn.adjacency import build_adjacency
 from gnn.data import UserItemCSR
 from gnn.data.dataset import _IdMaps
-from gnn.models import get_model, model_name
+from gnn.models import BASELINES, get_model, model_name
 from gnn.checkpoint import load_checkpoint, save_checkpoint
 
 MODEL_FORMAT = "gnn-model-v1"
@@ -58,24 +58,39 @@ class Catalog(_IdMaps):
 
 
 def model_payload(model, dataset=None) -> dict:
-    """The dict :func:`save_model` writes (also embedded in training checkpoints)."""
-    adj = model.adj
-    if adj.norm not in ("sym", "row") or adj.interactions is None:
-        raise ValueError("save_model(): the model's adjacency must come from build_adjacency "
-                         f"(norm 'sym' or 'row' with its interactions), but got norm={adj.norm!r}")
-    payload = {
-        "format": MODEL_FORMAT,
-        "class": model_name(model),
-        "init_args": dict(model.init_args),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "adjacency": {"norm": adj.norm, "self_loops": adj.self_loops},
-        "train": adj.interactions.state_dict(),
-        "catalog": None,
-    }
+    """The dict :func:`save_model` writes (also embedded in training checkpoints).
+
+    A closed-form model (registered with ``kind="closed-form"``: ItemKNN, the graph filters)
+    is saved as its hyperparameters and training interactions, and fitted again on load (its
+    fit is deterministic: seeded), which keeps the file small."""
+    name = model_name(model)
+    if name in BASELINES:
+        if getattr(model, "train", None) is None:
+            raise ValueError(f"save_model(): fit the {name} model before saving it")
+        payload = {"format": MODEL_FORMAT, "class": name, "kind": "closed-form",
+                   "init_args": model.hyperparameters(), "train": model.train.state_dict(),
+                   "catalog": None}
+        n_users, n_items = model.train.shape
+    else:
+        adj = model.adj
+        if adj.norm not in ("sym", "row") or adj.interactions is None:
+            raise ValueError("save_model(): the model's adjacency must come from build_adjacency "
+                             f"(norm 'sym' or 'row' with its interactions), but got "
+                             f"norm={adj.norm!r}")
+        payload = {
+            "format": MODEL_FORMAT,
+            "class": name,
+            "init_args": dict(model.init_args),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "adjacency": {"norm": adj.norm, "self_loops": adj.self_loops},
+            "train": adj.interactions.state_dict(),
+            "catalog": None,
+        }
+        n_users, n_items = model.n_users, model.n_items
     if dataset is not None:
-        if (dataset.n_users, dataset.n_items) != (model.n_users, model.n_items):
+        if (dataset.n_users, dataset.n_items) != (n_users, n_items):
             raise ValueError(f"save_model(): dataset has {dataset.n_users} users x "
-                             f"{dataset.n_items} items, the model {model.n_users} x {model.n_items}")
+                             f"{dataset.n_items} items, the model {n_users} x {n_items}")
         payload["catalog"] = {
             "name": dataset.name,
             "user_ids": _ids_for_file(dataset.user_ids),
@@ -96,15 +111,19 @@ def model_from_payload(payload: dict, path="model", state_dict=None):
     """Rebuild the model of a :func:`model_payload` dict (``state_dict`` overrides its weights)."""
     if payload.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a gnn model (expected format {MODEL_FORMAT!r})")
+    kind = payload.get("kind", "bpr")
     try:
-        cls = get_model(payload["class"])
+        cls = get_model(payload["class"], kind)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     train = UserItemCSR.from_state_dict(payload["train"], name=f"{path}: train")
-    adj = build_adjacency(train, **payload["adjacency"])
-    model = cls(adj, **payload["init_args"])
-    model.load_state_dict(state_dict if state_dict is not None else payload["state_dict"])
-    model.eval()
+    if kind == "closed-form":
+        model = cls(**payload["init_args"]).fit(train)
+    else:
+        adj = build_adjacency(train, **payload["adjacency"])
+        model = cls(adj, **payload["init_args"])
+        model.load_state_dict(state_dict if state_dict is not None else payload["state_dict"])
+        model.eval()
     cat = payload.get("catalog")
     model.catalog = None if cat is None else Catalog(
         name=cat["name"], user_ids=_ids_from_file(cat["user_ids"]),
@@ -121,7 +140,7 @@ def load_model(path, device="cpu"):
         model = model_from_payload(state, path)
     else:  # a training checkpoint
         model = model_from_payload(state["model"], path, state_dict=state.get("best_model_state"))
-    return model.to(device)
+    return model.to(device) if hasattr(model, "to") else model  # closed-form: on the CPU
 
 
 def _ids_for_file(ids):

@@ -33,10 +33,11 @@ K_VERIFY = 10
 
 def export(model, out: Path) -> dict:
     """Write the arrays (module docstring) of a loaded model into ``out``; return export.json."""
-    if not hasattr(model, "embeddings"):
+    if not hasattr(model, "embeddings"):  # closed-form models score without embeddings
         raise ValueError(f"{type(model).__name__} scores without user and item embeddings, so "
                          f"an inner-product index cannot answer it; export works for "
                          f"embedding models (NGCF, LightGCN, MF and their subclasses)")
+    model.eval()
     out.mkdir(parents=True, exist_ok=True)
     users, items = (t.detach().float().cpu().numpy() for t in model.embeddings())
     np.save(out / "user_embeddings.npy", users)
@@ -100,7 +101,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         model = load_model(args.model_file)
-        model.eval()
         meta = export(model, Path(args.out))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

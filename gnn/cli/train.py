@@ -28,14 +28,14 @@ import sys
 import torch
 
 from gnn.distributed.runtime import launched_rank, under_torchrun
-from gnn.models import MODELS
+from gnn.models import BASELINES, MODELS
 from gnn.training import TrainConfig, Trainer, write_json
 
 DEFAULTS = TrainConfig()
 # Flags whose TrainConfig field has another name or value (the others map one to one).
 FLAG_FIELDS = {"k": lambda v: {"ks": v},
                "skip_bad_lines": lambda v: {"on_bad_line": "skip" if v else "error"},
-               "config": lambda v: {}}
+               "config": lambda v: {}, "fit_options": lambda v: {}}
 
 
 def refuse(message) -> int:
@@ -78,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     a("--config", default=None, metavar="FILE",
       help="a JSON object of TrainConfig fields (e.g. configs/train/ngcf-ml-latest-small.json); "
            "flags given override it")
-    a("--model", choices=sorted(MODELS), default=DEFAULTS.model,
-      help="the model (gnn.register_model adds your own)")
+    a("--model", choices=sorted(MODELS) + sorted(BASELINES), default=DEFAULTS.model,
+      help="the model (gnn.register_model adds your own); "
+           f"{', '.join(sorted(BASELINES))} are fitted in closed form (no training)")
+    a("--fit-options", default=None, metavar="JSON",
+      help="a closed-form model's hyperparameters as a JSON object, e.g. '{\"alpha\": 0.3}' for "
+           "gfcf (the defaults are the papers' Gowalla settings)")
     a("--dataset", default=DEFAULTS.dataset, help="release name or path (see module help)")
     a("--data-root", default=None, help="dataset cache / folder (default: $GNN_DATA or ~/.cache/gnn)")
     a("--split", default=DEFAULTS.split, choices=["auto", "random", "temporal", "loo", "given"],
@@ -193,8 +197,18 @@ def main(argv=None) -> int:
     # (docs/DISTRIBUTED.md); only rank 0 prints and writes files.
     refusals = (DatasetFormatError, DatasetNotFoundError, DownloadError, ValueError,
                 FileNotFoundError)
+    if args.model in BASELINES:
+        from gnn.cli import closed_form
+
+        if launched_world_size() > 1:
+            return refuse(f"{args.model} is fitted in closed form in one process; run it "
+                          f"without torchrun")
+        return closed_form.run(args, given_fields(argv), refuse)
     try:
         distributed = launched_world_size() > 1
+        if args.fit_options is not None:
+            return refuse(f"--fit-options applies to the closed-form models "
+                          f"({', '.join(sorted(BASELINES))}), not to {args.model}")
         config = run_config(given_fields(argv), config_file=args.config, distributed=distributed)
     except refusals as exc:
         return refuse(exc)

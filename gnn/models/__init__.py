@@ -6,6 +6,7 @@ trained with BPR, ``BASELINES`` the same for the models fitted in closed form; t
 :func:`gnn.load_model` all read them. :func:`register_model` adds a model of your own.
 """
 from gnn.models.base import GraphRecommender
+from gnn.models.graph_filters import BSPM, GFCF
 from gnn.models.itemknn import ItemKNN
 from gnn.models.lightgcn import LightGCN
 from gnn.models.mf import MF
@@ -19,6 +20,9 @@ register_model("lightgcn", LightGCN)
 register_model("mf", MF)
 register_model("xsimgcl", XSimGCL)
 register_model("itemknn", ItemKNN, kind="closed-form")
+register_model("gfcf", GFCF, kind="closed-form")
+register_model("bspm", BSPM, kind="closed-form")
 
-__all__ = ["GraphRecommender", "NGCF", "LightGCN", "MF", "XSimGCL", "ItemKNN", "MODELS", "BASELINES",
+__all__ = ["GraphRecommender", "NGCF", "LightGCN", "MF", "XSimGCL", "ItemKNN", "GFCF", "BSPM",
+           "MODELS", "BASELINES",
            "register_model", "unregister_model", "get_model", "model_name"]

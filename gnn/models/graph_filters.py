@@ -45,6 +45,7 @@ from numpy.polynomial import polynomial as poly
 
 from gnn.data import UserItemCSR
 from gnn.evaluation import Evaluator
+from gnn.models.closed_form import recommend_exclusion
 from gnn.kernels.ngcf_step import linear as cpu_linear
 from gnn.models.spectral import (DTYPES, PANEL, SVD_METHODS, SpectralGraph, randomized_svd,
                                  run_concurrently, scipy_svd)
@@ -222,19 +223,15 @@ class GraphFilter:
         users = self._user_ids(users)
         return self._block_scores(users).numpy()
 
-    def recommend(self, users, k: int = 10, *, exclude: Optional[UserItemCSR] = None) -> np.ndarray:
+    def recommend(self, users, k: int = 10, *, exclude: Optional[UserItemCSR] = None,
+                  return_scores: bool = False):
         """Top-``k`` items of each user, best first (ties: ascending item id), never an excluded
-        one (default: the training items); ``(len(users), k)``, -1 where fewer items remain."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"recommend(): k must be an int >= 1, but got {k!r}")
+        one (default: the training items); ``(len(users), k)``, -1 where fewer items remain
+        (and their scores, -inf there, with ``return_scores``)."""
         users = self._user_ids(users)
-        if exclude is None:
-            exclude = self.train
-        elif not isinstance(exclude, UserItemCSR) or exclude.shape != self.train.shape:
-            raise ValueError(f"recommend(): exclude must be None or a gnn.data.UserItemCSR of "
-                             f"shape {self.train.shape}, but got {exclude!r}")
-        seen = exclude.to_scipy()
+        seen = recommend_exclusion(k, exclude, self.train).to_scipy()
         out = np.full((users.size, int(k)), -1, dtype=np.int64)
+        out_scores = np.full((users.size, int(k)), -np.inf, dtype=np.float64)
         for lo in range(0, users.size, self.block_size):
             block = users[lo:lo + self.block_size]
             s = self._block_scores(block)
@@ -245,7 +242,8 @@ class GraphFilter:
             top = min(int(k), self.n_items)
             order, vals = order[:, :top].numpy(), vals[:, :top].numpy()
             out[lo:lo + block.size, :top] = np.where(vals == -np.inf, -1, order)
-        return out
+            out_scores[lo:lo + block.size, :top] = vals
+        return (out, out_scores) if return_scores else out
 
     def evaluate(self, target: UserItemCSR, exclude: Optional[Sequence[UserItemCSR]] = None,
                  ks=(20,)) -> dict:

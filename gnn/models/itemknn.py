@@ -33,6 +33,7 @@ import scipy.sparse as sp
 
 from gnn.data import UserItemCSR
 from gnn.evaluation import Evaluator
+from gnn.models.closed_form import recommend_exclusion
 
 __all__ = ["ItemKNN", "cosine_topk"]
 
@@ -169,29 +170,28 @@ class ItemKNN:
         scores[block.row, block.col] = block.data
         return scores
 
-    def recommend(self, users, k: int = 10, *, exclude: Optional[UserItemCSR] = None) -> np.ndarray:
+    def hyperparameters(self) -> dict:
+        """The constructor arguments, by name (what a saved model records)."""
+        return {"k": self.k, "shrink": self.shrink, "block_size": self.block_size}
+
+    def recommend(self, users, k: int = 10, *, exclude: Optional[UserItemCSR] = None,
+                  return_scores: bool = False):
         """Top-``k`` items of each user, best first (ties: ascending item id), never an excluded
-        one (default: the training items); ``(len(users), k)``, -1 where fewer items remain."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"recommend(): k must be an int >= 1, but got {k!r}")
+        one (default: the training items); ``(len(users), k)``, -1 where fewer items remain
+        (and their scores, -inf there, with ``return_scores``)."""
         self._check_fitted()
-        if exclude is None:
-            exclude = self.train
-        elif not isinstance(exclude, UserItemCSR):
-            raise TypeError(f"recommend(): exclude must be None or a gnn.data.UserItemCSR, but "
-                            f"got {type(exclude).__name__}")
-        elif exclude.shape != self.train.shape:
-            raise ValueError(f"recommend(): exclude covers {exclude.shape} users x items, but the "
-                             f"model has {self.train.shape}")
+        exclude = recommend_exclusion(k, exclude, self.train)
         users = np.asarray(users, dtype=np.int64).reshape(-1)
         scores = self.score(users).astype(np.float64)
         seen = exclude.to_scipy()[users].tocoo()
         scores[seen.row, seen.col] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        order[np.take_along_axis(scores, order, axis=1) == -np.inf] = -1
+        top = np.take_along_axis(scores, order, axis=1)
+        order[top == -np.inf] = -1
         if k > self.n_items:
             order = np.pad(order, ((0, 0), (0, k - self.n_items)), constant_values=-1)
-        return order
+            top = np.pad(top, ((0, 0), (0, k - self.n_items)), constant_values=-np.inf)
+        return (order, top) if return_scores else order
 
     def evaluate(self, target: UserItemCSR, exclude: Optional[Sequence[UserItemCSR]] = None,
                  ks=(20,), chunk_size: int = 1024) -> dict:

@@ -188,6 +188,6 @@ def test_bad_use():
         model.score([0.5])
     with pytest.raises(ValueError, match="k must be an int >= 1"):
         model.recommend([0], k=0)
-    with pytest.raises(ValueError, match="exclude must be None or a gnn.data.UserItemCSR"):
+    with pytest.raises(ValueError, match=r"exclude covers \(3, 3\) users x items, but the model has"):
         model.recommend([0], exclude=UserItemCSR.from_pairs([0], [0], 3, 3))
     assert repr(model).startswith("GFCF(k=3, svd='randomized'") and "alpha=0.3" in repr(model)

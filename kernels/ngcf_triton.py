@@ -24,7 +24,8 @@ Accumulation is fp32 throughout.
 Backward, in two kernels (one kernel holding every tile spilled registers):
 
 * ``_ngcf_bwd_rows_kernel``, a program per BLOCK_M rows: dZ by CHUNKs of d_out, the products
-  ``[dU1 | dU2] += dZ[:, chunk] [W1; W2][:, chunk]^T``, then ``dS = dU1 + dU2 * e`` and
+  ``[dU1 | dU2] += dZ[:, chunk] [W1; W2][:, chunk]^T``, then ``dS = dU1 + dU2 * e`` (in the
+  layer's dtype: the SpMM below gathers it as the forward gathers e) and
   ``de_local = [self_loop] dU1 + dU2 * S`` (fp32).
 * ``_ngcf_bwd_weights_kernel``, persistent (P programs per BLOCK_N columns, each taking row
   blocks p, p + P, ...): ``dW1 += U1^T dZ``, ``dW2 += U2^T dZ``, ``db += sum dZ`` in registers,

@@ -36,7 +36,7 @@ def test_unknown_model_is_an_error_listing_the_known_ones():
         TrainConfig(model="gcn")
     with pytest.raises(ValueError, match="closed-form model, not a bpr one"):
         TrainConfig(model="itemknn")
-    assert list(MODELS) == ["ngcf", "lightgcn", "mf", "xsimgcl"] and list(BASELINES) == ["itemknn"]
+    assert list(MODELS) == ["ngcf", "lightgcn", "mf", "xsimgcl"] and list(BASELINES) == ["itemknn", "gfcf", "bspm"]
 
 
 class Mine(LightGCN):

@@ -1,21 +1,15 @@
 """bench.kernel_static / kernel_model / kernel_tables: the SASS loop reader on hand-written SASS, the
 occupancy calculator and the L2 model against hand-computed cases, the roofline arithmetic on
 a toy degree distribution, and one real compile (sm_90, the smallest SpMM case)."""
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is not an installed package
-    sys.path.insert(0, str(ROOT))
-
-from bench import kernel_model as M  # noqa: E402
-from bench import kernel_static as KS  # noqa: E402
-from bench import kernel_tables as T  # noqa: E402
+from bench import kernel_model as M
+from bench import kernel_static as KS
+from bench import kernel_tables as T
 
 # an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through
 # BRA.DIV (and branches back, which must not make a loop); NOP and the self-branch are padding

@@ -13,7 +13,7 @@ import pytest
 from bench import report
 from bench.device_run import NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FILES = {"device.json", "device.log", "kernels.json", "epochs.json", "memory.json", "memory.png",
          "curve.json", "curve.png"}
 

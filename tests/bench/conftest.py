@@ -1,0 +1,8 @@
+"""Tests of the benchmark tooling (bench/ is not an installed package: import it from the
+repository root). The measurements themselves are ``pytest bench/``."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))

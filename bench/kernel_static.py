@@ -25,7 +25,8 @@ import torch
 import triton
 
 from bench import kernel_model as M
-from bench.kernel_tables import SUMS, docs_markdown, summary_markdown, update_docs
+from bench.kernel_tables import DOCS_BEGIN, DOCS_END, SUMS, docs_markdown, summary_markdown
+from bench.report import repo_path, write_section
 
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -319,7 +320,9 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     report = run(a.out, a.dims, a.dtypes, a.archs, a.kernels, a.jobs, a.cache)
     if a.update_docs:
-        update_docs(a.update_docs, "\n".join(docs_markdown(report, json.loads(a.before.read_text()))))
+        tables = "\n".join(docs_markdown(report, json.loads(a.before.read_text())))
+        write_section(a.update_docs, DOCS_BEGIN, DOCS_END, tables,
+                      [repo_path(a.out / "report.json"), repo_path(a.before)])
     bad = sum(c["status"].startswith("error") for c in report["cases"])
     print(f"{len(report['cases'])} cases ({bad} failed to compile): {a.out}/report.json, summary.md")
 

@@ -1,10 +1,9 @@
 """The static kernel report's tables (bench/kernel_static.py writes them): every case and op in
 summary.md, the issue-16 targets and the before/after table that ``--update-docs`` puts into
-docs/KERNELS.md between its markers."""
+docs/KERNELS.md between its markers (bench.report's writer)."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 DTYPES = ("float32", "bfloat16")
 SUMS = ("estimate_us", "serial_us", "l2_us", "issue_us", "warp_instructions_per_nnz")  # ops' sums
@@ -121,13 +120,3 @@ def docs_markdown(after: dict, before: dict = None) -> list:
                  _f(c["useful_lane_fraction"], 2), _us(o, "_gowalla"), c["bound"]]
         out.append("| " + " | ".join(map(str, cells)) + " |")
     return out + [""]
-
-
-def update_docs(path: Path, markdown: str) -> None:
-    """Write ``markdown`` between the kernel_static markers of ``path`` (a new section if absent)."""
-    text, block = path.read_text(), f"{DOCS_BEGIN}\n{markdown}{DOCS_END}"
-    if DOCS_BEGIN in text and DOCS_END in text:
-        text = text[:text.index(DOCS_BEGIN)] + block + text[text.index(DOCS_END) + len(DOCS_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Static kernel report\n\n" + block + "\n"
-    path.write_text(text)

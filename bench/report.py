@@ -7,7 +7,8 @@
 A json is a ``pytest bench/ --benchmark-json`` result (report.md: per operation, sizes as rows,
 providers as columns; profile.png); a folder is a device run's (bench/device_run.py).
 ``--update-docs`` / ``--headlines`` replace the text between ``<!-- bench:SECTION:start -->``
-and ``<!-- bench:SECTION:end -->``. What was not measured shows as such; nothing is estimated.
+and ``<!-- bench:SECTION:end -->``; each table there is followed by ``<!-- numbers: FILES -->``
+naming the results files its numbers come from. What was not measured shows as such.
 """
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ from bench.device_run import machine_lines
 from bench.measure import fmt_bytes, fmt_count, fmt_time, geomean, table
 from bench.report_plot import MEMORY_PLOT, OP_TITLES, PLOTTED_OPS, ok, plot, provider_key, size_key
 
+ROOT = Path(__file__).resolve().parents[1]
 NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
 TIME_ONLY_OPS = ("negative_sampling", "load_ratings")
 KERNEL_SECTIONS = {("spmm", "float32"): "SpMM Y = Â·E, float32",
                    ("spmm", "bfloat16"): "SpMM Y = Â·E, bfloat16 (fp32 accumulation)",
                    ("spmm_fwd_bwd", "float32"): "SpMM forward + backward (dE = Âᵀ dY), float32",
+                   ("ngcf_layer_fwd", "float32"): "NGCF layer forward (no_grad), float32",
+                   ("ngcf_layer_fwd", "bfloat16"): "NGCF layer forward (no_grad), bfloat16",
                    ("ngcf_layer_fwd_bwd", "float32"): "NGCF layer forward + backward, float32",
                    ("ngcf_layer_fwd_bwd", "bfloat16"): "NGCF layer forward + backward, bfloat16"}
 MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
+PARTS = ("time", "estimate", "memory", "case_rss", "gbps")  # the tables of an op, in order
 TITLES = {
     "time": "**Time** (median per call)",
     "peak": "**Memory**: the provider's representation plus the peak allocated above the inputs "
@@ -48,7 +53,10 @@ TITLES = {
                 "costs such as library pages on first use) and the working memory",
     "gbps": "**Achieved GB/s** by the byte model of docs/DESIGN.md §4, `4(N+1) + 8·nnz + G + "
             "N·d·b` with the best case G = N·d·b (each row of E read once); the worst case "
-            "G = nnz·d·b would give higher figures"}
+            "G = nnz·d·b would give higher figures",
+    "estimate": "**Static estimate** of our ops on the same graph (bench/kernel_static.py's H200 "
+                "model, docs/KERNELS.md): all overlapped – nothing overlapped, and in parentheses "
+                "the measured time over the estimate"}
 
 
 # --------------------------------------------------------------------------- the suite's json
@@ -79,40 +87,45 @@ def load_suite_json(path: Path):
                      "version": data.get("version")}
 
 
-def op_tables(op: str, recs: list, parts=("time", "memory", "case_rss", "gbps")) -> list:
-    """Time, memory, whole-case RSS and GB/s tables of one operation (those that apply)."""
+def _cells(c) -> dict:
+    """One provider's cell in each table; ``c`` its record, None where it has none."""
+    if c is None:
+        return dict.fromkeys(PARTS, "–")
+    if not ok(c):
+        status = c["status"]
+        if status.startswith("error:"):
+            status = f"error ({status.split(':')[1].strip()})"
+        return dict(time=status, memory=f"{fmt_bytes(c['memory'])} (not run)",
+                    case_rss="not run", gbps="–", estimate="–")
+    est = c.get("static_estimate_us")
+    estimate = "not estimated" if not est else \
+        f"{_us(est)}–{_us(c['static_serial_us'])} µs ({c['seconds'] * 1e6 / est:.2f}×)"
+    return dict(time=fmt_time(c["seconds"]), memory=fmt_bytes(c["memory"]),
+                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")), estimate=estimate,
+                gbps=f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–")
+
+
+def op_tables(op: str, recs: list, parts=PARTS) -> list:
+    """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
     providers = sorted({r["provider"] for r in recs}, key=provider_key)
     graph_op = op not in NON_GRAPH_OPS
     cell, rows = {(r["size"], r["provider"]): r for r in recs}, defaultdict(list)
+    first = {}  # of each size, in size order
     for r in sorted(recs, key=size_key):
-        if any(row[0] == r["size"] for row in rows["time"]):
-            continue
+        first.setdefault(r["size"], r)
+    for r in first.values():
         counts = (r.get("N"), r.get("nnz")) if graph_op else \
             (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
-        head = [r["size"]] + [fmt_count(n) for n in counts]
-        row = {key: list(head) for key in ("time", "memory", "case_rss", "gbps")}
-        for c in (cell.get((r["size"], p)) for p in providers):
-            if c is None:
-                values = ["–"] * 4
-            elif not ok(c):
-                status = c["status"]
-                if status.startswith("error:"):
-                    status = f"error ({status.split(':')[1].strip()})"
-                values = [status, f"{fmt_bytes(c['memory'])} (not run)", "not run", "–"]
-            else:
-                values = [fmt_time(c["seconds"]), fmt_bytes(c["memory"]),
-                          fmt_bytes(c.get("cpu_case_rss_bytes")),
-                          f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–"]
-            for key, value in zip(row, values):
-                row[key].append(value)
-        for key, values in row.items():
-            rows[key].append(values)
+        cells = [_cells(cell.get((r["size"], p))) for p in providers]
+        for key in PARTS:
+            rows[key].append([r["size"]] + [fmt_count(n) for n in counts] + [c[key] for c in cells])
     header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
     kinds = {r["memory_kind"] for r in recs if ok(r)}
     memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
     shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
              "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
-                                                         for r in recs)}
+                                                         for r in recs),
+             "estimate": any("static_estimate_us" in r for r in recs)}
     lines = []
     for key in (k for k in parts if shown[k]):
         lines += [TITLES[memory if key == "memory" else key], ""]
@@ -175,7 +188,28 @@ def kernel_lines(folder: Path) -> list:
     lines += [f"**Accuracy checks**: {len(failed)} of {sum('check_ok' in r for r in records)} "
               f"outside tolerance{': ' + '; '.join(failed) if failed else ''}; largest rel err "
               + ", ".join(f"{dtype} {err:.1e}" for dtype, err in worst.items()) + ".", ""]
-    return lines + sweep_lines(records)
+    return lines + kernel_estimate_lines(records) + sweep_lines(records)
+
+
+def _us(v) -> str:
+    return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
+
+
+def kernel_estimate_lines(records: list) -> list:
+    """Each of our kernels' measured time in one call (torch.profiler, CUDA only) beside the
+    static model's estimate of it, per size."""
+    cells, sizes = defaultdict(dict), list(dict.fromkeys(r["size"] for r in records))
+    for r in (r for r in records if ok(r)):
+        for name, est in (r.get("static_kernels_us") or {}).items():
+            got = (r.get("measured_kernels_us") or {}).get(name)
+            cells[(r["op"], r["dtype"], r["provider"], f"`{name}`")][r["size"]] = (
+                f"{_us(got) if got else 'not measured'} / "
+                f"{'not estimated' if est is None else _us(est)}"
+                + (f" ({got / est:.2f}×)" if got and est else ""))
+    rows = [list(key) + [row.get(s, "–") for s in sizes] for key, row in cells.items()
+            if not key[-1].startswith("`torch:")]  # the composed layer's torch ops: not ours
+    return ["### Our kernels: measured / static estimate, µs per call", ""] + table(
+        ["op", "dtype", "provider", "kernel"] + sizes, rows) + [""] if rows else []
 
 
 def sweep_lines(records: list) -> list:
@@ -331,23 +365,42 @@ def headlines(folder: Path) -> str:
 
 
 # --------------------------------------------------------------------------- docs and CLI
-def update_docs(doc: Path, section: str, report: str, images=()) -> None:
-    """Replace the marked section of ``doc`` with ``report`` (title dropped, headings one level
-    down, links to ``images`` relative to ``doc``, each image shown at the end)."""
-    start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
-    text = doc.read_text()
+def repo_path(path) -> str:
+    """``path`` relative to the repository root (as the docs name results files), else absolute."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def write_section(doc: Path, start: str, end: str, body: str, sources) -> None:
+    """Replace the text between the markers ``start`` and ``end`` of ``doc`` with ``body``, each of
+    its tables (or the block, if it has none) followed by ``<!-- numbers: SOURCES -->``: the
+    results files its numbers come from, so that a test can check every number against them."""
+    text, note, lines = doc.read_text(), f"<!-- numbers: {' '.join(sources)} -->", []
     if start not in text or end not in text:
-        raise SystemExit(f"bench.report: {doc} has no {start} ... {end} markers")
+        raise SystemExit(f"{doc} has no {start} ... {end} markers")
+    body_lines = body.rstrip().splitlines() + [""]
+    for line, after in zip(body_lines, body_lines[1:]):
+        lines.append(line)
+        if line.startswith("|") and not after.startswith("|"):  # a table's last row
+            lines += ["", note]
+    if note not in lines:
+        lines += ["", note]
+    head, rest = text.split(start, 1)
+    doc.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
+
+
+def update_docs(doc: Path, section: str, report: str, sources, images=()) -> None:
+    """Write ``report`` into the bench:``section`` block of ``doc`` (title dropped, headings one
+    level down, links to ``images`` relative to ``doc``, each image shown at the end)."""
     body = "\n".join("#" + line if line.startswith("#") else line
                      for line in report.split("\n", 1)[1].lstrip("\n").splitlines())
     for png in images:
-        rel = os.path.relpath(png, doc.parent)
-        body = body.replace(f"]({png.name})", f"]({rel})")
+        body = body.replace(f"]({png.name})", f"]({os.path.relpath(png, doc.parent)})")
     if images:
         body = body.rstrip() + "\n\n" + "\n".join(
-            f"![{png.stem}]({os.path.relpath(png, doc.parent)})" for png in images) + "\n"
-    head, rest = text.split(start, 1)
-    doc.write_text(f"{head}{start}\n{body.rstrip()}\n{end}{rest.split(end, 1)[1]}")
+            f"![{png.stem}]({os.path.relpath(png, doc.parent)})" for png in images)
+    write_section(doc, f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->", body,
+                  sources)
 
 
 def main(argv=None) -> int:
@@ -378,14 +431,16 @@ def main(argv=None) -> int:
         report, images = suite_markdown(records, meta, note), [png] if made else []
     (args.out / "report.md").write_text(report)
     print(f"wrote {args.out / 'report.md'}" + "".join(f" and {p}" for p in images))
+    sources = [repo_path(args.source) + "/*.json" if args.source.is_dir() else
+               repo_path(args.source)]
     for doc in args.update_docs:
-        update_docs(doc, args.section, report, images)
+        update_docs(doc, args.section, report, sources, images)
         print(f"updated section {args.section!r} of {doc}")
     if args.headlines:
         short = headlines(args.source)
         (args.out / "headlines.md").write_text(short)
         for doc in args.headlines:
-            update_docs(doc, args.section, short)
+            update_docs(doc, args.section, short, sources)
             print(f"updated section {args.section!r} of {doc} with the headlines")
     return 0
 

@@ -73,7 +73,7 @@ def test_report_fills_the_gpu_section(dry_run, tmp_path):
     out, _ = dry_run
     doc, readme = tmp_path / "BENCHMARKS.md", tmp_path / "README.md"
     for path in (doc, readme):
-        path.write_text("# B\n<!-- bench:gpu:start -->\nnot measured\n<!-- bench:gpu:end -->\n")
+        path.write_text("# B\n<!-- bench:gpu:start -->\nold block\n<!-- bench:gpu:end -->\n")
     argv = [str(out), "--out", str(tmp_path / "gpu"), "--section", "gpu", "--update-docs", str(doc),
             "--headlines", str(readme)]
     assert report.main(argv) == 0
@@ -81,7 +81,10 @@ def test_report_fills_the_gpu_section(dry_run, tmp_path):
     assert "Dry run on the CPU" in short and "Gowalla training, epochs/s" in short
     assert "SpMM fp32, ours vs cuSPARSE" in short and "Memory of one SpMM at N = " in short
     text = doc.read_text()
-    assert "not measured" not in text and "DRY RUN" in text
+    assert "old block" not in text and "DRY RUN" in text
+    assert "**Static estimate** of our ops" in text and "not estimated" in text
+    assert "### Our kernels: measured / static estimate" in text and "`_ngcf_fwd_kernel`" in text
+    assert f"<!-- numbers: {out}/*.json -->" in text and f"<!-- numbers: {out}/*.json -->" in short
     for heading in ("### Kernels", "### Training epochs", "### Memory against graph size",
                     "### Gowalla LightGCN learning curve", "Long-row threshold sweep",
                     "S saved vs recomputed", "**Accuracy checks**: 0 of"):

@@ -10,6 +10,7 @@ import torch
 from bench import kernel_model as M
 from bench import kernel_static as KS
 from bench import kernel_tables as T
+from bench.report import write_section
 
 # an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through
 # BRA.DIV (and branches back, which must not make a loop); NOP and the self-branch are padding
@@ -180,14 +181,15 @@ def test_targets_read_the_report():
     assert "**no**" in "\n".join(T.docs_markdown(report))
 
 
-def test_update_docs_replaces_only_its_section(tmp_path):
+def test_docs_tables_name_their_reports(tmp_path):
     doc = tmp_path / "KERNELS.md"
-    doc.write_text("# Kernels\n\ntext\n")
-    T.update_docs(doc, "table one\n")
-    T.update_docs(doc, "table two\n")
+    doc.write_text(f"# Kernels\n\ntext\n{T.DOCS_BEGIN}\nold\n{T.DOCS_END}\nend\n")
+    for table in ("| one |\n|---|\n| 1 |\n", "| two |\n|---|\n| 2 |\n"):
+        write_section(doc, T.DOCS_BEGIN, T.DOCS_END, table, ["after.json", "before.json"])
     text = doc.read_text()
-    assert text.startswith("# Kernels\n\ntext\n") and "table two" in text and "table one" not in text
-    assert text.count(T.DOCS_BEGIN) == 1
+    assert text.startswith("# Kernels\n\ntext\n") and text.endswith(f"{T.DOCS_END}\nend\n")
+    assert "| two |" in text and "one" not in text and text.count(T.DOCS_BEGIN) == 1
+    assert "| 2 |\n\n<!-- numbers: after.json before.json -->\n" in text
 
 
 @pytest.mark.slow

@@ -38,6 +38,11 @@ def test_report_tables_plot_and_docs(tmp_path, with_plot):
     text = doc.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert "### SpMM" in text and "# Benchmark report" not in text
+    lines = text.splitlines()  # every table followed by the results file of its numbers
+    ends = [i for i, line in enumerate(lines) if line.startswith("|")
+            and not lines[i + 1].startswith("|")]
+    assert len(ends) == 3 and all(lines[i + 1:i + 3] == ["", f"<!-- numbers: {tmp_path.resolve()}"
+                                                         "/results.json -->"] for i in ends)
 
 
 def test_threshold_sweep_names_the_fastest_over_all_sizes():

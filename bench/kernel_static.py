@@ -26,7 +26,7 @@ import triton
 
 from bench import kernel_model as M
 from bench.kernel_tables import DOCS_BEGIN, DOCS_END, SUMS, docs_markdown, summary_markdown
-from bench.report import repo_path, write_section
+from bench.measure import repo_path, write_section
 
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}

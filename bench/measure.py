@@ -1,4 +1,5 @@
-"""The benchmarks' knobs and measurements: device, d, budget, timing, peak memory, their units.
+"""The benchmarks' knobs and measurements: device, d, budget, timing, peak memory, their units;
+markdown tables and the one writer of a doc's generated section.
 
 Knobs come from the environment (table in docs/BENCHMARKS.md): GNN_BENCH_DEVICE, _DIM,
 _TARGET_S, _THREADS, _BUDGET here; GNN_BENCH_SIZES and _POWERLAW in bench/graphs.py.
@@ -16,10 +17,12 @@ import platform
 import re
 import statistics
 import time
+from pathlib import Path
 from typing import Callable, List, Optional
 
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
 CPU_BUDGET_RULE = "min(MemAvailable/4, 4 GiB)"
 NOT_RUN: List[dict] = []  # providers not attempted (over the budget): the json's gnn_not_run
 _STATUS = "/proc/self/status"
@@ -74,7 +77,7 @@ def memory_budget(device) -> int:
     return int(min(available // 4, 4 * 2**30))
 
 
-# --------------------------------------------------------------------------- units and tables
+# --------------------------------------------------------------------------- units, tables, docs
 def fmt_bytes(n) -> str:
     if n is None:
         return "–"
@@ -106,6 +109,30 @@ def table(header, rows) -> list:
 
 def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def repo_path(path) -> str:
+    """``path`` relative to the repository root (as the docs name results files), else absolute."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def write_section(doc: Path, start: str, end: str, body: str, sources) -> None:
+    """Replace the text between the markers ``start`` and ``end`` of ``doc`` with ``body``, each of
+    its tables (or the block, if it has none) followed by ``<!-- numbers: SOURCES -->``: the
+    results files its numbers come from, so that a test can check every number against them."""
+    text, note, lines = doc.read_text(), f"<!-- numbers: {' '.join(sources)} -->", []
+    if start not in text or end not in text:
+        raise SystemExit(f"{doc} has no {start} ... {end} markers")
+    body_lines = body.rstrip().splitlines() + [""]
+    for line, after in zip(body_lines, body_lines[1:]):
+        lines.append(line)
+        if line.startswith("|") and not after.startswith("|"):  # a table's last row
+            lines += ["", note]
+    if note not in lines:
+        lines += ["", note]
+    head, rest = text.split(start, 1)
+    doc.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
 
 
 # --------------------------------------------------------------------------- memory

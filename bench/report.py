@@ -13,6 +13,7 @@ naming the results files its numbers come from. What was not measured shows as s
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -21,42 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.device_run import machine_lines
-from bench.measure import fmt_bytes, fmt_count, fmt_time, geomean, table
-from bench.report_plot import MEMORY_PLOT, OP_TITLES, PLOTTED_OPS, ok, plot, provider_key, size_key
+from bench.measure import fmt_bytes, fmt_time, geomean, repo_path, table, write_section
+from bench.report_plot import (MEMORY_KINDS, MEMORY_PLOT, OP_TITLES, PLOTTED_OPS, TIME_ONLY_OPS,
+                               ok, op_tables, plot, us)
 
-ROOT = Path(__file__).resolve().parents[1]
-NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
-TIME_ONLY_OPS = ("negative_sampling", "load_ratings")
-KERNEL_SECTIONS = {("spmm", "float32"): "SpMM Y = Â·E, float32",
-                   ("spmm", "bfloat16"): "SpMM Y = Â·E, bfloat16 (fp32 accumulation)",
-                   ("spmm_fwd_bwd", "float32"): "SpMM forward + backward (dE = Âᵀ dY), float32",
-                   ("ngcf_layer_fwd", "float32"): "NGCF layer forward (no_grad), float32",
-                   ("ngcf_layer_fwd", "bfloat16"): "NGCF layer forward (no_grad), bfloat16",
-                   ("ngcf_layer_fwd_bwd", "float32"): "NGCF layer forward + backward, float32",
-                   ("ngcf_layer_fwd_bwd", "bfloat16"): "NGCF layer forward + backward, bfloat16"}
-MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
-PARTS = ("time", "estimate", "memory", "case_rss", "gbps")  # the tables of an op, in order
-TITLES = {
-    "time": "**Time** (median per call)",
-    "peak": "**Memory**: the provider's representation plus the peak allocated above the inputs "
-            "during the call (torch.cuda.max_memory_allocated)",
-    "rss": "**Memory**: the provider's representation (computed) plus its measured working memory: "
-           "the peak RSS of the timed calls above the RSS before them (VmHWM, reset through "
-           "/proc/self/clear_refs)",
-    "evaluate_all_users": "**Memory**: score buffer the evaluator holds at once",
-    "train_step": "**Memory**: adjacency representation (embeddings, weights and Adam state come "
-                  "on top)",
-    "repr": "**Memory**: adjacency representation the provider works from (for gather_scatter with "
-            "the materialised nnz×d message tensor)",
-    "case_rss": "**Measured peak RSS of the whole case** above the RSS before it (VmHWM, reset "
-                "before each case): the representation as built, the warm-up call (with one-time "
-                "costs such as library pages on first use) and the working memory",
-    "gbps": "**Achieved GB/s** by the byte model of docs/DESIGN.md §4, `4(N+1) + 8·nnz + G + "
-            "N·d·b` with the best case G = N·d·b (each row of E read once); the worst case "
-            "G = nnz·d·b would give higher figures",
-    "estimate": "**Static estimate** of our ops on the same graph (bench/kernel_static.py's H200 "
-                "model, docs/KERNELS.md): all overlapped – nothing overlapped, and in parentheses "
-                "the measured time over the estimate"}
+KERNEL_OPS = ("spmm", "spmm_fwd_bwd", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd")  # device run's
 
 
 # --------------------------------------------------------------------------- the suite's json
@@ -85,52 +55,6 @@ def load_suite_json(path: Path):
     return records, {"machine": data.get("machine_info", {}), "config": data.get("gnn_config", {}),
                      "datetime": data.get("datetime"), "commit": data.get("commit_info", {}),
                      "version": data.get("version")}
-
-
-def _cells(c) -> dict:
-    """One provider's cell in each table; ``c`` its record, None where it has none."""
-    if c is None:
-        return dict.fromkeys(PARTS, "–")
-    if not ok(c):
-        status = c["status"]
-        if status.startswith("error:"):
-            status = f"error ({status.split(':')[1].strip()})"
-        return dict(time=status, memory=f"{fmt_bytes(c['memory'])} (not run)",
-                    case_rss="not run", gbps="–", estimate="–")
-    est = c.get("static_estimate_us")
-    estimate = "not estimated" if not est else \
-        f"{_us(est)}–{_us(c['static_serial_us'])} µs ({c['seconds'] * 1e6 / est:.2f}×)"
-    return dict(time=fmt_time(c["seconds"]), memory=fmt_bytes(c["memory"]),
-                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")), estimate=estimate,
-                gbps=f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–")
-
-
-def op_tables(op: str, recs: list, parts=PARTS) -> list:
-    """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
-    providers = sorted({r["provider"] for r in recs}, key=provider_key)
-    graph_op = op not in NON_GRAPH_OPS
-    cell, rows = {(r["size"], r["provider"]): r for r in recs}, defaultdict(list)
-    first = {}  # of each size, in size order
-    for r in sorted(recs, key=size_key):
-        first.setdefault(r["size"], r)
-    for r in first.values():
-        counts = (r.get("N"), r.get("nnz")) if graph_op else \
-            (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
-        cells = [_cells(cell.get((r["size"], p))) for p in providers]
-        for key in PARTS:
-            rows[key].append([r["size"]] + [fmt_count(n) for n in counts] + [c[key] for c in cells])
-    header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
-    kinds = {r["memory_kind"] for r in recs if ok(r)}
-    memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
-    shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
-             "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
-                                                         for r in recs),
-             "estimate": any("static_estimate_us" in r for r in recs)}
-    lines = []
-    for key in (k for k in parts if shown[k]):
-        lines += [TITLES[memory if key == "memory" else key], ""]
-        lines += table(header + providers, rows[key]) + [""]
-    return lines
 
 
 def suite_markdown(records: list, meta: dict, plot_note: str) -> str:
@@ -178,9 +102,9 @@ def kernel_lines(folder: Path) -> list:
     lines = [f"Copy bandwidth measured in the same run: "
              f"**{_load(folder, 'kernels.json')['meta'].get('copy_gbps', 0):.0f} GB/s** "
              f"(device-to-device, read + write).", ""]
-    for (op, dtype), title in KERNEL_SECTIONS.items():
+    for op, dtype in itertools.product(KERNEL_OPS, ("float32", "bfloat16")):
         recs = [r for r in records if r["op"] == op and r["dtype"] == dtype]
-        lines += [f"### {title}", ""] + op_tables(op, recs) if recs else []
+        lines += [f"### {OP_TITLES[op]}, {dtype}", ""] + op_tables(op, recs) if recs else []
     for r in (r for r in records if r.get("rel_err") is not None):
         worst[r["dtype"]] = max(worst.get(r["dtype"], 0.0), r["rel_err"])
     failed = [f"{r['op']} {r['dtype']} {r['provider']} {r['size']} ({r['rel_err']:.1e})"
@@ -191,10 +115,6 @@ def kernel_lines(folder: Path) -> list:
     return lines + kernel_estimate_lines(records) + sweep_lines(records)
 
 
-def _us(v) -> str:
-    return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
-
-
 def kernel_estimate_lines(records: list) -> list:
     """Each of our kernels' measured time in one call (torch.profiler, CUDA only) beside the
     static model's estimate of it, per size."""
@@ -203,8 +123,8 @@ def kernel_estimate_lines(records: list) -> list:
         for name, est in (r.get("static_kernels_us") or {}).items():
             got = (r.get("measured_kernels_us") or {}).get(name)
             cells[(r["op"], r["dtype"], r["provider"], f"`{name}`")][r["size"]] = (
-                f"{_us(got) if got else 'not measured'} / "
-                f"{'not estimated' if est is None else _us(est)}"
+                f"{us(got) if got else 'not measured'} / "
+                f"{'not estimated' if est is None else us(est)}"
                 + (f" ({got / est:.2f}×)" if got and est else ""))
     rows = [list(key) + [row.get(s, "–") for s in sizes] for key, row in cells.items()
             if not key[-1].startswith("`torch:")]  # the composed layer's torch ops: not ours
@@ -365,30 +285,6 @@ def headlines(folder: Path) -> str:
 
 
 # --------------------------------------------------------------------------- docs and CLI
-def repo_path(path) -> str:
-    """``path`` relative to the repository root (as the docs name results files), else absolute."""
-    path = Path(path).resolve()
-    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
-
-
-def write_section(doc: Path, start: str, end: str, body: str, sources) -> None:
-    """Replace the text between the markers ``start`` and ``end`` of ``doc`` with ``body``, each of
-    its tables (or the block, if it has none) followed by ``<!-- numbers: SOURCES -->``: the
-    results files its numbers come from, so that a test can check every number against them."""
-    text, note, lines = doc.read_text(), f"<!-- numbers: {' '.join(sources)} -->", []
-    if start not in text or end not in text:
-        raise SystemExit(f"{doc} has no {start} ... {end} markers")
-    body_lines = body.rstrip().splitlines() + [""]
-    for line, after in zip(body_lines, body_lines[1:]):
-        lines.append(line)
-        if line.startswith("|") and not after.startswith("|"):  # a table's last row
-            lines += ["", note]
-    if note not in lines:
-        lines += ["", note]
-    head, rest = text.split(start, 1)
-    doc.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
-
-
 def update_docs(doc: Path, section: str, report: str, sources, images=()) -> None:
     """Write ``report`` into the bench:``section`` block of ``doc`` (title dropped, headings one
     level down, links to ``images`` relative to ``doc``, each image shown at the end)."""
@@ -431,8 +327,7 @@ def main(argv=None) -> int:
         report, images = suite_markdown(records, meta, note), [png] if made else []
     (args.out / "report.md").write_text(report)
     print(f"wrote {args.out / 'report.md'}" + "".join(f" and {p}" for p in images))
-    sources = [repo_path(args.source) + "/*.json" if args.source.is_dir() else
-               repo_path(args.source)]
+    sources = [repo_path(args.source) + ("/*.json" if args.source.is_dir() else "")]
     for doc in args.update_docs:
         update_docs(doc, args.section, report, sources, images)
         print(f"updated section {args.section!r} of {doc}")

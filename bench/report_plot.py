@@ -1,5 +1,6 @@
-"""The benchmarks' one plot (time and memory against N, log-log, one line per provider), and the
-names and order of the operations and providers that the plot and the tables share.
+"""The per-operation tables of the report (sizes as rows, providers as columns: time, static
+estimate, memory, whole-case RSS, GB/s) and its one plot (time and memory against N, log-log, one
+line per provider), with the names and order of the operations and providers they share.
 
 Power-law sizes draw the lines, real datasets are markers, and a provider that was not attempted
 (over the memory budget) shows its computed need as a hollow marker on a dashed line. Used by
@@ -7,9 +8,13 @@ bench/report.py and the device run's memory stage (bench/kernels.py --memory).
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
-OP_TITLES = {"spmm": "SpMM  Y = Â·E", "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
+from bench.measure import fmt_bytes, fmt_count, fmt_time, table
+
+OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward (dE = Âᵀ dY)",
+             "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
              "ngcf_layer_fwd_bwd": "NGCF layer, forward + backward",
              "train_step": "One training step (propagation, BPR, backward, Adam)",
              "evaluate_all_users": "Full-ranking evaluation of all users (K = 20)",
@@ -20,6 +25,32 @@ PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S saved)", "ours_fused (S r
                   "dense_scores", "gather_scatter", "scipy", "NGCF", "NGCF [torch backend]",
                   "LightGCN", "LightGCN [torch backend]", "MF", "rank", "rejection",
                   "gnn.load_dataset", "plain_parse"]
+
+NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
+TIME_ONLY_OPS = ("negative_sampling", "load_ratings")
+MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
+PARTS = ("time", "estimate", "memory", "case_rss", "gbps")  # the tables of an op, in order
+TITLES = {
+    "time": "**Time** (median per call)",
+    "peak": "**Memory**: the provider's representation plus the peak allocated above the inputs "
+            "during the call (torch.cuda.max_memory_allocated)",
+    "rss": "**Memory**: the provider's representation (computed) plus its measured working memory: "
+           "the peak RSS of the timed calls above the RSS before them (VmHWM, reset through "
+           "/proc/self/clear_refs)",
+    "evaluate_all_users": "**Memory**: score buffer the evaluator holds at once",
+    "train_step": "**Memory**: adjacency representation (embeddings, weights and Adam state come "
+                  "on top)",
+    "repr": "**Memory**: adjacency representation the provider works from (for gather_scatter with "
+            "the materialised nnz×d message tensor)",
+    "case_rss": "**Measured peak RSS of the whole case** above the RSS before it (VmHWM, reset "
+                "before each case): the representation as built, the warm-up call (with one-time "
+                "costs such as library pages on first use) and the working memory",
+    "gbps": "**Achieved GB/s** by the byte model of docs/DESIGN.md §4, `4(N+1) + 8·nnz + G + "
+            "N·d·b` with the best case G = N·d·b (each row of E read once); the worst case "
+            "G = nnz·d·b would give higher figures",
+    "estimate": "**Static estimate** of our ops on the same graph (bench/kernel_static.py's "
+                "H200 model, docs/KERNELS.md): all overlapped – nothing overlapped, and in "
+                "parentheses the measured time over the estimate"}
 
 #: ``plot`` arguments of the memory-against-N figure (the device run's memory stage)
 MEMORY_PLOT = (["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
@@ -41,6 +72,56 @@ def size_key(rec: dict):
 
 def ok(rec: dict) -> bool:
     return rec.get("status", "ok") == "ok"
+
+
+def us(v) -> str:
+    return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
+
+
+def _cells(c) -> dict:
+    """One provider's cell in each table; ``c`` its record, None where it has none."""
+    if c is None:
+        return dict.fromkeys(PARTS, "–")
+    if not ok(c):
+        status = c["status"]
+        if status.startswith("error:"):
+            status = f"error ({status.split(':')[1].strip()})"
+        return dict(time=status, memory=f"{fmt_bytes(c['memory'])} (not run)",
+                    case_rss="not run", gbps="–", estimate="–")
+    est = c.get("static_estimate_us")
+    estimate = "not estimated" if not est else \
+        f"{us(est)}–{us(c['static_serial_us'])} µs ({c['seconds'] * 1e6 / est:.2f}×)"
+    return dict(time=fmt_time(c["seconds"]), memory=fmt_bytes(c["memory"]),
+                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")), estimate=estimate,
+                gbps=f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–")
+
+
+def op_tables(op: str, recs: list, parts=PARTS) -> list:
+    """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
+    providers = sorted({r["provider"] for r in recs}, key=provider_key)
+    graph_op = op not in NON_GRAPH_OPS
+    cell, rows = {(r["size"], r["provider"]): r for r in recs}, defaultdict(list)
+    first = {}  # of each size, in size order
+    for r in sorted(recs, key=size_key):
+        first.setdefault(r["size"], r)
+    for r in first.values():
+        counts = (r.get("N"), r.get("nnz")) if graph_op else \
+            (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
+        cells = [_cells(cell.get((r["size"], p))) for p in providers]
+        for key in PARTS:
+            rows[key].append([r["size"]] + [fmt_count(n) for n in counts] + [c[key] for c in cells])
+    header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
+    kinds = {r["memory_kind"] for r in recs if ok(r)}
+    memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
+    shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
+             "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
+                                                         for r in recs),
+             "estimate": any("static_estimate_us" in r for r in recs)}
+    lines = []
+    for key in (k for k in parts if shown[k]):
+        lines += [TITLES[memory if key == "memory" else key], ""]
+        lines += table(header + providers, rows[key]) + [""]
+    return lines
 
 
 def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str = "bytes",

@@ -10,7 +10,7 @@ import torch
 from bench import kernel_model as M
 from bench import kernel_static as KS
 from bench import kernel_tables as T
-from bench.report import write_section
+from bench.measure import write_section
 
 # an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through
 # BRA.DIV (and branches back, which must not make a loop); NOP and the self-branch are padding

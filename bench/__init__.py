@@ -2,5 +2,6 @@
 
 ``pytest bench/``: the suite (test_*.py; conftest, measure, graphs, baselines); ``python -m
 bench.report``: every table and plot (+ report_plot); ``python3 -m bench.device_run``: the GPU
-run (kernels, epochs); ``python -m bench.cpu_targets``; bench/tools/: one-off profiling tools.
+run (kernels, epochs); ``python -m bench.cpu_targets``; ``python -m bench.kernel_static``: the
+static kernel report; bench/tools/: one-off profiling tools. Their own tests: tests/bench/.
 """

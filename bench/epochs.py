@@ -27,6 +27,7 @@ from bench.measure import device_name, sync
 from gnn import TrainConfig, Trainer
 
 WARMUP_STEPS = 3
+MODELS, PYG_DATASETS = ("lightgcn", "ngcf"), ("gowalla",)
 PYG_VARIANTS = ("edge_index", "sparse_adj")
 
 
@@ -112,28 +113,22 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--datasets", default="gowalla,ml-latest-small")
-    p.add_argument("--models", default="lightgcn,ngcf")
     p.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
-    p.add_argument("--pyg", choices=("auto", "on", "off"), default="auto",
-                   help="PyG's LightGCN too (auto: when torch_geometric imports)")
-    p.add_argument("--pyg-datasets", default="gowalla", help="datasets of the PyG runs")
     p.add_argument("--out", type=Path, required=True, help="json file to write")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     try:
         import torch_geometric  # noqa: F401
-        have_pyg = True
+        use_pyg = True
     except ImportError:
-        have_pyg = False
-    use_pyg = args.pyg == "on" or (args.pyg == "auto" and have_pyg)
-    if args.pyg == "auto" and not use_pyg:
         print("torch_geometric is not installed: the PyG runs are skipped", flush=True)
+        use_pyg = False
     meta = {"device": device_name(device), "torch": torch.__version__, "pyg": use_pyg,
             "warmup_steps": WARMUP_STEPS}
     jobs = []
     for label in filter(None, args.datasets.split(",")):
-        jobs += [(label, ours, m) for m in args.models.split(",")]
-        if use_pyg and label in args.pyg_datasets.split(","):
+        jobs += [(label, ours, m) for m in MODELS]
+        if use_pyg and label in PYG_DATASETS:
             jobs += [(label, pyg, v) for v in PYG_VARIANTS]
     records, failed = [], 0
     for label, run, what in jobs:

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from bench import baselines, graphs
-from bench.measure import device_name, fmt_bytes, measure_once, memory_budget, sync, time_call
+from bench.measure import (base_info, device_name, fmt_bytes, measure_once, memory_budget, sync,
+                           time_call)
 
 SIZES = ["gowalla", "powerlaw-N100000", "powerlaw-N1000000-nnz50000000", "powerlaw-N1000000"]
 MEMORY_SIZES = ["ml-latest-small", "gowalla"] + [f"powerlaw-N{n}" for n in (
@@ -162,9 +163,8 @@ class Bench:
         return False
 
     def base(self, op, size, adj, dtype, d) -> dict:
-        return {"op": op, "size": size, "dtype": str(dtype).replace("torch.", ""), "d": d,
-                "N": adj.n_nodes, "nnz": adj.nnz, "n_users": adj.n_users, "n_items": adj.n_items,
-                "device": device_name(self.device), "max_degree": int(adj.rowptr.diff().max())}
+        return dict(base_info(op, None, size, adj, d, dtype, self.device),
+                    max_degree=int(adj.rowptr.diff().max()))
 
     def build(self, make, provider, base, dtype):
         """``make(provider)`` -> ``(fn, repr_bytes, extra)``; None for a dense Â over the budget,
@@ -277,7 +277,6 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--sizes", default=None, help="comma-separated size labels (bench/graphs.py)")
-    p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--thresholds", default=",".join(THRESHOLDS),
                    help="long-row thresholds T to sweep ('off': no splitting)")
     p.add_argument("--d", type=int, default=64)
@@ -290,7 +289,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = torch.device(args.device)
     estimates = args.estimates or ("compile" if device.type == "cuda" else "none")
-    static = Static("none" if args.memory else estimates, args.d, args.dtypes.split(","))
+    static = Static("none" if args.memory else estimates, args.d, list(DTYPES))
     bench = Bench(device, args.quick, [t for t in args.thresholds.split(",") if t], not args.memory,
                   static)
     meta = {"device": device_name(device), "torch": torch.__version__, "d": args.d,
@@ -321,9 +320,9 @@ def main(argv=None) -> int:
             bench.spmm(size, adj, torch.float32, args.d, MEMORY_SPMM)
             bench.ngcf(size, adj, torch.float32, args.d, {p: (p, {}) for p in MEMORY_NGCF})
         else:
-            for name in args.dtypes.split(","):
-                bench.spmm(size, adj, DTYPES[name], args.d)
-                bench.ngcf(size, adj, DTYPES[name], args.d)
+            for dtype in DTYPES.values():
+                bench.spmm(size, adj, dtype, args.d)
+                bench.ngcf(size, adj, dtype, args.d)
         graphs.release_device_graphs()
         meta["sizes_done"].append({"size": size, "seconds": time.perf_counter() - start})
         tmp = args.out.with_name(args.out.name + ".tmp")

@@ -14,6 +14,7 @@ epoch) is timed apart and shown per step. Writes ``results/cpu/step_profile-<dat
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -25,21 +26,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from bench import graphs
+from bench.measure import time_call
 from gnn import TrainConfig, Trainer
 
 SPMM_OPS = ("aten::_embedding_bag", "aten::_embedding_bag_forward_only")
 GEMM_OPS = ("aten::mm", "aten::addmm")
-
-
-def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ceilings(n_nodes: int, dim: int, repeats: int = 15) -> tuple:
@@ -48,11 +39,11 @@ def ceilings(n_nodes: int, dim: int, repeats: int = 15) -> tuple:
     gen = torch.Generator().manual_seed(0)
     table, n = torch.randn(n_nodes, dim, generator=gen), max(1 << 20, 4 * n_nodes)
     idx, offsets = torch.randint(n_nodes, (n,), generator=gen), torch.arange(0, n, 16)
-    seconds = median_seconds(lambda: torch.nn.functional.embedding_bag(idx, table, offsets,
-                                                                       mode="sum"), repeats)
+    seconds = time_call(lambda: torch.nn.functional.embedding_bag(idx, table, offsets, mode="sum"),
+                        "cpu", repeats)
     a, b, c = torch.randn(4096, 256), torch.randn(256, 256), torch.empty(4096, 256)
     return ((n * dim * 4 + n * 8 + offsets.numel() * dim * 4) / seconds,
-            2 * 4096 * 256 * 256 / median_seconds(lambda: torch.mm(a, b, out=c), repeats))
+            2 * 4096 * 256 * 256 / time_call(lambda: torch.mm(a, b, out=c), "cpu", repeats))
 
 
 def rate(op, ceil: tuple) -> str:
@@ -74,7 +65,6 @@ def main(argv=None) -> None:
     p.add_argument("--model", default="lightgcn", choices=("ngcf", "lightgcn", "mf"))
     p.add_argument("--batch", type=int, default=None, help="default: the trainer's (2048)")
     p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -87,7 +77,7 @@ def main(argv=None) -> None:
     trainer = Trainer(cfg, ds, log=lambda *a: None)
     batch, model = graphs.fixed_batch(ds, "cpu", cfg.batch_size), trainer.model
     ceil = ceilings(model.adj.n_nodes, cfg.dim)
-    plain = median_seconds(lambda: trainer.train_step(*batch), args.steps, warmup=args.warmup)
+    plain = time_call(lambda: trainer.train_step(*batch), "cpu", args.steps)
     loss = model.loss
 
     def labelled_loss(*a, **kw):  # on this instance only: the library carries no profiling code
@@ -102,14 +92,14 @@ def main(argv=None) -> None:
                     trainer.train_step(*batch)
     finally:
         del model.loss
-    seeds = iter(range(3))
+    seeds = itertools.count()
 
     def draw_epoch():  # one epoch's positives and negatives, as the trainer draws them
         users, _ = trainer.positives.epoch(torch.Generator().manual_seed(next(seeds)))
         trainer.negatives.sample(users, check=False)
 
     n_batches = -(-trainer.n_train // cfg.batch_size)
-    sampling = median_seconds(draw_epoch, 3, warmup=0) / n_batches
+    sampling = time_call(draw_epoch, "cpu", 3) / n_batches
     steps = [e for e in prof.events() if e.name == "## step"]
     total = statistics.median(e.time_range.elapsed_us() for e in steps) * 1e-6
     top = [e for s in steps for e in s.cpu_children]  # the step's own calls

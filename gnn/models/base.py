@@ -206,17 +206,8 @@ class GraphRecommender(nn.Module):
         ``"final"`` the final ones (NGCF's official code). ``check=False`` skips the id checks
         (they read the ids, a host sync on CUDA): for ids the library produced itself.
         """
-        if reg_on not in ("initial", "final"):
-            raise ValueError(f"loss(): reg_on must be 'initial' or 'final', but got {reg_on!r}")
-        if objective is None:
-            objective = _BPR
-        elif not isinstance(objective, Objective):
-            raise TypeError(f"loss(): objective must be a gnn.loss.Objective (see "
-                            f"gnn.loss.make_objective), but got {type(objective).__name__}")
-        if check:
-            users, pos_items, neg_items = self._checked_batch(users, pos_items, neg_items)
-        per_pair = None if neg_items.dim() == 1 else neg_items.shape[1]
-        flat = neg_items if per_pair is None else neg_items.reshape(-1)
+        objective, users, pos_items, flat, per_pair = self._loss_arguments(
+            users, pos_items, neg_items, reg_on, objective, check)
         if reg_on == "initial":
             eu, ei, ej, u0, i0, j0 = self._loss_rows(users, pos_items, flat)
         else:
@@ -225,6 +216,19 @@ class GraphRecommender(nn.Module):
         if per_pair is not None:  # (B * K, d) rows -> (B, K, d)
             ej, j0 = ej.view(-1, per_pair, ej.shape[-1]), j0.view(-1, per_pair, j0.shape[-1])
         return objective(eu, ei, ej, u0, i0, j0, reg)[0]
+
+    def _loss_arguments(self, users, pos_items, neg_items, reg_on, objective, check):
+        """:meth:`loss`'s arguments checked: objective (None: BPR), ids, negatives flat, K."""
+        if reg_on not in ("initial", "final"):
+            raise ValueError(f"loss(): reg_on must be 'initial' or 'final', but got {reg_on!r}")
+        objective = _BPR if objective is None else objective
+        if not isinstance(objective, Objective):
+            raise TypeError(f"loss(): objective must be a gnn.loss.Objective (see "
+                            f"gnn.loss.make_objective), but got {type(objective).__name__}")
+        if check:
+            users, pos_items, neg_items = self._checked_batch(users, pos_items, neg_items)
+        per_pair = None if neg_items.dim() == 1 else neg_items.shape[1]
+        return objective, users, pos_items, neg_items.reshape(-1), per_pair
 
     def _checked_batch(self, users, pos_items, neg_items):
         """The ids of :meth:`loss` as int64 tensors on the model's device, checked: ranges,

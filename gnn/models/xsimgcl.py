@@ -29,7 +29,6 @@ import torch.nn.functional as F
 
 from gnn.adjacency import Adjacency
 from gnn.loss import Objective
-from gnn.models.base import _BPR
 from gnn.models.lightgcn import LightGCN, batch_readouts
 
 
@@ -121,16 +120,8 @@ class XSimGCL(LightGCN):
         """The objective (default BPR) on the perturbed final embeddings plus ``λ`` times the
         contrastive terms of the batch's distinct users and distinct positive items, from one
         propagation; arguments as :meth:`gnn.GraphRecommender.loss`."""
-        if reg_on not in ("initial", "final"):
-            raise ValueError(f"loss(): reg_on must be 'initial' or 'final', but got {reg_on!r}")
-        objective = _BPR if objective is None else objective
-        if not isinstance(objective, Objective):
-            raise TypeError(f"loss(): objective must be a gnn.loss.Objective (see "
-                            f"gnn.loss.make_objective), but got {type(objective).__name__}")
-        if check:
-            users, pos_items, neg_items = self._checked_batch(users, pos_items, neg_items)
-        per_pair = None if neg_items.dim() == 1 else neg_items.shape[1]
-        flat = neg_items.reshape(-1)
+        objective, users, pos_items, flat, per_pair = self._loss_arguments(
+            users, pos_items, neg_items, reg_on, objective, check)
         rows = self._batch_node_rows(users, pos_items, flat)
         sizes = [users.numel(), pos_items.numel(), flat.numel()]
         # The contrastive rows: the batch's distinct users, then its distinct positive items.

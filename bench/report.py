@@ -327,7 +327,9 @@ def main(argv=None) -> int:
         report, images = suite_markdown(records, meta, note), [png] if made else []
     (args.out / "report.md").write_text(report)
     print(f"wrote {args.out / 'report.md'}" + "".join(f" and {p}" for p in images))
-    sources = [repo_path(args.source) + ("/*.json" if args.source.is_dir() else "")]
+    # report.md too: its memory cells are sums (representation + peak) found only there
+    sources = [repo_path(args.source) + ("/*.json" if args.source.is_dir() else ""),
+               repo_path(args.out / "report.md")]
     for doc in args.update_docs:
         update_docs(doc, args.section, report, sources, images)
         print(f"updated section {args.section!r} of {doc}")

@@ -41,8 +41,9 @@ def test_report_tables_plot_and_docs(tmp_path, with_plot):
     lines = text.splitlines()  # every table followed by the results file of its numbers
     ends = [i for i, line in enumerate(lines) if line.startswith("|")
             and not lines[i + 1].startswith("|")]
-    assert len(ends) == 3 and all(lines[i + 1:i + 3] == ["", f"<!-- numbers: {tmp_path.resolve()}"
-                                                         "/results.json -->"] for i in ends)
+    root = tmp_path.resolve()
+    note = f"<!-- numbers: {root}/results.json {root}/out/report.md -->"
+    assert len(ends) == 3 and all(lines[i + 1:i + 3] == ["", note] for i in ends)
 
 
 def test_threshold_sweep_names_the_fastest_over_all_sizes():

@@ -170,7 +170,7 @@ def test_shipped_configs_are_valid():
     folder = Path(__file__).resolve().parents[2] / "configs" / "gowalla"
     names = {p.stem for p in folder.glob("*.json")}
     assert {"ngcf", "ngcf-row", "lightgcn", "mf", "itemknn", "ngcf-fast", "lightgcn-fast",
-            "gfcf", "bspm"} <= names
+            "gfcf", "bspm", "xsimgcl"} <= names
     for path in folder.glob("*.json"):
         config = load_config(path)
         assert config["name"] == path.stem

@@ -84,7 +84,8 @@ def test_report_fills_the_gpu_section(dry_run, tmp_path):
     assert "old block" not in text and "DRY RUN" in text
     assert "**Static estimate** of our ops" in text and "not estimated" in text
     assert "### Our kernels: measured / static estimate" in text and "`_ngcf_fwd_kernel`" in text
-    assert f"<!-- numbers: {out}/*.json -->" in text and f"<!-- numbers: {out}/*.json -->" in short
+    sources = f"<!-- numbers: {out}/*.json {tmp_path / 'gpu' / 'report.md'} -->"
+    assert sources in text and sources in short
     for heading in ("### Kernels", "### Training epochs", "### Memory against graph size",
                     "### Gowalla LightGCN learning curve", "Long-row threshold sweep",
                     "S saved vs recomputed", "**Accuracy checks**: 0 of"):

@@ -34,16 +34,16 @@ cp -r "$work/tree/data" "$work/flat/gnn/data"
 } > "$out/machine.txt"
 
 measure() {  # measure VERSION DIR ROUND: cpu_targets and the Gowalla epochs from DIR
-    local version=$1 dir=$2 dest="$out/$1-$3"
+    local version=$1 dir=$2 round=$3 dest="$out/$1-$3" model epochs
     mkdir -p "$dest"
-    echo "$version round $3 start: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+    echo "$version round $round start: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
     (cd "$dir" && python -m bench.cpu_targets --out "$dest/targets.md" > /dev/null)
     for run in "lightgcn 2" "mf 2" "ngcf 1"; do
-        set -- $run
-        (cd "$dir" && python -m gnn.reproduce "configs/gowalla/$1.json" --epochs "$2" \
-            --device cpu --out "$dest" > "$dest/$1.log" 2>&1)
+        read -r model epochs <<< "$run"
+        (cd "$dir" && python -m gnn.reproduce "configs/gowalla/$model.json" --epochs "$epochs" \
+            --device cpu --out "$dest" > "$dest/$model.log" 2>&1)
     done
-    echo "$version round $3 end: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
+    echo "$version round $round end: load $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/machine.txt"
 }
 
 for round in $(seq 1 "$rounds"); do

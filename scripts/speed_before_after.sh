@@ -7,7 +7,8 @@
 #   GNN_DATA=... bash scripts/speed_before_after.sh BEFORE OUT [ROUNDS]
 #
 # OUT/after-<round>/ and OUT/before-<round>/ get targets.md and the reproduce JSONs;
-# OUT/machine.txt the machine, the commits and the load average around each round.
+# OUT/machine.txt the machine, the commits and the load average around each round; OUT/summary.md
+# the table of both (scripts/before_after_table.py).
 # The old commit runs from a throwaway worktree, flattened as setup.py's package_dir installs it
 # (kernels/ as gnn/kernels, data/ as gnn/data), with PYTHONPATH pointing at it.
 set -euo pipefail
@@ -50,4 +51,5 @@ for round in $(seq 1 "$rounds"); do
     measure after "$repo" "$round"
     PYTHONPATH="$work/flat" measure before "$work/flat" "$round"
 done
-echo "wrote $out"
+python "$repo/scripts/before_after_table.py" "$out" > "$out/summary.md"
+echo "wrote $out (summary.md: the table)"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+from bench.measure import pivot, table
+
 DTYPES = ("float32", "bfloat16")
 SUMS = ("estimate_us", "serial_us", "l2_us", "issue_us", "warp_instructions_per_nnz")  # ops' sums
 DOCS_OPS = ("csr_spmm", "ngcf_fwd_fused", "ngcf_bwd_fused", "csr_sddmm")
@@ -60,14 +62,12 @@ def summary_markdown(report: dict) -> str:
         out.append(_case_row(report, c, g0, g1) if c["status"] == "ok" else
                    f"| {c['kernel']} | {c['dtype']} | {c['d']} | {c['status']} |" + " |" * 11)
     dims = sorted({r["d"] for r in report["ops"]})
+    ops = pivot([(r, g) for r in report["ops"] for g in meta["graphs"]],
+                lambda x: (x[0]["op"], x[0]["dtype"], x[1]), lambda x: x[0]["d"],
+                lambda x: _us(x[0], f"_{x[1]}"), dims)
     out += ["", "Ops: the sums of their launches' µs, estimate–serial (unfused: the Triton SpMM "
-            "and the torch ops of kernels/ngcf_layer.py's composed path).", "",
-            "| op | dtype | graph | " + " | ".join(f"d = {d}" for d in dims) + " |",
-            "|---|---|---|" + "---|" * len(dims)]
-    for (op, dt), rows in itertools.groupby(report["ops"], key=lambda r: (r["op"], r["dtype"])):
-        rows = list(rows)
-        out += [f"| {op} | {dt} | {g} | " + " | ".join(_us(r, f"_{g}") for r in rows) + " |"
-                for g in meta["graphs"]]
+            "and the torch ops of kernels/ngcf_layer.py's composed path).", ""]
+    out += table(["op", "dtype", "graph"] + [f"d = {d}" for d in dims], ops)
     out += ["", *docs_markdown(report), "Assumptions:", ""]
     return "\n".join(out + [f"- {a}" for a in report["assumptions"]]) + "\n"
 
@@ -103,11 +103,9 @@ def targets(report) -> list:
 
 def docs_markdown(after: dict, before: dict = None) -> list:
     """The targets, then per op (d = 64, Gowalla) its heaviest launch in each report."""
-    out = ["| target (d = 64, sm_90, Gowalla) | reached | met |", "|---|---|---|"]
-    out += [f"| {t} | {r} | {'yes' if ok else '**no**'} |" for t, r, ok in targets(after)]
-    out += ["", "| op | dtype | kernels | heaviest launch | regs | spill B sm_90, sm_80 | occupancy "
-            "| warp-instr / nnz (op) | useful lanes | Gowalla µs (op) | bound |", "|" + "---|" * 11]
-    reports = (("before", before), ("after", after)) if before else (("", after),)
+    out = table(["target (d = 64, sm_90, Gowalla)", "reached", "met"],
+                [(t, r, "yes" if met else "**no**") for t, r, met in targets(after)])
+    reports, rows = (("before", before), ("after", after)) if before else (("", after),), []
     for op, dt, (when, rep) in itertools.product(DOCS_OPS, DTYPES, reports):
         o = _pick(rep, "ops", op, dt)
         cases = [_pick(rep, "cases", k, kdt) for k, kdt in (o or {}).get("launches", [])]
@@ -115,8 +113,9 @@ def docs_markdown(after: dict, before: dict = None) -> list:
             continue
         c = max((x for x in cases if x), key=lambda x: x["estimate_us_gowalla"] or 0)
         c80 = _pick(rep, "cases", c["kernel"], c["dtype"], arch=80) or {}
-        cells = [op, dt, when, c["kernel"], c["registers"], f"{_spill(c)}, {_spill(c80)}",
-                 f"{c['occupancy']['fraction']:.1%}", _f(o["warp_instructions_per_nnz_gowalla"]),
-                 _f(c["useful_lane_fraction"], 2), _us(o, "_gowalla"), c["bound"]]
-        out.append("| " + " | ".join(map(str, cells)) + " |")
-    return out + [""]
+        rows.append([op, dt, when, c["kernel"], c["registers"], f"{_spill(c)}, {_spill(c80)}",
+                     f"{c['occupancy']['fraction']:.1%}", _f(o["warp_instructions_per_nnz_gowalla"]),
+                     _f(c["useful_lane_fraction"], 2), _us(o, "_gowalla"), c["bound"]])
+    return out + [""] + table(["op", "dtype", "kernels", "heaviest launch", "regs",
+                               "spill B sm_90, sm_80", "occupancy", "warp-instr / nnz (op)",
+                               "useful lanes", "Gowalla µs (op)", "bound"], rows) + [""]

@@ -107,6 +107,17 @@ def table(header, rows) -> list:
         "| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
+def pivot(items, row, col, cell, cols) -> list:
+    """The rows of a table for ``table()``: one per distinct ``row(x)`` (the tuple of its leading
+    cells, in first-seen order), then a cell per column of ``cols``: ``cell(x)`` of the last item
+    with that row and ``col(x)``, "–" where no item has them. Every table of the reports is a
+    plain list of rows or such a pivot (sizes x providers, kernels x sizes, ops x d)."""
+    grid = {}
+    for x in items:
+        grid.setdefault(row(x), {})[col(x)] = cell(x)
+    return [list(key) + [cells.get(c, "–") for c in cols] for key, cells in grid.items()]
+
+
 def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 

@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.device_run import machine_lines
-from bench.measure import fmt_bytes, fmt_time, geomean, repo_path, table, write_section
+from bench.measure import fmt_bytes, fmt_time, geomean, pivot, repo_path, table, write_section
 from bench.report_plot import (MEMORY_KINDS, MEMORY_PLOT, OP_TITLES, PLOTTED_OPS, TIME_ONLY_OPS,
                                ok, op_tables, plot, us)
 
@@ -117,17 +117,18 @@ def kernel_lines(folder: Path) -> list:
 
 def kernel_estimate_lines(records: list) -> list:
     """Each of our kernels' measured time in one call (torch.profiler, CUDA only) beside the
-    static model's estimate of it, per size."""
-    cells, sizes = defaultdict(dict), list(dict.fromkeys(r["size"] for r in records))
-    for r in (r for r in records if ok(r)):
-        for name, est in (r.get("static_kernels_us") or {}).items():
-            got = (r.get("measured_kernels_us") or {}).get(name)
-            cells[(r["op"], r["dtype"], r["provider"], f"`{name}`")][r["size"]] = (
-                f"{us(got) if got else 'not measured'} / "
+    static model's estimate of it, per size (the composed layer's ``torch:`` ops are not ours)."""
+    def cell(got, est):
+        return (f"{us(got) if got else 'not measured'} / "
                 f"{'not estimated' if est is None else us(est)}"
                 + (f" ({got / est:.2f}×)" if got and est else ""))
-    rows = [list(key) + [row.get(s, "–") for s in sizes] for key, row in cells.items()
-            if not key[-1].startswith("`torch:")]  # the composed layer's torch ops: not ours
+
+    kernels = [(r, f"`{name}`", cell((r.get("measured_kernels_us") or {}).get(name), est))
+               for r in records if ok(r) for name, est in (r.get("static_kernels_us") or {}).items()
+               if not name.startswith("torch:")]
+    sizes = list(dict.fromkeys(r["size"] for r in records))
+    rows = pivot(kernels, lambda x: (x[0]["op"], x[0]["dtype"], x[0]["provider"], x[1]),
+                 lambda x: x[0]["size"], lambda x: x[2], sizes)
     return ["### Our kernels: measured / static estimate, µs per call", ""] + table(
         ["op", "dtype", "provider", "kernel"] + sizes, rows) + [""] if rows else []
 
@@ -138,18 +139,18 @@ def sweep_lines(records: list) -> list:
     lines = []
     for op, what in (("spmm_threshold", "SpMM forward"),
                      ("ngcf_threshold", "NGCF layer fwd + bwd")):
-        cell = {(r["size"], r["provider"]): r for r in records if r["op"] == op and ok(r)}
-        sizes = list(dict.fromkeys(size for size, _ in cell))
-        ts = sorted({t for _, t in cell}, key=lambda t: float(t[2:].replace("off", "inf")))
-        degree = {size: f"{r['max_degree']:,}" for (size, _), r in cell.items()}
-        if cell:
+        recs = [r for r in records if r["op"] == op and ok(r)]
+        seconds = {(r["size"], r["provider"]): r["seconds"] for r in recs}
+        sizes = list(dict.fromkeys(size for size, _ in seconds))
+        ts = sorted({t for _, t in seconds}, key=lambda t: float(t[2:].replace("off", "inf")))
+        if recs:
+            rows = pivot(recs, lambda r: (r["size"], f"{r['max_degree']:,}"),
+                         lambda r: r["provider"], lambda r: fmt_time(r["seconds"]), ts)
             lines += [f"### Long-row threshold sweep: {what}, float32", ""] + table(
-                ["size", "max row degree"] + ts, [[s, degree[s]] + [
-                    fmt_time(cell[(s, t)]["seconds"]) if (s, t) in cell else "–" for t in ts]
-                    for s in sizes]) + [""]
-        complete = [t for t in ts if all((s, t) in cell for s in sizes)]
+                ["size", "max row degree"] + ts, rows) + [""]
+        complete = [t for t in ts if all((s, t) in seconds for s in sizes)]
         if complete:
-            best = min(complete, key=lambda t: geomean([cell[(s, t)]["seconds"] for s in sizes]))
+            best = min(complete, key=lambda t: geomean([seconds[(s, t)] for s in sizes]))
             lines += [f"Fastest over all sizes (geometric mean of the times): **{best}**.", ""]
     pairs = defaultdict(dict)
     for r in records:

@@ -8,10 +8,9 @@ bench/report.py and the device run's memory stage (bench/kernels.py --memory).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
-from bench.measure import fmt_bytes, fmt_count, fmt_time, table
+from bench.measure import fmt_bytes, fmt_count, fmt_time, pivot, table
 
 OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward (dE = Âᵀ dY)",
              "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
@@ -78,10 +77,8 @@ def us(v) -> str:
     return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
 
 
-def _cells(c) -> dict:
-    """One provider's cell in each table; ``c`` its record, None where it has none."""
-    if c is None:
-        return dict.fromkeys(PARTS, "–")
+def _cells(c: dict) -> dict:
+    """A provider's cell in each of the op's tables (``PARTS``), from its record ``c``."""
     if not ok(c):
         status = c["status"]
         if status.startswith("error:"):
@@ -99,17 +96,11 @@ def _cells(c) -> dict:
 def op_tables(op: str, recs: list, parts=PARTS) -> list:
     """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
     providers = sorted({r["provider"] for r in recs}, key=provider_key)
-    graph_op = op not in NON_GRAPH_OPS
-    cell, rows = {(r["size"], r["provider"]): r for r in recs}, defaultdict(list)
-    first = {}  # of each size, in size order
-    for r in sorted(recs, key=size_key):
-        first.setdefault(r["size"], r)
-    for r in first.values():
+    graph_op, recs, lead = op not in NON_GRAPH_OPS, sorted(recs, key=size_key), {}
+    for r in recs:  # a size's leading cells: its label and its first record's counts
         counts = (r.get("N"), r.get("nnz")) if graph_op else \
             (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
-        cells = [_cells(cell.get((r["size"], p))) for p in providers]
-        for key in PARTS:
-            rows[key].append([r["size"]] + [fmt_count(n) for n in counts] + [c[key] for c in cells])
+        lead.setdefault(r["size"], (r["size"], *map(fmt_count, counts)))
     header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
     kinds = {r["memory_kind"] for r in recs if ok(r)}
     memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
@@ -117,10 +108,12 @@ def op_tables(op: str, recs: list, parts=PARTS) -> list:
              "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
                                                          for r in recs),
              "estimate": any("static_estimate_us" in r for r in recs)}
-    lines = []
+    cells, lines = [(r, _cells(r)) for r in recs], []
     for key in (k for k in parts if shown[k]):
-        lines += [TITLES[memory if key == "memory" else key], ""]
-        lines += table(header + providers, rows[key]) + [""]
+        rows = pivot(cells, lambda x: lead[x[0]["size"]], lambda x: x[0]["provider"],
+                     lambda x: x[1][key], providers)  # noqa: B023 - called right here
+        lines += [TITLES[memory if key == "memory" else key], ""] + table(header + providers, rows)
+        lines.append("")
     return lines
 
 

@@ -63,30 +63,23 @@ def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float
     limit = left_s - END_MARGIN_S if name == "curve" else min(LIMITS[name], left_s - END_MARGIN_S)
     if limit < MIN_STAGE_S:
         return None
-    python = [sys.executable]
     extra = {"env": dict(DRY_KERNEL_ENV) if dry_run and name == "kernels" else {}}
-    if name == "tests":
-        argv = python + ["-m", "pytest", "-p", "no:cacheprovider", *cuda_test_files()]
-        argv += ["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]
-    elif name == "kernels":
-        argv = python + ["-m", "bench.kernels", "--out", str(out / "kernels.json")]
-    elif name == "epochs":
-        argv = python + ["-m", "bench.epochs", "--out", str(out / "epochs.json")]
-    elif name == "memory":
-        argv = python + ["-m", "bench.kernels", "--memory", "--out", str(out / "memory.json"),
-                         "--plot", str(out / "memory.png")]
-    elif name == "curve":
+    argv = {"tests": ["pytest", "-p", "no:cacheprovider", *cuda_test_files()]
+            + (["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]),
+            "kernels": ["bench.kernels", "--out", str(out / "kernels.json")],
+            "epochs": ["bench.epochs", "--out", str(out / "epochs.json")],
+            "memory": ["bench.kernels", "--memory", "--out", str(out / "memory.json"),
+                       "--plot", str(out / "memory.png")]}.get(name)
+    if name == "curve":
         epochs, eval_every, basis = curve_plan(out, limit, dry_run)
         if epochs < 1:
             return None
-        device = "cpu" if dry_run else "cuda"
-        argv = python + ["-m", "gnn.reproduce", CURVE_CONFIG, "--device", device,
-                         "--epochs", str(epochs), "--eval-every", str(eval_every),
-                         "--out", str(work / "curve")]
-        return argv, limit, dict(extra, epochs=epochs, eval_every=eval_every, plan_basis=basis)
-    else:
+        argv = ["gnn.reproduce", CURVE_CONFIG, "--device", "cpu" if dry_run else "cuda", "--epochs",
+                str(epochs), "--eval-every", str(eval_every), "--out", str(work / "curve")]
+        extra.update(epochs=epochs, eval_every=eval_every, plan_basis=basis)
+    elif argv is None:
         raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
-    return argv + (DRY_ARGS.get(name, []) if dry_run else []), limit, extra
+    return [sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else []), limit, extra
 
 
 def cuda_test_files() -> list:

@@ -31,6 +31,7 @@ from bench.measure import repo_path, write_section
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 GRAPHS = {"gowalla": "gowalla", "powerlaw_1e6": "powerlaw-N1000000"}  # bench.graphs labels
+CACHE = Path(os.environ.get("GNN_KERNEL_STATIC_CACHE", Path.home() / ".cache" / "gnn-kernel-static"))
 F32, I32, I64 = torch.float32, torch.int32, torch.int64
 
 
@@ -316,7 +317,7 @@ def main(argv=None) -> None:
     p.add_argument("--archs", type=int, nargs="+", default=ARCHS, choices=ARCHS)
     p.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=list(KERNELS))
     p.add_argument("--jobs", type=int, default=os.cpu_count())
-    p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "gnn-kernel-static")
+    p.add_argument("--cache", type=Path, default=CACHE, help="ptxas/cuobjdump results, degrees")
     a = p.parse_args(argv)
     report = run(a.out, a.dims, a.dtypes, a.archs, a.kernels, a.jobs, a.cache)
     if a.update_docs:

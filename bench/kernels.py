@@ -28,6 +28,7 @@ import torch
 from bench import baselines, graphs
 from bench.measure import (base_info, device_name, fmt_bytes, measure_once, memory_budget, sync,
                            time_call)
+from bench.report_plot import MEMORY_PLOT, plot
 
 SIZES = ["gowalla", "powerlaw-N100000", "powerlaw-N1000000-nnz50000000", "powerlaw-N1000000"]
 MEMORY_SIZES = ["ml-latest-small", "gowalla"] + [f"powerlaw-N{n}" for n in (
@@ -40,7 +41,6 @@ TOLERANCE = {"float32": 1e-4, "bfloat16": 5e-2}  # bf16: torch compositions roun
 NO_SPLIT = 1 << 30  # a threshold no row reaches: long-row splitting off
 STATIC_OPS = {"ours_fused": ("ngcf_fwd_fused", "ngcf_bwd_fused"),  # the static report's ops
               "ours_spmm+torch": ("ngcf_fwd_unfused", "ngcf_bwd_unfused")}
-KS_CACHE = Path(os.environ.get("GNN_KERNEL_STATIC_CACHE", Path.home() / ".cache" / "gnn-kernel-static"))
 
 
 def rel_err(out, ref) -> float:
@@ -63,14 +63,13 @@ class Static:
             return
         from bench import kernel_static as KS
 
-        g = KS.graph_of(size, adj.rowptr.diff().cpu().numpy() if adj is not None else [1, 2, 3],
-                        adj.rowptr.dtype if adj is not None else torch.int64,
-                        adj.col.dtype if adj is not None else torch.int32)
+        g = KS.graph_of(size, [1, 2, 3]) if adj is None else KS.graph_of(
+            size, adj.rowptr.diff().cpu().numpy(), adj.rowptr.dtype, adj.col.dtype)
         if self.cases is None and self.source != "compile":
             self.cases = [c for c in json.loads(Path(self.source).read_text())["cases"]
                           if c["arch"] == 90 and c["d"] == self.d and c["dtype"] in self.dtypes]
         report = KS.run(None, [self.d], self.dtypes, [90], list(KS.KERNELS), os.cpu_count(),
-                        KS_CACHE, graphs={size: g}, cases=self.cases)
+                        KS.CACHE, graphs={size: g}, cases=self.cases)
         self.cases, names = report["cases"], {k: v.fn().__name__ for k, v in KS.KERNELS.items()}
         for r in report["ops"]:
             kernels = {}
@@ -153,23 +152,18 @@ class Bench:
                  "peak_mem_bytes", "rel_err", "status")
         print(json.dumps({k: rec.get(k) for k in shown}), flush=True)
 
-    def over_budget(self, base: dict, dtype) -> bool:
-        """Record a dense Â that would not fit, with its computed need."""
-        needs = baselines.dense_bytes(base["N"], dtype)
-        if needs > memory_budget(self.device):
-            self.records.append(dict(base, provider="dense", memory=needs, needs_bytes=needs,
-                                     status=f"OOM (needs {fmt_bytes(needs)})", seconds=None))
-            return True
-        return False
-
     def base(self, op, size, adj, dtype, d) -> dict:
         return dict(base_info(op, None, size, adj, d, dtype, self.device),
                     max_degree=int(adj.rowptr.diff().max()))
 
     def build(self, make, provider, base, dtype):
-        """``make(provider)`` -> ``(fn, repr_bytes, extra)``; None for a dense Â over the budget,
-        a failing ``fn`` when the provider cannot be built (e.g. a dtype it lacks)."""
-        if provider == "dense" and self.over_budget(base, dtype):
+        """``make(provider)`` -> ``(fn, repr_bytes, extra)``; None for a dense Â over the budget
+        (recorded with its computed need), a failing ``fn`` when the provider cannot be built
+        (e.g. a dtype it lacks)."""
+        needs = baselines.dense_bytes(base["N"], dtype)
+        if provider == "dense" and needs > memory_budget(self.device):
+            self.records.append(dict(base, provider="dense", memory=needs, needs_bytes=needs,
+                                     status=f"OOM (needs {fmt_bytes(needs)})", seconds=None))
             return None
         try:
             return make(provider)
@@ -329,8 +323,6 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps({"meta": meta, "records": bench.records}, indent=1) + "\n")
         tmp.replace(args.out)
     if args.memory and args.plot is not None:
-        from bench.report_plot import MEMORY_PLOT, plot
-
         drawn = plot(bench.records, args.plot, *MEMORY_PLOT)
         print(f"plot {'written to ' + str(args.plot) if drawn else 'not drawn (no matplotlib)'}")
     failed = [r for r in bench.records if r.get("check_ok") is False]

@@ -25,8 +25,8 @@ def _preset(config) -> str:
 
 def pytest_configure(config):
     _LOAD["start"] = os.getloadavg()[0]
-    if measure.thread_count():
-        torch.set_num_threads(measure.thread_count())
+    if measure.THREADS:
+        torch.set_num_threads(measure.THREADS)
     for message in ("Sparse CSR tensor support is in beta state", "Sparse invariant checks"):
         config.addinivalue_line("filterwarnings", f"ignore:{message}:UserWarning")
 
@@ -42,19 +42,18 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    device = measure.bench_device()
     output_json["gnn_not_run"] = list(measure.NOT_RUN)
     output_json["gnn_config"] = {
-        "sizes": _preset(config), "device": str(device), "d": measure.embedding_dim(),
-        "target_s": measure.target_seconds(), "torch": torch.__version__,
+        "sizes": _preset(config), "device": str(measure.DEVICE), "d": measure.DIM,
+        "target_s": measure.TARGET_S, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "cpu_budget_rule": measure.CPU_BUDGET_RULE,
-        "budget_bytes": measure.memory_budget(device),
+        "budget_bytes": measure.memory_budget(measure.DEVICE),
         "loadavg": f"{_LOAD.get('start', float('nan')):.2f} / {os.getloadavg()[0]:.2f}"}
 
 
 @pytest.fixture(scope="session")
 def device() -> torch.device:
-    return measure.bench_device()
+    return measure.DEVICE
 
 
 def dataset_or_skip(label: str):
@@ -84,7 +83,7 @@ def adjacency(size, split_dataset, device):
 def cpu_case_rss(request):
     """``cpu_case_rss_bytes``: the peak RSS of the whole CPU case above the RSS before its body
     (the representation as built, the warm-up call, the working memory; shared inputs excluded)."""
-    if measure.bench_device().type != "cpu":
+    if measure.DEVICE.type != "cpu":
         yield
         return
     meter = measure.PeakRSS()

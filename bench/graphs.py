@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.measure import bench_device
+from bench.measure import DEVICE
 from gnn import build_adjacency, load_dataset
 from gnn.data import SplitDataset
 
@@ -39,7 +39,7 @@ def size_preset(benchmark_disabled: bool = False) -> str:
     if preset and preset not in POWERLAW_SIZES:
         raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)}, "
                          f"but got {preset!r}")
-    cuda = bench_device().type == "cuda"
+    cuda = DEVICE.type == "cuda"
     return preset or ("tiny" if benchmark_disabled else "gpu" if cuda else "cpu")
 
 

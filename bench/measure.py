@@ -1,8 +1,8 @@
 """The benchmarks' knobs and measurements: device, d, budget, timing, peak memory, their units;
 markdown tables and the one writer of a doc's generated section.
 
-Knobs come from the environment (table in docs/BENCHMARKS.md): GNN_BENCH_DEVICE, _DIM,
-_TARGET_S, _THREADS, _BUDGET here; GNN_BENCH_SIZES and _POWERLAW in bench/graphs.py.
+Knobs come from the environment, read once (table in docs/BENCHMARKS.md): GNN_BENCH_DEVICE,
+_DIM, _TARGET_S, _THREADS, _BUDGET here; GNN_BENCH_SIZES and _POWERLAW in bench/graphs.py.
 Memory: CUDA allocator statistics on a GPU; on the CPU the kernel's high-water mark VmHWM of
 /proc/self/status, reset by writing 5 to /proc/self/clear_refs after freed heap pages went back
 (malloc_trim), so that memory freed earlier cannot hide a new allocation.
@@ -28,24 +28,12 @@ NOT_RUN: List[dict] = []  # providers not attempted (over the budget): the json'
 _STATUS = "/proc/self/status"
 
 
-# --------------------------------------------------------------------------- knobs
-def bench_device() -> torch.device:
-    name = os.environ.get("GNN_BENCH_DEVICE")
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
-def embedding_dim() -> int:
-    return int(os.environ.get("GNN_BENCH_DIM", "64"))
-
-
-def target_seconds() -> float:
-    default = "1.0" if bench_device().type == "cuda" else "0.3"
-    return float(os.environ.get("GNN_BENCH_TARGET_S", default))
-
-
-def thread_count() -> Optional[int]:
-    value = os.environ.get("GNN_BENCH_THREADS")
-    return int(value) if value else None
+# --------------------------------------------------------------------------- knobs (read once)
+DEVICE = torch.device(os.environ.get("GNN_BENCH_DEVICE")
+                      or ("cuda" if torch.cuda.is_available() else "cpu"))
+DIM = int(os.environ.get("GNN_BENCH_DIM", "64"))
+TARGET_S = float(os.environ.get("GNN_BENCH_TARGET_S", "1.0" if DEVICE.type == "cuda" else "0.3"))
+THREADS = int(os.environ["GNN_BENCH_THREADS"]) if os.environ.get("GNN_BENCH_THREADS") else None
 
 
 def device_name(device) -> str:
@@ -260,7 +248,7 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
         benchmark.extra_info["peak_mem_bytes"] = measure_once(timed, device)[0]
         benchmark.extra_info["do_bench_ms"] = time_call(fn, device) * 1e3
     low = 1 if first > 1.0 else min_rounds
-    rounds = int(max(low, min(max_rounds, target_seconds() / max(first, 1e-6))))
+    rounds = int(max(low, min(max_rounds, TARGET_S / max(first, 1e-6))))
     meter = None if cuda else PeakRSS()
     if meter is not None:
         meter.reset()  # after the warm-up: one-time costs (library pages, caches) stay out
@@ -275,7 +263,7 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
 
 def not_run(info: dict, needs_bytes: int, name: str, what: str = "dense Â") -> str:
     """Record a provider that would not fit; returns the skip reason ``OOM (needs X): ...``."""
-    status, budget = f"OOM (needs {fmt_bytes(needs_bytes)})", memory_budget(bench_device())
+    status, budget = f"OOM (needs {fmt_bytes(needs_bytes)})", memory_budget(DEVICE)
     NOT_RUN.append(dict(info, status=status, needs_bytes=int(needs_bytes), budget_bytes=budget,
                         what=what, group=f"{info['op']} | {info['size']}", name=name))
     return (f"{status}: {what} of {info['size']} exceeds the budget of {fmt_bytes(budget)} "

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.measure import base_info, embedding_dim, memory_budget, not_run, run_benchmark
+from bench.measure import DIM, base_info, memory_budget, not_run, run_benchmark
 from gnn import UniformNegativeSampler, load_dataset
 from gnn.data import data_root
 from gnn.evaluation import Evaluator
@@ -56,7 +56,7 @@ def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, k=K):
 
 @pytest.mark.parametrize("provider", ["ours_chunked", "dense_scores"])
 def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
-    ds, d = real_dataset, embedding_dim()
+    ds, d = real_dataset, DIM
     info = base_info("evaluate_all_users", provider, dataset, sizes(ds), d, torch.float32, device)
     info["k"] = K
     gen = torch.Generator().manual_seed(0)

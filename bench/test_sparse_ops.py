@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench import baselines
-from bench.measure import base_info, embedding_dim, memory_budget, not_run, run_benchmark
+from bench.measure import DIM, base_info, memory_budget, not_run, run_benchmark
 
 DTYPE = torch.float32
 
@@ -26,7 +26,7 @@ def within_budget(info, adj, benchmark, device) -> None:
 @pytest.fixture(scope="module")
 def inputs(adjacency, device):
     """``(adj, e, w1, w2, b, grad)`` with E as the SpMM's x too."""
-    return (adjacency,) + baselines.ngcf_inputs(adjacency.n_nodes, embedding_dim(), device, DTYPE)
+    return (adjacency,) + baselines.ngcf_inputs(adjacency.n_nodes, DIM, device, DTYPE)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench.graphs import fixed_batch
-from bench.measure import base_info, embedding_dim, run_benchmark
+from bench.measure import DIM, base_info, run_benchmark
 from gnn import TrainConfig, Trainer
 from gnn.kernels import defaults as kernel_defaults
 
@@ -27,7 +27,7 @@ def test_train_step(benchmark, provider, size, split_dataset, device, monkeypatc
             pytest.skip("the torch backend is what runs on the CPU anyway (see the plain provider)")
         monkeypatch.setattr(kernel_defaults, "backend", "torch")
     graph = model != "MF"  # MF has no propagation, so no layers
-    config = TrainConfig(model=model.lower(), dim=embedding_dim(), batch_size=BATCH,
+    config = TrainConfig(model=model.lower(), dim=DIM, batch_size=BATCH,
                          message_dropout=0.1 if model == "NGCF" else 0.0, device=device.type,
                          progress=False, keep_freed_memory=True,
                          **({"layers": 3} if graph else {}))

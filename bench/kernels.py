@@ -28,7 +28,7 @@ import torch
 from bench import baselines, graphs
 from bench.measure import (base_info, device_name, fmt_bytes, measure_once, memory_budget, sync,
                            time_call)
-from bench.report_plot import MEMORY_PLOT, plot
+from bench.plot import MEMORY_PLOT, plot
 
 SIZES = ["gowalla", "powerlaw-N100000", "powerlaw-N1000000-nnz50000000", "powerlaw-N1000000"]
 MEMORY_SIZES = ["ml-latest-small", "gowalla"] + [f"powerlaw-N{n}" for n in (

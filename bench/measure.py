@@ -85,6 +85,10 @@ def fmt_time(seconds) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
+def fmt_us(v) -> str:
+    return f"{v:.1f}" if v >= 10 else f"{v:.3g}"
+
+
 def fmt_count(n) -> str:
     return f"{int(n):,}" if n is not None else "–"
 
@@ -132,6 +136,20 @@ def write_section(doc: Path, start: str, end: str, body: str, sources) -> None:
         lines += ["", note]
     head, rest = text.split(start, 1)
     doc.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
+
+
+def update_docs(doc: Path, section: str, report: str, sources, images=()) -> None:
+    """Write ``report`` into the bench:``section`` block of ``doc`` (title dropped, headings one
+    level down, links to ``images`` relative to ``doc``, each image shown at the end)."""
+    body = "\n".join("#" + line if line.startswith("#") else line
+                     for line in report.split("\n", 1)[1].lstrip("\n").splitlines())
+    for png in images:
+        body = body.replace(f"]({png.name})", f"]({os.path.relpath(png, doc.parent)})")
+    if images:
+        body = body.rstrip() + "\n\n" + "\n".join(
+            f"![{png.stem}]({os.path.relpath(png, doc.parent)})" for png in images)
+    write_section(doc, f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->", body,
+                  sources)
 
 
 # --------------------------------------------------------------------------- memory

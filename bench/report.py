@@ -1,11 +1,12 @@
-"""Every table and plot of the benchmarks, from their results files, optionally into the docs.
+"""Every table of the benchmarks, from their results files, optionally into the docs.
 
     python -m bench.report results/cpu/results.json --out results/cpu/ [--update-docs MD]
     python -m bench.report results/gpu/ --out results/gpu/ --section gpu --update-docs MD \\
         --headlines README.md
 
-A json is a ``pytest bench/ --benchmark-json`` result (report.md: per operation, sizes as rows,
-providers as columns; profile.png); a folder is a device run's (bench/device_run.py).
+A json is a ``pytest bench/ --benchmark-json`` result: report.md holds each operation's tables
+(time, static estimate, memory, whole-case RSS, GB/s; sizes as rows, providers as columns),
+profile.png its plot (bench/plot.py). A folder is a device run's (bench/device_run.py).
 ``--update-docs`` / ``--headlines`` replace the text between ``<!-- bench:SECTION:start -->``
 and ``<!-- bench:SECTION:end -->``; each table there is followed by ``<!-- numbers: FILES -->``
 naming the results files its numbers come from. What was not measured shows as such.
@@ -15,18 +16,88 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 from bench.device_run import machine_lines
-from bench.measure import fmt_bytes, fmt_time, geomean, pivot, repo_path, table, write_section
-from bench.report_plot import (MEMORY_KINDS, MEMORY_PLOT, OP_TITLES, PLOTTED_OPS, TIME_ONLY_OPS,
-                               ok, op_tables, plot, us)
+from bench.measure import (fmt_bytes, fmt_count, fmt_time, fmt_us, geomean, pivot, repo_path,
+                           table, update_docs)
+from bench.plot import MEMORY_PLOT, ok, plot, provider_key, size_key
 
+OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward (dE = Âᵀ dY)",
+             "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
+             "ngcf_layer_fwd_bwd": "NGCF layer, forward + backward",
+             "train_step": "One training step (propagation, BPR, backward, Adam)",
+             "evaluate_all_users": "Full-ranking evaluation of all users (K = 20)",
+             "negative_sampling": "Negative sampling, one epoch", "load_ratings": "Loading ratings"}
+PLOTTED_OPS = ["spmm", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd", "train_step"]
+NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
+TIME_ONLY_OPS = ("negative_sampling", "load_ratings")
+MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
+PARTS = ("time", "estimate", "memory", "case_rss", "gbps")  # the tables of an op, in order
+TITLES = {
+    "time": "**Time** (median per call)",
+    "peak": "**Memory**: the provider's representation plus the peak allocated above the inputs "
+            "during the call (torch.cuda.max_memory_allocated)",
+    "rss": "**Memory**: the provider's representation (computed) plus its measured working memory: "
+           "the peak RSS of the timed calls above the RSS before them (VmHWM, reset through "
+           "/proc/self/clear_refs)",
+    "evaluate_all_users": "**Memory**: score buffer the evaluator holds at once",
+    "train_step": "**Memory**: adjacency representation (embeddings, weights and Adam state come on top)",
+    "repr": "**Memory**: adjacency representation the provider works from (for gather_scatter with "
+            "the materialised nnz×d message tensor)",
+    "case_rss": "**Measured peak RSS of the whole case** above the RSS before it (VmHWM, reset "
+                "before each case): the representation as built, the warm-up call (with one-time "
+                "costs such as library pages on first use) and the working memory",
+    "gbps": "**Achieved GB/s** by the byte model of docs/DESIGN.md §4, `4(N+1) + 8·nnz + G + "
+            "N·d·b` with the best case G = N·d·b (each row of E read once); the worst case "
+            "G = nnz·d·b would give higher figures",
+    "estimate": "**Static estimate** of our ops on the same graph (bench/kernel_static.py's "
+                "H200 model, docs/KERNELS.md): all overlapped – nothing overlapped, and in "
+                "parentheses the measured time over the estimate"}
 KERNEL_OPS = ("spmm", "spmm_fwd_bwd", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd")  # device run's
+
+
+# --------------------------------------------------------------------------- an op's tables
+def _cells(c: dict) -> dict:
+    """A provider's cell in each of the op's tables (``PARTS``), from its record ``c``."""
+    if not ok(c):
+        status = c["status"]
+        if status.startswith("error:"):
+            status = f"error ({status.split(':')[1].strip()})"
+        return dict(time=status, memory=f"{fmt_bytes(c['memory'])} (not run)",
+                    case_rss="not run", gbps="–", estimate="–")
+    est = c.get("static_estimate_us")
+    estimate = "not estimated" if not est else \
+        f"{fmt_us(est)}–{fmt_us(c['static_serial_us'])} µs ({c['seconds'] * 1e6 / est:.2f}×)"
+    return dict(time=fmt_time(c["seconds"]), memory=fmt_bytes(c["memory"]),
+                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")), estimate=estimate,
+                gbps=f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–")
+
+
+def op_tables(op: str, recs: list, parts=PARTS) -> list:
+    """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
+    providers = sorted({r["provider"] for r in recs}, key=provider_key)
+    graph_op, recs, lead = op not in NON_GRAPH_OPS, sorted(recs, key=size_key), {}
+    for r in recs:  # a size's leading cells: its label and its first record's counts
+        counts = (r.get("N"), r.get("nnz")) if graph_op else \
+            (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
+        lead.setdefault(r["size"], (r["size"], *map(fmt_count, counts)))
+    header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
+    kinds = {r["memory_kind"] for r in recs if ok(r)}
+    memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
+    shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
+             "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
+                                                         for r in recs),
+             "estimate": any("static_estimate_us" in r for r in recs)}
+    cells, lines = [(r, _cells(r)) for r in recs], []
+    for key in (k for k in parts if shown[k]):
+        rows = pivot(cells, lambda x: lead[x[0]["size"]], lambda x: x[0]["provider"],
+                     lambda x: x[1][key], providers)  # noqa: B023 - called right here
+        lines += [TITLES[memory if key == "memory" else key], ""] + table(header + providers, rows) + [""]
+    return lines
 
 
 # --------------------------------------------------------------------------- the suite's json
@@ -119,8 +190,8 @@ def kernel_estimate_lines(records: list) -> list:
     """Each of our kernels' measured time in one call (torch.profiler, CUDA only) beside the
     static model's estimate of it, per size (the composed layer's ``torch:`` ops are not ours)."""
     def cell(got, est):
-        return (f"{us(got) if got else 'not measured'} / "
-                f"{'not estimated' if est is None else us(est)}"
+        return (f"{fmt_us(got) if got else 'not measured'} / "
+                f"{'not estimated' if est is None else fmt_us(est)}"
                 + (f" ({got / est:.2f}×)" if got and est else ""))
 
     kernels = [(r, f"`{name}`", cell((r.get("measured_kernels_us") or {}).get(name), est))
@@ -137,8 +208,7 @@ def sweep_lines(records: list) -> list:
     """The long-row threshold sweeps (the fastest T by geometric mean over the sizes) and NGCF's
     S saved vs recomputed (geometric mean of the time ratios)."""
     lines = []
-    for op, what in (("spmm_threshold", "SpMM forward"),
-                     ("ngcf_threshold", "NGCF layer fwd + bwd")):
+    for op, what in (("spmm_threshold", "SpMM forward"), ("ngcf_threshold", "NGCF layer fwd + bwd")):
         recs = [r for r in records if r["op"] == op and ok(r)]
         seconds = {(r["size"], r["provider"]): r["seconds"] for r in recs}
         sizes = list(dict.fromkeys(size for size, _ in seconds))
@@ -183,11 +253,10 @@ def memory_lines(folder: Path) -> list:
     return lines
 
 
-def _num(v) -> str:
-    return f"{v:.4f}" if isinstance(v, (int, float)) else "–"
-
-
 def curve_lines(folder: Path) -> list:
+    def _num(v) -> str:
+        return f"{v:.4f}" if isinstance(v, (int, float)) else "–"
+
     c = _load(folder, "curve.json")
     paper = c.get("paper") or {}
     evals = [[h["epoch"]] + [_num(h.get(k)) for k in ("loss", "test_recall@20", "test_ndcg@20")]
@@ -246,8 +315,7 @@ def headlines(folder: Path) -> str:
     lines = [f"Device run of {device.get('started', '?')} on {m.get('gpu', 'no GPU')} (torch "
              f"{m.get('torch', '?')}, triton {m.get('triton', '?')}); full tables in "
              f"[docs/BENCHMARKS.md](docs/BENCHMARKS.md#gpu-results-the-device-run)."
-             + (" **Dry run on the CPU: the numbers mean nothing.**"
-                if device.get("dry_run") else ""),
+             + (" **Dry run on the CPU: the numbers mean nothing.**" if device.get("dry_run") else ""),
              ""]
     lines += [f"- Tests on CUDA: {s['status']}, `{(s.get('tail') or ['?'])[-1]}`"
               for s in device.get("stages", []) if s["name"] == "tests"]
@@ -266,15 +334,14 @@ def headlines(folder: Path) -> str:
     lines += ["- Gowalla training, epochs/s (d = 64, 3 layers, batch 2048): " + ", ".join(
         f"{r['provider']} {r['epochs_per_s']:.2f}" for r in gowalla)] if gowalla else []
     memory = _records(folder, "memory.json")
-    ours = max((r for r in memory if r["provider"] == "ours" and ok(r)), key=lambda r: r["N"],
-               default=None)
+    ours = max((r for r in memory if r["provider"] == "ours" and ok(r)), key=lambda r: r["N"], default=None)
     dense = ours and next((r for r in memory if r["op"] == "spmm" and r["provider"] == "dense"
                            and r["size"] == ours["size"]), None)
     if ours:
         text = f"- Memory of one SpMM at N = {ours['N']:,}: ours {fmt_bytes(ours['memory'])}"
         if dense:
-            text += f", a dense Â {fmt_bytes(dense['memory'])}" + ("" if ok(dense) else
-                                                                   " (computed: not built)")
+            built = "" if ok(dense) else " (computed: not built)"
+            text += f", a dense Â {fmt_bytes(dense['memory'])}{built}"
         lines.append(text)
     if curve:
         paper, c = curve.get("paper") or {}, curve
@@ -285,21 +352,7 @@ def headlines(folder: Path) -> str:
     return "# GPU headlines\n\n" + "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- docs and CLI
-def update_docs(doc: Path, section: str, report: str, sources, images=()) -> None:
-    """Write ``report`` into the bench:``section`` block of ``doc`` (title dropped, headings one
-    level down, links to ``images`` relative to ``doc``, each image shown at the end)."""
-    body = "\n".join("#" + line if line.startswith("#") else line
-                     for line in report.split("\n", 1)[1].lstrip("\n").splitlines())
-    for png in images:
-        body = body.replace(f"]({png.name})", f"]({os.path.relpath(png, doc.parent)})")
-    if images:
-        body = body.rstrip() + "\n\n" + "\n".join(
-            f"![{png.stem}]({os.path.relpath(png, doc.parent)})" for png in images)
-    write_section(doc, f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->", body,
-                  sources)
-
-
+# --------------------------------------------------------------------------- CLI
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("source", type=Path, help="a pytest-benchmark json or a device run's folder")

@@ -1,0 +1,97 @@
+"""The benchmarks' one figure: time and memory against N, log-log, one line per provider (the
+suite's profile.png, written by bench/report.py; the device run's memory.png, by bench/kernels.py
+--memory), and the order of providers and sizes that the report's tables share with it.
+
+Power-law sizes draw the lines, real datasets are markers, and a provider that was not attempted
+(over the memory budget) shows its computed need as a hollow marker on a dashed line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S saved)", "ours_fused (S recomputed)",
+                  "ours_spmm+torch", "ours_chunked", "torch_csr", "torch_unfused", "dense",
+                  "dense_scores", "gather_scatter", "scipy", "NGCF", "NGCF [torch backend]",
+                  "LightGCN", "LightGCN [torch backend]", "MF", "rank", "rejection",
+                  "gnn.load_dataset", "plain_parse"]
+#: ``plot`` arguments of the memory-against-N figure (the device run's memory stage)
+MEMORY_PLOT = (["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
+                                                "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"},
+               "representation + peak above inputs [bytes]", False)
+
+
+def provider_key(p: str):
+    return (PROVIDER_ORDER.index(p) if p in PROVIDER_ORDER else len(PROVIDER_ORDER), p)
+
+
+def is_powerlaw(rec: dict) -> bool:
+    return str(rec["size"]).startswith("powerlaw")
+
+
+def size_key(rec: dict):
+    return (is_powerlaw(rec), rec.get("N") or 0, rec.get("nnz") or 0, rec["size"])
+
+
+def ok(rec: dict) -> bool:
+    return rec.get("status", "ok") == "ok"
+
+
+def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str = "bytes",
+         time_axis: bool = True) -> bool:
+    """Draw ``ops`` (one row each) into ``path``; False without matplotlib or records."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    ops = [op for op in ops if any(r["op"] == op for r in records)]
+    if not ops:
+        return False
+    providers = sorted({r["provider"] for r in records if r["op"] in ops}, key=provider_key)
+    colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(providers)}
+    markers, cols = {}, 2 if time_axis else 1
+    fig, axes = plt.subplots(len(ops), cols, figsize=(6 * cols, 3.6 * len(ops)), squeeze=False)
+    for row, op in enumerate(ops):
+        ax_t, ax_m = (axes[row][0], axes[row][1]) if time_axis else (None, axes[row][0])
+        recs = [r for r in records if r["op"] == op]
+        for p in sorted({r["provider"] for r in recs}, key=provider_key):
+            mine = sorted((r for r in recs if r["provider"] == p), key=size_key)
+            curve, color = [r for r in mine if is_powerlaw(r)], colors[p]
+            timed = [r for r in curve if ok(r) and r.get("seconds")]
+            if ax_t is not None and timed:
+                ax_t.plot([r["N"] for r in timed], [r["seconds"] for r in timed], "o-", color=color,
+                          label=p)
+            ran = [r for r in curve if r.get("memory") and ok(r)]
+            oom = [r for r in curve if r.get("memory") and not ok(r)]
+            if ran:
+                ax_m.plot([r["N"] for r in ran], [r["memory"] for r in ran], "o-", color=color,
+                          label=p)
+            if oom:
+                ax_m.plot([r["N"] for r in ran[-1:] + oom], [r["memory"] for r in ran[-1:] + oom],
+                          "--", color=color, alpha=0.7)
+                ax_m.plot([r["N"] for r in oom], [r["memory"] for r in oom], "o", mfc="none",
+                          color=color, label=f"{p} (not run, computed)")
+            for r in (r for r in mine if not is_powerlaw(r)):
+                marker = markers.setdefault(r["size"], "*^sDv"[len(markers) % 5])
+                if ax_t is not None and ok(r) and r.get("seconds"):
+                    ax_t.plot([r["N"]], [r["seconds"]], marker, color=color, ms=9, alpha=0.8)
+                if r.get("memory"):
+                    ax_m.plot([r["N"]], [r["memory"]], marker, color=color, ms=9, alpha=0.8,
+                              mfc=None if ok(r) else "none")
+        for ax, ylabel, what in ((ax_t, "time per call [s]", "time"),
+                                 (ax_m, memory_label, "memory")):
+            if ax is not None:
+                ax.set(xscale="log", yscale="log", xlabel="N (nodes)", ylabel=ylabel,
+                       title=f"{titles.get(op, op)}: {what}")
+                ax.grid(True, which="both", alpha=0.3)
+                ax.legend(fontsize=7)
+    if markers:
+        note = ", ".join(f"{m} {name}" for name, m in markers.items())
+        fig.text(0.5, 0.002, f"lines: power-law graphs; markers: {note}", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.015, 1, 1))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

@@ -10,7 +10,6 @@ Writes DIR/report.json ({meta, assumptions, cases, ops}), DIR/summary.md, each c
 from __future__ import annotations
 
 import argparse
-import importlib
 import itertools
 import json
 import multiprocessing
@@ -27,16 +26,13 @@ import triton
 from bench import kernel_model as M
 from bench.kernel_tables import DOCS_BEGIN, DOCS_END, SUMS, docs_markdown, summary_markdown
 from bench.measure import repo_path, write_section
+from gnn.kernels import defaults, ngcf_triton, sddmm_triton, spmm_triton
 
 DIMS, ARCHS = (16, 32, 64, 128, 256), (90, 80)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 GRAPHS = {"gowalla": "gowalla", "powerlaw_1e6": "powerlaw-N1000000"}  # bench.graphs labels
 CACHE = Path(os.environ.get("GNN_KERNEL_STATIC_CACHE", Path.home() / ".cache" / "gnn-kernel-static"))
 F32, I32, I64 = torch.float32, torch.int32, torch.int64
-
-
-def _mod(name):  # a module of gnn.kernels, by its current name
-    return importlib.import_module(f"gnn.kernels.{name}")
 
 
 def cdiv(a, b):
@@ -61,8 +57,8 @@ class Kernel(NamedTuple):
     work: Callable
 
 
-def _T():  # the long-row threshold the dispatcher uses
-    return _mod("defaults").long_threshold
+def _T():  # the long-row threshold the dispatcher uses (read when called: tests may set it)
+    return defaults.long_threshold
 
 
 def _segments(g):
@@ -87,7 +83,7 @@ def _row_kernel(add=False, segments=False):
     """The SpMM row kernel over a graph's items: csr_spmm's (``add``: the NGCF backward's
     A^T dS + de_local, de_local fp32) or the fused forward's launch over the long rows' segments."""
     def launch(d, dt, g):
-        rows, nt, chunk, nw = _mod("spmm_triton").spmm_config(d, dt.itemsize)
+        rows, nt, chunk, nw = spmm_triton.spmm_config(d, dt.itemsize)
         y = F32 if segments else dt
         args = dict(start_ptr=I32, len_ptr=I32, out_ptr=I32, col_ptr=g.col_dtype, val_ptr=F32,
                     x_ptr=dt, add_ptr=F32 if add else y, y_ptr=y, part_ptr=F32,
@@ -105,12 +101,12 @@ def _row_kernel(add=False, segments=False):
                     row_bytes=d * a["x_ptr"].itemsize, stream_bytes=index + out,
                     reread_bytes=(nd - 1) * index,
                     lanes=(nnz * d, longest * c["ROWS"] * c["NT"] * c["CHUNK"] * nd))
-    return Kernel(lambda: _mod("spmm_triton")._spmm_row_kernel, launch, work)
+    return Kernel(lambda: spmm_triton._spmm_row_kernel, launch, work)
 
 
 def _reduce(add, compact):
     def launch(d, dt, g):
-        bd, nw = _mod("spmm_triton").reduce_config(d)
+        bd, nw = spmm_triton.reduce_config(d)
         args = dict(long_row_ptr=I64, seg_ptr_ptr=I64, part_ptr=F32, add_ptr=F32,
                     y_ptr=F32 if compact else dt, d=d, stride_add=d, stride_y=d)
         return Launch(args, dict(HAS_ADD=add, COMPACT=compact, BLOCK_D=bd), nw)
@@ -121,25 +117,25 @@ def _reduce(add, compact):
                     loops=[int((nseg // 4).sum()) * nd, int((nseg % 4 % 2).sum()) * nd],
                     stream_bytes=d * (4 * nseg.sum()
                                       + nseg.size * (4 * add + L.args["y_ptr"].itemsize)))
-    return Kernel(lambda: _mod("spmm_triton")._spmm_segment_reduce_kernel, launch, work)
+    return Kernel(lambda: spmm_triton._spmm_segment_reduce_kernel, launch, work)
 
 
 def _fused(kernel, part, args, flags, work):
     """A fused NGCF kernel (``part`` of ngcf_config) as launched for a CUDA tensor of dtype dt:
     d_in = d_out = d, bias, self-loop, S saved (the defaults); pointers in dt unless ``args``."""
     def launch(d, dt, g):
-        ng = _mod("ngcf_triton")
-        if not ng.fused_supported(d, d):
-            return f"not used: fused_supported({d}, {d}) is False (FUSED_MAX_DIM={ng.FUSED_MAX_DIM})"
+        if not ngcf_triton.fused_supported(d, d):
+            return (f"not used: fused_supported({d}, {d}) is False "
+                    f"(FUSED_MAX_DIM={ngcf_triton.FUSED_MAX_DIM})")
         e = SimpleNamespace(dtype=dt, device=torch.device("cuda"), element_size=lambda: dt.itemsize,
                             numel=lambda: g.n * d)  # what ngcf_config reads of e
-        cfg = ng.ngcf_config(e, d, d)
+        cfg = ngcf_triton.ngcf_config(e, d, d)
         ce = dict(cfg[part], PREC=cfg["PREC"], DOT_F32=False, SELF_LOOP=True, **flags(g))
         nw, maxnreg = ce.pop("num_warps"), ce.pop("maxnreg")
-        a = {k: dt for k in getattr(ng, kernel).arg_names if k.endswith("_ptr")}
+        a = {k: dt for k in getattr(ngcf_triton, kernel).arg_names if k.endswith("_ptr")}
         return Launch(dict(a, **args(g, ce), n=g.n, d_in=d, d_out=d, negative_slope=0.2), ce, nw,
                       maxnreg=maxnreg)
-    return Kernel(lambda: getattr(_mod("ngcf_triton"), kernel), launch, work)
+    return Kernel(lambda: getattr(ngcf_triton, kernel), launch, work)
 
 
 def _fwd_work(g, L, d, sass):
@@ -171,7 +167,7 @@ def _bwd_work(weights):
 
 def _sddmm():
     def launch(d, dt, g):
-        be, bd, n_dt, nw = _mod("sddmm_triton").sddmm_config(d)
+        be, bd, n_dt, nw = sddmm_triton.sddmm_config(d)
         args = dict(row_ptr=I32, col_ptr=g.col_dtype, a_ptr=dt, b_ptr=dt, out_ptr=F32, nnz=g.nnz, d=d,
                     stride_a=d, stride_b=d)
         return Launch(args, dict(N_DT=n_dt, BLOCK_E=be, BLOCK_D=bd), nw)
@@ -181,7 +177,7 @@ def _sddmm():
         return dict(programs=progs, loops=[], gathers=g.nnz, row_bytes=d * eb,
                     stream_bytes=12 * g.nnz + g.n * d * eb, reread_bytes=g.nnz * d * eb,
                     lanes=(g.nnz * d, progs * c["BLOCK_E"] * c["BLOCK_D"] * c["N_DT"]))
-    return Kernel(lambda: _mod("sddmm_triton")._sddmm_kernel, launch, work)
+    return Kernel(lambda: sddmm_triton._sddmm_kernel, launch, work)
 
 
 KERNELS = {

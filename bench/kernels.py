@@ -70,27 +70,28 @@ class Static:
                           if c["arch"] == 90 and c["d"] == self.d and c["dtype"] in self.dtypes]
         report = KS.run(None, [self.d], self.dtypes, [90], list(KS.KERNELS), os.cpu_count(),
                         KS.CACHE, graphs={size: g}, cases=self.cases)
-        self.cases, names = report["cases"], {k: v.fn().__name__ for k, v in KS.KERNELS.items()}
-        for r in report["ops"]:
-            kernels = {}
-            for k, kdt in r["launches"]:  # "torch:..." are the composed layer's torch ops
-                c = next((c for c in self.cases if (c["kernel"], c["dtype"]) == (k, kdt)), {})
-                est, name = c.get(size, {}).get("estimate_us"), names.get(k, k)
-                kernels[name] = None if est is None else kernels.get(name, 0.0) + est
-            self.ops[(size, r["op"], r["dtype"])] = dict(
-                estimate_us=r[f"estimate_us_{size}"], serial_us=r[f"serial_us_{size}"], kernels=kernels)
+        self.cases = report["cases"]
+        self.ops.update({(size, r["op"], r["dtype"]): r for r in report["ops"]})
 
     def fields(self, size, dtype, *ops) -> dict:
-        """``static_estimate_us`` / ``static_serial_us`` (the ops' sums) and ``static_kernels_us``."""
-        got = [self.ops.get((size, op, str(dtype).replace("torch.", ""))) for op in ops]
-        if not ops or None in got:
+        """``static_estimate_us`` / ``static_serial_us`` (the ops' sums) and ``static_kernels_us``
+        (per kernel function; None where a launch has no estimate, as the composed layer's
+        ``torch:`` ops)."""
+        rows = [self.ops.get((size, op, str(dtype).replace("torch.", ""))) for op in ops]
+        if not ops or None in rows:
             return {}
+        from bench.kernel_static import KERNELS
+
         kernels = {}
-        for g in got:
-            for k, v in g["kernels"].items():
-                kernels[k] = None if v is None or kernels.get(k, 0) is None else kernels.get(k, 0) + v
-        return dict(static_estimate_us=sum(g["estimate_us"] or 0 for g in got),
-                    static_serial_us=sum(g["serial_us"] or 0 for g in got), static_kernels_us=kernels,
+        for k, kdt in (launch for r in rows for launch in r["launches"]):
+            c = next((c for c in self.cases if (c["kernel"], c["dtype"]) == (k, kdt)), {})
+            name = KERNELS[k].fn().__name__ if k in KERNELS else k
+            est = c.get(size, {}).get("estimate_us")
+            before = kernels.get(name, 0.0)
+            kernels[name] = None if est is None or before is None else before + est
+        return dict(static_estimate_us=sum(r[f"estimate_us_{size}"] or 0 for r in rows),
+                    static_serial_us=sum(r[f"serial_us_{size}"] or 0 for r in rows),
+                    static_kernels_us=kernels,
                     static_source=self.source if self.source != "compile" else "compiled here")
 
 

@@ -19,10 +19,6 @@ NGCF_PROVIDERS = ["ours_fused", "ours_spmm+torch", "torch_unfused", "dense"]
 SLOPE = 0.2
 
 
-def csr_bytes(adj) -> int:
-    return sum(t.numel() * t.element_size() for t in (adj.rowptr, adj.col, adj.val))
-
-
 def torch_csr(adj, dtype=None) -> torch.Tensor:
     """Â as a torch sparse CSR tensor with int32 indices (values cast to ``dtype``)."""
     val = adj.val if dtype is None else adj.val.to(dtype)
@@ -30,12 +26,10 @@ def torch_csr(adj, dtype=None) -> torch.Tensor:
                                    (adj.n_nodes, adj.n_nodes), check_invariants=False)
 
 
-def _tensor_bytes(*tensors) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def csr_tensor_bytes(a: torch.Tensor) -> int:
-    return _tensor_bytes(a.crow_indices(), a.col_indices(), a.values())
+def nbytes(a: torch.Tensor) -> int:
+    """Bytes of a tensor, a sparse CSR one's three arrays included."""
+    parts = (a.crow_indices(), a.col_indices(), a.values()) if a.layout == torch.sparse_csr else (a,)
+    return sum(t.numel() * t.element_size() for t in parts)
 
 
 def dense_bytes(n: int, dtype: torch.dtype) -> int:
@@ -63,15 +57,15 @@ def ours_spmm(adj, x, **options):
 def spmm_provider(provider: str, adj, x):
     """``(fn, repr_bytes, extra)`` of an SpMM provider (check :func:`dense_bytes` first)."""
     if provider == "ours":
-        return (lambda: ours_spmm(adj, x)), csr_bytes(adj), {
+        return (lambda: ours_spmm(adj, x)), adj.nbytes, {
             "repr": f"CSR rowptr {adj.rowptr.dtype}, col {adj.col.dtype}, val {adj.val.dtype}"}
     if provider == "torch_csr":
         a = torch_csr(adj, x.dtype)
-        return (lambda: torch.sparse.mm(a, x)), csr_tensor_bytes(a), {
+        return (lambda: torch.sparse.mm(a, x)), nbytes(a), {
             "repr": f"torch sparse CSR, indices {a.crow_indices().dtype}"}
     if provider == "dense":
         a = torch_csr(adj, x.dtype).to_dense()
-        return (lambda: a @ x), _tensor_bytes(a), {"repr": "dense N×N"}
+        return (lambda: a @ x), nbytes(a), {"repr": "dense N×N"}
     if provider == "gather_scatter":  # int64 edge index (2 × nnz) + fp32 values, as PyG's
         row = torch.arange(adj.n_nodes, device=adj.device).repeat_interleave(adj.rowptr.diff())
         col = adj.col.long()
@@ -82,8 +76,8 @@ def spmm_provider(provider: str, adj, x):
         import numpy as np
 
         a, xn = adj.to_scipy().astype(np.float32), x.numpy()
-        nbytes = a.indptr.nbytes + a.indices.nbytes + a.data.nbytes
-        return (lambda: torch.from_numpy(a @ xn)), nbytes, {
+        held = a.indptr.nbytes + a.indices.nbytes + a.data.nbytes
+        return (lambda: torch.from_numpy(a @ xn)), held, {
             "repr": f"scipy CSR, indices {a.indices.dtype}"}
     raise ValueError(f"unknown SpMM provider {provider!r}; expected one of {SPMM_PROVIDERS}")
 
@@ -99,18 +93,18 @@ def ngcf_provider(provider: str, adj, dtype=torch.float32):
     if provider == "ours_fused":
         return (lambda e, w1, w2, b, **options: ngcf_layer(
             adj.rowptr, adj.col, adj.val, e, w1, w2, b, SLOPE, True, symmetric=adj.symmetric,
-            transpose=adj.transpose, **options)), csr_bytes(adj), {"repr": "CSR"}
+            transpose=adj.transpose, **options)), adj.nbytes, {"repr": "CSR"}
     if provider == "ours_spmm+torch":
         return (lambda e, w1, w2, b: composed_layer(ours_spmm(adj, e), e, w1, w2, b)), \
-            csr_bytes(adj), {"repr": "CSR"}
+            adj.nbytes, {"repr": "CSR"}
     if provider in ("torch_unfused", "dense"):
         a = torch_csr(adj, dtype)
         if provider == "dense":
             a = a.to_dense()
             return (lambda e, w1, w2, b: composed_layer(a @ e, e, w1, w2, b)), \
-                _tensor_bytes(a), {"repr": "dense N×N"}
+                nbytes(a), {"repr": "dense N×N"}
         return (lambda e, w1, w2, b: composed_layer(torch.sparse.mm(a, e), e, w1, w2, b)), \
-            csr_tensor_bytes(a), {"repr": "torch sparse CSR"}
+            nbytes(a), {"repr": "torch sparse CSR"}
     raise ValueError(f"unknown NGCF provider {provider!r}; expected one of {NGCF_PROVIDERS}")
 
 

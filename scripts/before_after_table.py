@@ -28,8 +28,8 @@ def _targets(path: Path) -> dict:
 
 def _gowalla(folder: Path) -> dict:
     """{"Gowalla <model> epoch": seconds per epoch} from the reproduce summaries."""
-    return {f"Gowalla {json.loads(p.read_text())['model']} epoch": json.loads(p.read_text())["sec_per_epoch"]
-            for p in sorted(folder.glob("*-cpu-*ep.json"))}
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("*-cpu-*ep.json"))]
+    return {f"Gowalla {run['model']} epoch": run["sec_per_epoch"] for run in runs}
 
 
 def main(out: str) -> None:

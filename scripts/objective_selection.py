@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 
 from gnn import MF, TrainConfig, Trainer, load_dataset, register_model
 from gnn.models import MODELS
+from validation_grid import cpu_seconds, validation_run  # scripts/, beside this file
 
 
 def item_neighbours(train, n: int, block: int = 2048):
@@ -95,23 +95,11 @@ class UltraGCN(MF):
         return loss + o["gamma"] / 2 * sum(p.pow(2).sum() for p in self.parameters())
 
 
-def cpu_seconds() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def run_validation(ds, model: str, train: dict, ultra=None) -> dict:
     if ultra is not None:
         UltraGCN.options = {**UltraGCN.options, **ultra}
-    cfg = TrainConfig(model=model, dataset=ds.name, device="cpu", progress=False, **train)
-    start, cpu = time.perf_counter(), cpu_seconds()
-    trainer = Trainer(cfg, dataset=ds, log=lambda *a: None)
-    summary = trainer.fit()
     return {"model": model, "train": train, "ultragcn": ultra,
-            "valid_recall@20": trainer.best["valid_recall@20"], "best_epoch": summary["best_epoch"],
-            "test_recall@20": summary["recall@20"], "test_ndcg@20": summary["ndcg@20"],
-            "sec_per_epoch": summary["sec_per_epoch"], "wall_seconds": time.perf_counter() - start,
-            "cpu_seconds": cpu_seconds() - cpu}
+            **validation_run(ds, ds.name, dict(model=model, **train))}
 
 
 def gowalla_epoch_seconds(model: str, train: dict, ultra=None, steps: int = 8) -> dict:

@@ -28,6 +28,20 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def validation_run(dataset, name: str, fields: dict) -> dict:
+    """Train ``TrainConfig(**fields)`` on ``dataset`` (named ``name``) under the validation
+    protocol; the best validation epoch's recall@20, its test metrics, the run's time."""
+    config = TrainConfig(dataset=name, device="cpu", progress=False, **fields)
+    start, cpu = time.perf_counter(), cpu_seconds()
+    trainer = Trainer(config, dataset=dataset, log=lambda *a: None)
+    summary = trainer.fit()
+    return {"valid_recall@20": trainer.best["valid_recall@20"],
+            "best_epoch": summary["best_epoch"], "epochs": summary["epochs"],
+            "test_recall@20": summary["recall@20"], "test_ndcg@20": summary["ndcg@20"],
+            "sec_per_epoch": summary["sec_per_epoch"],
+            "wall_seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="ml-latest-small")
@@ -42,14 +56,7 @@ def main() -> None:
     rows = []
     for values in itertools.product(*grid.values()):
         fields = {**base, **dict(zip(grid, values))}
-        config = TrainConfig(dataset=args.dataset, device="cpu", progress=False, **fields)
-        start, cpu = time.perf_counter(), cpu_seconds()
-        trainer = Trainer(config, dataset=dataset, log=lambda *a: None)
-        summary = trainer.fit()
-        rows.append({"fields": fields, "valid_recall@20": trainer.best["valid_recall@20"],
-                     "best_epoch": summary["best_epoch"], "epochs": summary["epochs"],
-                     "test_recall@20": summary["recall@20"], "test_ndcg@20": summary["ndcg@20"],
-                     "wall_seconds": time.perf_counter() - start, "cpu_seconds": cpu_seconds() - cpu})
+        rows.append({"fields": fields, **validation_run(dataset, args.dataset, fields)})
         print(json.dumps(rows[-1]), flush=True)
     chosen = max(rows, key=lambda r: r["valid_recall@20"])
     print("chosen on validation:", json.dumps(chosen["fields"]))

@@ -2,7 +2,7 @@
 backward formula): :func:`gnn.kernels.ngcf_layer` (kernels/ngcf_layer.py, which also decides
 when these kernels run); docs/DESIGN.md §4. The dense step inside them is the one of
 kernels/ngcf_step.py, written in Triton; tests/kernels ties the two together. Figures
-(registers, occupancy, instructions, the H200 estimate) come from ``python -m bench.kernel_static``.
+(registers, occupancy, instructions, the H200 estimate) come from ``python -m tools.kernel_static``.
 
 Forward, ``_ngcf_fwd_kernel``: one program per block of BLOCK_M rows taken from the graph's
 work items (spmm_triton.Schedule: rows binned by degree, longest first). For each CHUNK of the

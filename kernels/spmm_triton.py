@@ -1,7 +1,7 @@
 """CSR x dense SpMM in Triton: ``y = A x (+ add)``, fp32 accumulation, deterministic. Contract:
 :func:`gnn.kernels.csr_spmm` (kernels/csr_spmm.py, which also decides when these kernels run).
 Design figures (instructions per nonzero, registers, occupancy, the H200 estimate) come from
-``python -m bench.kernel_static`` (results/kernel_static/, docs/KERNELS.md).
+``python -m tools.kernel_static`` (results/kernel_static/, docs/KERNELS.md).
 
 Work decomposition: **a lane per row, a block of rows per program, rows binned by degree.**
 

@@ -16,7 +16,7 @@ rank order, which is the same sorted order.
 
 Nothing here communicates: :func:`nnz_balanced_bounds` and :func:`local_graph` are pure
 functions of the CSR, also used by the partition report
-(``python -m bench.tools.partition_report``).
+(``python -m tools.partition_report``).
 """
 from __future__ import annotations
 

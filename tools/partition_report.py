@@ -1,6 +1,6 @@
 """What the nnz-balanced row partition of gnn.distributed costs per rank (docs/DISTRIBUTED.md).
 
-    python -m bench.tools.partition_report --graphs gowalla powerlaw-N1000000 \\
+    python -m tools.partition_report --graphs gowalla powerlaw-N1000000 \\
         --procs 2 4 8 16 64 --out results/partition_report.json
 
 Per graph and number of processes P: nnz imbalance (max / mean), rows and halo rows per rank
@@ -65,7 +65,7 @@ def report(rowptr, col, n_nodes: int, world: int) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.tools.partition_report",
+    p = argparse.ArgumentParser(prog="python -m tools.partition_report",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--graphs", nargs="+", default=["gowalla", "powerlaw-N1000000"])
     p.add_argument("--procs", nargs="+", type=int, default=[2, 4, 8, 16, 64])

@@ -1,6 +1,6 @@
 """Where one CPU training step's time goes, against this machine's own ceilings.
 
-    python -m bench.tools.step_profile --dataset gowalla --model lightgcn [--batch B] [--steps 10]
+    python -m tools.step_profile --dataset gowalla --model lightgcn [--batch B] [--steps 10]
 
 ``Trainer.train_step`` on a fixed batch under ``torch.profiler`` for ``--steps`` steps after a
 warm-up. Per step: the forward (``model.loss``), the backward, the optimiser and the rest; then
@@ -117,7 +117,7 @@ def main(argv=None) -> None:
     step = total + sampling
     adj = model.adj
     out = [f"# Step profile: {args.model} on {args.dataset}", "",
-           f"`python -m bench.tools.step_profile --dataset {args.dataset} --model {args.model} "
+           f"`python -m tools.step_profile --dataset {args.dataset} --model {args.model} "
            f"--batch {cfg.batch_size} --steps {args.steps}` at commit {commit}, "
            f"{time.strftime('%Y-%m-%d %H:%M')}: {platform.machine()} CPU, {os.cpu_count()} cores, "
            f"torch {torch.__version__}, {torch.get_num_threads()} threads; 1-minute load average "

@@ -1,9 +1,9 @@
 """Static kernel report: every Triton kernel in every configuration the dispatcher picks, compiled
 for sm_90 and sm_80 without a GPU: registers, spills, smem, occupancy, SASS loops by instruction
 class, warp-instructions per nonzero, an H200 roofline on Gowalla and a 10^6-node power-law graph
-(bench/kernel_model.py), the issue-16 targets. A kernel change means editing KERNELS and OPS only.
+(tools/kernel_model.py), the issue-16 targets. A kernel change means editing KERNELS and OPS only.
 
-    python -m bench.kernel_static --out DIR [--update-docs docs/KERNELS.md [--before REPORT]]
+    python -m tools.kernel_static --out DIR [--update-docs docs/KERNELS.md [--before REPORT]]
 
 Writes DIR/report.json ({meta, assumptions, cases, ops}), DIR/summary.md, each case's PTX and SASS.
 """
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import triton
 
-from bench import kernel_model as M
-from bench.kernel_tables import DOCS_BEGIN, DOCS_END, SUMS, docs_markdown, summary_markdown
+from tools import kernel_model as M
+from tools.kernel_tables import DOCS_BEGIN, DOCS_END, SUMS, docs_markdown, summary_markdown
 from bench.measure import repo_path, write_section
 from gnn.kernels import defaults, ngcf_triton, sddmm_triton, spmm_triton
 
@@ -292,7 +292,7 @@ def run(out, dims, dtypes, archs, kernels, jobs: int, cache: Path, graphs=None, 
                         **{f"estimate_us_{k}": case[k].get("estimate_us") for k in graphs})
     git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()  # noqa: E731
     dirty = " + uncommitted kernels/ changes" if git("status", "--porcelain", "kernels") else ""
-    meta = dict(command="python -m bench.kernel_static", triton=triton.__version__, hardware=M.H200,
+    meta = dict(command="python -m tools.kernel_static", triton=triton.__version__, hardware=M.H200,
                 commit=git("rev-parse", "--short", "HEAD") + dirty,
                 graphs={k: dict(label=GRAPHS.get(k, k), n=g.n, nnz=g.nnz, max_degree=int(g.deg.max()),
                                 median_degree=float(np.median(g.deg))) for k, g in graphs.items()})

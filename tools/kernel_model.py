@@ -1,4 +1,4 @@
-"""How bench/kernel_static.py reads and models a compiled kernel, whatever the kernel: compile
+"""How tools/kernel_static.py reads and models a compiled kernel, whatever the kernel: compile
 as the runtime JIT would, the Triton wheel's ``ptxas -v`` and ``cuobjdump -sass``, SASS loops by
 instruction class, occupancy, an L2 model of gathered rows and the roofline of a launch:
 ``t = max(HBM bytes / HBM BW, L2 bytes / L2 BW, warp-instr / (SMs * 4 * clock), MMA FLOPs / peak)``,

@@ -1,4 +1,4 @@
-"""bench.kernel_static / kernel_model / kernel_tables: the SASS loop reader on hand-written SASS, the
+"""tools.kernel_static / kernel_model / kernel_tables: the SASS loop reader on hand-written SASS, the
 occupancy calculator and the L2 model against hand-computed cases, the roofline arithmetic on
 a toy degree distribution, and one real compile (sm_90, the smallest SpMM case)."""
 from types import SimpleNamespace
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import kernel_model as M
-from bench import kernel_static as KS
-from bench import kernel_tables as T
+from tools import kernel_model as M
+from tools import kernel_static as KS
+from tools import kernel_tables as T
 from bench.measure import write_section
 
 # an outer loop 0x30-0x80 around an inner one 0x50-0x60; 0xd0-0xe0 is reached only through

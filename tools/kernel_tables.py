@@ -1,4 +1,4 @@
-"""The static kernel report's tables (bench/kernel_static.py writes them): every case and op in
+"""The static kernel report's tables (tools/kernel_static.py writes them): every case and op in
 summary.md, the issue-16 targets and the before/after table that ``--update-docs`` puts into
 docs/KERNELS.md between its markers (bench.report's writer)."""
 from __future__ import annotations
@@ -53,7 +53,7 @@ def summary_markdown(report: dict) -> str:
                        f"{v['median_degree']:g}, max {v['max_degree']:,}"
                        for k, v in meta["graphs"].items())
     out = [f"Written by `{meta['command']}` (commit {meta['commit']}, triton {meta['triton']}): "
-           f"sm_90 code on the H200 model of bench/kernel_model.py; µs as estimate–serial (all "
+           f"sm_90 code on the H200 model of tools/kernel_model.py; µs as estimate–serial (all "
            f"overlapped – nothing overlapped). Graphs: {graphs}.", "",
            "| kernel | dtype | d | warps | regs | spill st/ld B | smem KB | occupancy | "
            f"warp-instr / nnz | useful lanes | MMA / useful FLOPs | {g0} µs (bound) | "

@@ -2,6 +2,7 @@
 
 ``pytest bench/``: the suite (test_*.py; conftest, measure, graphs, baselines); ``python -m
 bench.report``: every table (+ plot: the one figure); ``python3 -m bench.device_run``: the GPU
-run (kernels, epochs); ``python -m bench.cpu_targets``; ``python -m bench.kernel_static``: the
-static kernel report; bench/tools/: one-off profiling tools. Their own tests: tests/bench/.
+run (the suite's SpMM and NGCF layer on CUDA, epochs, a learning curve); ``python -m
+bench.cpu_targets``. Their own tests: tests/bench/. The static kernel report and one-off
+investigations are not benchmarks: tools/ (outside bench/).
 """

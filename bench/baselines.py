@@ -4,8 +4,9 @@ SpMM ``Y = Â·E``: ``ours`` (gnn.kernels.csr_spmm), ``torch_csr`` (torch.sparse
 cuSPARSE on CUDA), ``dense`` (a dense N×N Â: the project's one dense adjacency, named as such),
 ``gather_scatter`` (index_select, scale, index_add_: PyG-style, nnz×d messages), ``scipy``.
 NGCF layer ``LeakyReLU((S + E) W1 + (S ⊙ E) W2 + b)``, ``S = Â E``: ``ours_fused``
-(gnn.kernels.ngcf_layer), ``ours_spmm+torch`` (csr_spmm, then torch), ``torch_unfused``
-(torch.sparse.mm, then torch), ``dense`` (dense Â, then torch).
+(gnn.kernels.ngcf_layer; ``ours_fused (S recomputed)``: its backward recomputes S instead of
+saving it), ``ours_spmm+torch`` (csr_spmm, then torch), ``torch_unfused`` (torch.sparse.mm, then
+torch), ``dense`` (dense Â, then torch).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gnn.kernels import csr_spmm, ngcf_layer
 
 SPMM_PROVIDERS = ["ours", "torch_csr", "dense", "gather_scatter", "scipy"]
 NGCF_PROVIDERS = ["ours_fused", "ours_spmm+torch", "torch_unfused", "dense"]
+RECOMPUTED = "ours_fused (S recomputed)"  # the suite's variant under GNN_BENCH_RECOMPUTE_S=1
 SLOPE = 0.2
 
 
@@ -89,11 +91,12 @@ def composed_layer(s, e, w1, w2, b):
 
 def ngcf_provider(provider: str, adj, dtype=torch.float32):
     """``(layer, repr_bytes, extra)``, ``layer(e, w1, w2, b) -> Z`` (``ours_fused`` also takes
-    ngcf_layer's keyword options: ``backend``, ``long_threshold``, ``recompute_s``)."""
-    if provider == "ours_fused":
+    ngcf_layer's keyword options: ``backend``, ``long_threshold``)."""
+    if provider in ("ours_fused", RECOMPUTED):
+        recompute = {"recompute_s": True} if provider == RECOMPUTED else {}  # else the default
         return (lambda e, w1, w2, b, **options: ngcf_layer(
             adj.rowptr, adj.col, adj.val, e, w1, w2, b, SLOPE, True, symmetric=adj.symmetric,
-            transpose=adj.transpose, **options)), adj.nbytes, {"repr": "CSR"}
+            transpose=adj.transpose, **recompute, **options)), adj.nbytes, {"repr": "CSR"}
     if provider == "ours_spmm+torch":
         return (lambda e, w1, w2, b: composed_layer(ours_spmm(adj, e), e, w1, w2, b)), \
             adj.nbytes, {"repr": "CSR"}

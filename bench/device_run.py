@@ -3,10 +3,13 @@
     GNN_DATA=.data python3 -m bench.device_run --out $OUT      # on the GPU machine
     python3 -m bench.device_run --dry-run --out /tmp/dry       # any CPU, tiny sizes (CI)
 
-Stages (tests, kernels, epochs, memory, curve), each a subprocess with its own time limit that
-writes its files into ``--out`` the moment it ends, plus device.json and device.log: 8 flat
-files. Needs only ``python3``, the checkout and the machine's packages: the stages import the
-checkout as ``gnn`` through a folder of links. docs/BENCHMARKS.md, "GPU results", says how.
+Stages (tests, kernels, epochs, curve), each run in subprocesses within its own time limit that
+write their files into ``--out`` the moment they end, plus device.json and device.log: 7 flat
+files. The kernels stage is the benchmark suite (bench/test_sparse_ops.py) on CUDA, one pytest
+per size, merged into kernels.json (and its memory.png) after each, so that a stage stopped by
+its limit keeps every finished size. Needs only ``python3``, the checkout and the machine's
+packages: the stages import the checkout as ``gnn`` through a folder of links.
+docs/BENCHMARKS.md, "GPU results", says how.
 """
 from __future__ import annotations
 
@@ -23,22 +26,27 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("tests", "kernels", "epochs", "memory", "curve")
-LIMITS = {"tests": 150, "kernels": 160, "epochs": 100, "memory": 60}  # s, one H200; curve: the rest
+NAMES = ("tests", "kernels", "epochs", "curve")
+LIMITS = {"tests": 150, "kernels": 220, "epochs": 100}  # s, one H200; curve: the rest
 END_MARGIN_S, MIN_STAGE_S = 10, 20  # kept for device.json and the summary; the least worth starting
 CURVE_CONFIG, CURVE_EVALS = "configs/gowalla/lightgcn.json", 10
 CURVE_STARTUP_S = 30.0  # process start, Gowalla load, adjacency, first-step compilation
 DEFAULT_EPOCH_S = DEFAULT_EVAL_S = 2.0  # when the epoch stage measured nothing
+# The kernels stage: the suite's sizes, one pytest each (the largest last), and its knobs: both
+# dtypes, the sweeps that set the kernels' defaults (long-row threshold T, S saved/recomputed),
+# short timing so that every size fits the limit.
+KERNEL_SIZES = ("ml-latest-small", "gowalla", "powerlaw-N10000", "powerlaw-N100000",
+                "powerlaw-N1000000", "powerlaw-N1000000-nnz50000000")
+KERNEL_ENV = {"GNN_BENCH_DTYPES": "float32,bfloat16", "GNN_BENCH_RECOMPUTE_S": "1",
+              "GNN_BENCH_THRESHOLDS": "128,256,512,1024,2048,4096,off", "GNN_BENCH_TARGET_S": "0.1"}
 # The dry run: Triton's interpreter (set before triton is imported), one thread per process;
 # our kernels through it in the kernel stage only (it runs even a tiny graph for seconds).
 DRY_RUN_ENV = {"TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
-DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton"}
-DRY_ARGS = {"kernels": ["--device", "cpu", "--sizes", "powerlaw-N32-nnz160", "--d", "16",
-                        "--thresholds", "4,off", "--quick",
-                        "--estimates", "results/kernel_static/after/report.json"],
-            "epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"],
-            "memory": ["--device", "cpu", "--sizes", "powerlaw-N48-nnz192,ml-latest-small",
-                       "--d", "16"]}
+DRY_KERNEL_SIZES = ("powerlaw-N32-nnz160", "powerlaw-N48-nnz192")
+DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton", "GNN_BENCH_DEVICE": "cpu", "GNN_BENCH_DIM": "16",
+                  "GNN_BENCH_THRESHOLDS": "4,off", "GNN_BENCH_TARGET_S": "0",
+                  "GNN_BENCH_BUDGET": "6000"}  # bytes: the dense Â of N = 48 in fp32 is not run
+DRY_ARGS = {"epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"]}
 
 
 def importable_checkout(workdir: Path) -> dict:
@@ -58,18 +66,24 @@ def importable_checkout(workdir: Path) -> dict:
 
 
 def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float):
-    """``(argv, limit_s, extra)`` of a stage with ``left_s`` seconds left, or None (no time);
-    ``extra`` goes into device.json (its ``env`` into the stage's environment)."""
+    """``(argvs, limit_s, extra)`` of a stage with ``left_s`` seconds left, or None (no time):
+    its commands, run one after another within ``limit_s``; ``extra`` goes into device.json
+    (its ``env`` into the stage's environment)."""
     limit = left_s - END_MARGIN_S if name == "curve" else min(LIMITS[name], left_s - END_MARGIN_S)
     if limit < MIN_STAGE_S:
         return None
-    extra = {"env": dict(DRY_KERNEL_ENV) if dry_run and name == "kernels" else {}}
+    extra = {"env": dict(KERNEL_ENV, **DRY_KERNEL_ENV if dry_run else {})
+             if name == "kernels" else {}}
     argv = {"tests": ["pytest", "-p", "no:cacheprovider", *cuda_test_files()]
             + (["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]),
-            "kernels": ["bench.kernels", "--out", str(out / "kernels.json")],
-            "epochs": ["bench.epochs", "--out", str(out / "epochs.json")],
-            "memory": ["bench.kernels", "--memory", "--out", str(out / "memory.json"),
-                       "--plot", str(out / "memory.png")]}.get(name)
+            "epochs": ["bench.epochs", "--out", str(out / "epochs.json")]}.get(name)
+    if name == "kernels":  # GNN_BENCH_SIZES per command: a size's json is written when it ends
+        (work / "kernels").mkdir(exist_ok=True)
+        return [["env", f"GNN_BENCH_SIZES={size}", sys.executable, "-m", "pytest",
+                 "bench/test_sparse_ops.py", "-p", "no:cacheprovider", "-q", "-rfEs",
+                 "--benchmark-columns=median,rounds", "--benchmark-json",
+                 str(work / "kernels" / f"{size}.json")]
+                for size in (DRY_KERNEL_SIZES if dry_run else KERNEL_SIZES)], limit, extra
     if name == "curve":
         epochs, eval_every, basis = curve_plan(out, limit, dry_run)
         if epochs < 1:
@@ -79,7 +93,7 @@ def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float
         extra.update(epochs=epochs, eval_every=eval_every, plan_basis=basis)
     elif argv is None:
         raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
-    return [sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else []), limit, extra
+    return [[sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else [])], limit, extra
 
 
 def cuda_test_files() -> list:
@@ -110,9 +124,20 @@ def curve_plan(out: Path, limit_s: float, dry_run: bool):
 
 
 def collect(name: str, out: Path, work: Path) -> None:
-    """Drop half-written files; give the curve stage's files their fixed names."""
+    """Drop half-written files; merge the kernels stage's sizes into kernels.json (written
+    atomically) and draw memory.png from it; give the curve stage's files their fixed names."""
     for tmp in out.glob("*.tmp"):
         tmp.unlink()
+    sizes = [path for path in (work / "kernels" / f"{size}.json" for size in KERNEL_SIZES
+                               + DRY_KERNEL_SIZES) if path.is_file() and path.stat().st_size]
+    if name == "kernels" and sizes:  # (pytest-benchmark leaves an empty file if nothing ran)
+        from bench.plot import MEMORY_PLOT, load_suite_json, plot  # no torch: json and matplotlib
+
+        merged = merge_suite_jsons(sizes)
+        (out / "kernels.json.tmp").write_text(json.dumps(merged, indent=1) + "\n")
+        (out / "kernels.json.tmp").replace(out / "kernels.json")
+        records = [r for r in load_suite_json(out / "kernels.json")[0] if r["dtype"] == "float32"]
+        plot(records, out / "memory.png", *MEMORY_PLOT)
     folder = work / "curve"
     if name == "curve" and folder.is_dir():
         for path in sorted(folder.glob("*.json")):
@@ -120,6 +145,22 @@ def collect(name: str, out: Path, work: Path) -> None:
                 shutil.copy(path, out / "curve.json")
         for path in sorted(folder.glob("*-curve.png")):
             shutil.copy(path, out / "curve.png")
+
+
+def merge_suite_jsons(paths) -> dict:
+    """One pytest-benchmark json of several runs of the suite: the first's machine and commit,
+    every run's results, not-run and failed records, and its config's sizes joined."""
+    merged = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if not merged:
+            merged = dict(data, benchmarks=[], gnn_not_run=[], gnn_failed=[],
+                          gnn_config=dict(data.get("gnn_config", {}), sizes=[]))
+        for key in ("benchmarks", "gnn_not_run", "gnn_failed"):
+            merged[key] += data.get(key, [])
+        merged["gnn_config"]["sizes"].append(data.get("gnn_config", {}).get("sizes"))
+    merged["gnn_config"]["sizes"] = ",".join(map(str, merged["gnn_config"]["sizes"]))
+    return merged
 
 
 class Log:
@@ -181,6 +222,11 @@ if info["cuda"]:
     p = torch.cuda.get_device_properties(0)
     info.update(gpu=p.name, capability=f"{p.major}.{p.minor}", gpu_memory_bytes=p.total_memory,
                 multiprocessors=p.multi_processor_count)
+    import triton.testing  # device-to-device copy, read + write: the memory ceiling
+    a = torch.empty(2**28, device="cuda").normal_(); b = torch.empty_like(a)
+    ms = triton.testing.do_bench(lambda: b.copy_(a), return_mode="median")
+    info["copy_gbps"] = 2 * a.numel() * 4 / ms / 1e6
+    del a, b
 try:
     import torch_geometric
     info["torch_geometric"] = torch_geometric.__version__
@@ -241,16 +287,32 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
         if plan is None:
             report["stages"].append({"name": name, "status": "skipped", "why": "no time left"})
         else:
-            cmd, limit_s, extra = plan
-            log.write(f"\n===== {name}: {' '.join(cmd)}  (limit {limit_s:.0f} s)\n")
-            result = run_stage(cmd, dict(env, **extra.pop("env")), limit_s, log)
-            collect(name, out, work)
-            report["stages"].append(dict(name=name, command=" ".join(cmd), **extra, **result))
+            cmds, limit_s, extra = plan
+            stage_env, start, runs = dict(env, **extra["env"]), time.monotonic(), []
+            for cmd in cmds:
+                left_s = limit_s - (time.monotonic() - start)
+                if runs and (runs[-1]["status"] == "timeout" or left_s < 1):
+                    break
+                log.write(f"\n===== {name}: {' '.join(cmd)}  (limit {left_s:.0f} s)\n")
+                runs.append(run_stage(cmd, stage_env, left_s, log))
+                collect(name, out, work)
+            report["stages"].append(dict(name=name, commands=[" ".join(c) for c in cmds], **extra,
+                                         **stage_result(runs, limit_s, len(cmds))))
         save()
     report["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     save()
     log.write("\n" + "\n".join(stage_table(report["stages"])) + "\n")  # the tool returns the end
     return 0 if all(s["status"] in ("ok", "skipped") for s in report["stages"]) else 1
+
+
+def stage_result(runs: list, limit_s: float, planned: int) -> dict:
+    """A stage's outcome from its commands' (``run_stage``): the worst status, the first failing
+    rc, the seconds together, the last command's tail."""
+    status = next((s for s in ("timeout", "failed") if any(r["status"] == s for r in runs)), "ok")
+    return {"rc": next((r["rc"] for r in runs if r["rc"]), 0), "status": status,
+            "limit_s": round(limit_s, 1), "tail": runs[-1]["tail"],
+            "seconds": round(sum(r["seconds"] for r in runs), 1),
+            "commands_run": f"{len(runs)} of {planned}"}
 
 
 def machine_lines(device: dict) -> list:
@@ -262,7 +324,8 @@ def machine_lines(device: dict) -> list:
            if device.get("dry_run") else "")
     lines = [f"- device run of {device.get('started', '?')}{dry}",
              f"- GPU: {m.get('gpu', 'none')} (compute capability {m.get('capability', '–')}, "
-             f"{fmt_bytes(m.get('gpu_memory_bytes'))}, {m.get('multiprocessors', '–')} SMs); "
+             f"{fmt_bytes(m.get('gpu_memory_bytes'))}, {m.get('multiprocessors', '–')} SMs; "
+             f"device-to-device copy {m.get('copy_gbps') or 0:.0f} GB/s, read + write); "
              f"host: {m.get('cpu_count', '?')} cores",
              f"- python {m.get('python', '?')}, torch {m.get('torch', '?')} (CUDA "
              f"{m.get('torch_cuda', '–')}), triton {m.get('triton', '?')}, numpy "

@@ -7,8 +7,8 @@
   removed) so that a trainer can evaluate.
 
 A benchmark propagates over the adjacency the trainer builds, ``gnn.build_adjacency`` of the
-training pairs. Size presets: GNN_BENCH_SIZES (tiny | cpu | gpu) and GNN_BENCH_POWERLAW
-("N:nnz,..." extra graphs). ``python -m bench.graphs N NNZ`` prints a power-law graph's degrees.
+training pairs. Sizes: GNN_BENCH_SIZES (a preset, tiny | cpu | gpu, or a comma list of size
+labels) and GNN_BENCH_POWERLAW ("N:nnz,..." extra graphs). ``python -m bench.graphs N NNZ`` prints a power-law graph's degrees.
 """
 from __future__ import annotations
 
@@ -34,18 +34,24 @@ _POWERLAW = re.compile(r"^powerlaw-N(\d+)(?:-nnz(\d+))?$")
 
 
 def size_preset(benchmark_disabled: bool = False) -> str:
-    """``$GNN_BENCH_SIZES``, else tiny (timing off: the CI smoke run), gpu (CUDA) or cpu."""
-    preset = os.environ.get("GNN_BENCH_SIZES")
-    if preset and preset not in POWERLAW_SIZES:
-        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)}, "
-                         f"but got {preset!r}")
+    """``$GNN_BENCH_SIZES`` (a preset or a comma list of size labels), else tiny (timing off: the
+    CI smoke run), gpu (CUDA) or cpu."""
+    preset = os.environ.get("GNN_BENCH_SIZES", "").replace(" ", "")
+    wrong = [label for label in preset.split(",") if label not in REAL_SIZES["cpu"]
+             and parse_powerlaw(label) is None]
+    if preset and preset not in POWERLAW_SIZES and wrong:
+        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)} or a comma "
+                         f"list of size labels (ml-latest-small, gowalla, powerlaw-N<n>[-nnz<m>]),"
+                         f" but got {preset!r}")
     cuda = DEVICE.type == "cuda"
     return preset or ("tiny" if benchmark_disabled else "gpu" if cuda else "cpu")
 
 
 def size_labels(preset: str) -> list:
-    """The real datasets of a preset, then its power-law graphs, then $GNN_BENCH_POWERLAW's."""
-    labels = REAL_SIZES[preset] + [powerlaw_label(n) for n in POWERLAW_SIZES[preset]]
+    """The real datasets of a preset, then its power-law graphs (or the labels listed instead of
+    a preset), then $GNN_BENCH_POWERLAW's."""
+    labels = REAL_SIZES[preset] + [powerlaw_label(n) for n in POWERLAW_SIZES[preset]] \
+        if preset in POWERLAW_SIZES else preset.split(",")
     for item in filter(None, os.environ.get("GNN_BENCH_POWERLAW", "").replace(" ", "").split(",")):
         n, nnz = item.split(":")
         labels.append(powerlaw_label(int(float(n)), int(float(nnz))))

@@ -2,7 +2,8 @@
 markdown tables and the one writer of a doc's generated section.
 
 Knobs come from the environment, read once (table in docs/BENCHMARKS.md): GNN_BENCH_DEVICE,
-_DIM, _TARGET_S, _THREADS, _BUDGET here; GNN_BENCH_SIZES and _POWERLAW in bench/graphs.py.
+_DIM, _DTYPES, _TARGET_S, _THREADS, _BUDGET, _THRESHOLDS, _RECOMPUTE_S here; GNN_BENCH_SIZES
+and _POWERLAW in bench/graphs.py.
 Memory: CUDA allocator statistics on a GPU; on the CPU the kernel's high-water mark VmHWM of
 /proc/self/status, reset by writing 5 to /proc/self/clear_refs after freed heap pages went back
 (malloc_trim), so that memory freed earlier cannot hide a new allocation.
@@ -25,6 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 CPU_BUDGET_RULE = "min(MemAvailable/4, 4 GiB)"
 NOT_RUN: List[dict] = []  # providers not attempted (over the budget): the json's gnn_not_run
+FAILED: List[dict] = []  # tests that failed (a check outside its tolerance): the json's gnn_failed
 _STATUS = "/proc/self/status"
 
 
@@ -34,6 +36,17 @@ DEVICE = torch.device(os.environ.get("GNN_BENCH_DEVICE")
 DIM = int(os.environ.get("GNN_BENCH_DIM", "64"))
 TARGET_S = float(os.environ.get("GNN_BENCH_TARGET_S", "1.0" if DEVICE.type == "cuda" else "0.3"))
 THREADS = int(os.environ["GNN_BENCH_THREADS"]) if os.environ.get("GNN_BENCH_THREADS") else None
+#: relative norm error allowed per dtype (float32 is checked elementwise, as each test states;
+#: bfloat16 rounds every operation of a torch composition, the reference's inputs included)
+TOLERANCE = {"float32": None, "bfloat16": 5e-2}
+DTYPES = [name for name in os.environ.get("GNN_BENCH_DTYPES", "float32").replace(" ", "").split(",")
+          if name]
+if not DTYPES or set(DTYPES) - set(TOLERANCE):
+    raise ValueError(f"GNN_BENCH_DTYPES must list some of {sorted(TOLERANCE)}, but got "
+                     f"{os.environ.get('GNN_BENCH_DTYPES')!r}")
+#: the long-row thresholds T of the kernel-default sweep ("off": no splitting); none by default
+THRESHOLDS = [t for t in os.environ.get("GNN_BENCH_THRESHOLDS", "").replace(" ", "").split(",") if t]
+RECOMPUTE_S = os.environ.get("GNN_BENCH_RECOMPUTE_S", "0") not in ("", "0")
 
 
 def device_name(device) -> str:
@@ -223,6 +236,27 @@ def time_call(fn: Callable[[], object], device, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def rel_err(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """``‖out − ref‖ / ‖ref‖`` in float64."""
+    out, ref = out.detach().double(), ref.detach().double().to(out.device)
+    return float((out - ref).norm() / ref.norm().clamp_min(1e-300))
+
+
+def check_close(info: dict, outs, refs, rtol: float, atol: float) -> None:
+    """Check ``outs`` against their float64 ``refs`` and record the largest relative error as
+    ``info["rel_err"]``: float32 elementwise within ``rtol`` / ``atol``, a lower precision by
+    its TOLERANCE on the relative error."""
+    info["rel_err"] = max(rel_err(o, r) for o, r in zip(outs, refs))
+    tolerance = TOLERANCE[info["dtype"]]
+    if tolerance is None:
+        for out, ref in zip(outs, refs):
+            torch.testing.assert_close(out.detach().double(), ref.to(out.device), rtol=rtol,
+                                       atol=atol)
+    elif info["rel_err"] > tolerance:
+        raise AssertionError(f"{info['op']} {info['provider']} {info['size']} {info['dtype']}: "
+                             f"rel err {info['rel_err']:.2e} > {tolerance:g}")
+
+
 def base_info(op: str, provider: str, size: str, adj, d: int, dtype, device) -> dict:
     """The record every suite result starts from (sizes from ``adj``, an Adjacency or alike)."""
     return {"op": op, "provider": provider, "size": size, "device": device_name(device),
@@ -237,9 +271,10 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
     """Time ``fn`` with ``benchmark.pedantic`` and fill ``benchmark.extra_info``.
 
     An untimed first call (warm-up, Triton compilation; its result goes to ``check``) sizes the
-    rounds to about GNN_BENCH_TARGET_S seconds (one round for calls over 1 s). CUDA records the
-    peak memory above the inputs (``peak_mem_bytes``) and the ``do_bench`` median; the CPU the
-    peak RSS of the timed rounds above the RSS before them (``cpu_peak_rss_bytes``).
+    rounds to about GNN_BENCH_TARGET_S seconds (one round for calls over 1 s or a target of 0; a
+    provider without the dtype is skipped). CUDA records the peak memory above the inputs
+    (``peak_mem_bytes``) and the ``do_bench`` median; the CPU the peak RSS of the timed rounds
+    above the RSS before them (``cpu_peak_rss_bytes``).
     ``warmup=False`` (CPU; for calls known to take seconds) times a single call instead.
     """
     benchmark.group = f"{info['op']} | {info['size']}"
@@ -252,12 +287,12 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
         return out
 
     if benchmark.disabled or (not warmup and not cuda):
-        out = benchmark.pedantic(timed, rounds=1, iterations=1)
+        out = first_call(lambda: benchmark.pedantic(timed, rounds=1, iterations=1), info)
         if check is not None:
             check(out)
         return
     start = time.perf_counter()
-    out = timed()
+    out = first_call(timed, info)
     first = time.perf_counter() - start
     if check is not None:
         check(out)
@@ -265,7 +300,7 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
     if cuda:
         benchmark.extra_info["peak_mem_bytes"] = measure_once(timed, device)[0]
         benchmark.extra_info["do_bench_ms"] = time_call(fn, device) * 1e3
-    low = 1 if first > 1.0 else min_rounds
+    low = 1 if first > 1.0 or TARGET_S <= 0 else min_rounds
     rounds = int(max(low, min(max_rounds, TARGET_S / max(first, 1e-6))))
     meter = None if cuda else PeakRSS()
     if meter is not None:
@@ -277,6 +312,16 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
         median_s = benchmark.extra_info.get("do_bench_ms", benchmark.stats.stats.median * 1e3) / 1e3
         benchmark.extra_info.update(model_bytes=int(model_bytes), gbps=model_bytes / median_s / 1e9,
                                     gbps_note="docs/DESIGN.md §4 byte model, best case G = N*d*b")
+
+
+def first_call(fn: Callable[[], object], info: dict):
+    """``fn()``; a provider without the dtype (torch's NotImplementedError) is skipped, saying so."""
+    try:
+        return fn()
+    except NotImplementedError as exc:
+        import pytest
+
+        pytest.skip(f"{info['provider']} has no {info['dtype']} here: {str(exc).splitlines()[0]}")
 
 
 def not_run(info: dict, needs_bytes: int, name: str, what: str = "dense Â") -> str:

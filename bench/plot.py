@@ -1,23 +1,57 @@
 """The benchmarks' one figure: time and memory against N, log-log, one line per provider (the
-suite's profile.png, written by bench/report.py; the device run's memory.png, by bench/kernels.py
---memory), and the order of providers and sizes that the report's tables share with it.
+suite's profile.png, written by bench/report.py; the device run's memory.png, drawn by
+bench/device_run.py from its kernels.json), the records it is drawn from (``load_suite_json``)
+and the order of providers and sizes that the report's tables share with it. Imports neither
+torch nor the library: the device run draws in its own process.
 
-Power-law sizes draw the lines, real datasets are markers, and a provider that was not attempted
-(over the memory budget) shows its computed need as a hollow marker on a dashed line.
+Power-law sizes of the default nnz draw the lines, the other graphs are markers, and a provider
+that was not attempted (over the memory budget) shows its computed need as a hollow marker on a
+dashed line.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S saved)", "ours_fused (S recomputed)",
+PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S recomputed)",
                   "ours_spmm+torch", "ours_chunked", "torch_csr", "torch_unfused", "dense",
                   "dense_scores", "gather_scatter", "scipy", "NGCF", "NGCF [torch backend]",
                   "LightGCN", "LightGCN [torch backend]", "MF", "rank", "rejection",
                   "gnn.load_dataset", "plain_parse"]
-#: ``plot`` arguments of the memory-against-N figure (the device run's memory stage)
+#: ``plot`` arguments of the memory-against-N figure (the device run's memory.png)
 MEMORY_PLOT = (["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
                                                 "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"},
                "representation + peak above inputs [bytes]", False)
+MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
+
+
+def load_suite_json(path: Path):
+    """``(records, meta)`` of a pytest-benchmark json: one dict per result, run or not run
+    (its extra_info with ``seconds``, ``memory``, ``memory_kind`` and ``status``); ``meta``
+    holds the machine, the suite's config and the tests that failed."""
+    data, records = json.loads(Path(path).read_text()), []
+    for bench in data.get("benchmarks", []):
+        info = dict(bench.get("extra_info", {}))
+        if "op" not in info:  # not one of ours
+            continue
+        seconds = info["do_bench_ms"] / 1e3 if "do_bench_ms" in info else \
+            (bench.get("stats") or {}).get("median")
+        if "gbps" in info and "model_bytes" in info and "do_bench_ms" not in info and seconds:
+            info["gbps"] = info["model_bytes"] / seconds / 1e9  # consistent with the shown time
+        # representation + the measured working peak (CUDA allocator or CPU RSS); results older
+        # than the RSS measurement: + the computed materialised per-edge tensor
+        kind = next((k for k in ("peak_mem_bytes", "cpu_peak_rss_bytes", "materialised_bytes")
+                     if info.get(k) is not None), None)
+        extra, has_repr = info[kind] if kind else 0, info.get("repr_bytes") is not None
+        info.update(seconds=seconds, status="ok",
+                    memory=(info.get("repr_bytes") or 0) + extra if has_repr or extra else None,
+                    memory_kind=MEMORY_KINDS.get(kind, "repr"))
+        records.append(info)
+    records += [dict(info, seconds=None, memory=info.get("needs_bytes"), memory_kind="needs")
+                for info in data.get("gnn_not_run", [])]
+    return records, {"machine": data.get("machine_info", {}), "config": data.get("gnn_config", {}),
+                     "datetime": data.get("datetime"), "commit": data.get("commit_info", {}),
+                     "version": data.get("version"), "failed": data.get("gnn_failed", [])}
 
 
 def provider_key(p: str):
@@ -25,11 +59,14 @@ def provider_key(p: str):
 
 
 def is_powerlaw(rec: dict) -> bool:
-    return str(rec["size"]).startswith("powerlaw")
+    """A power-law graph of the default nnz = 20·N (one line; others, nnz given, are markers)."""
+    return str(rec["size"]).startswith("powerlaw") and "-nnz" not in str(rec["size"])
 
 
 def size_key(rec: dict):
-    return (is_powerlaw(rec), rec.get("N") or 0, rec.get("nnz") or 0, rec["size"])
+    """Real datasets first, then the power-law graphs by N and nnz."""
+    return (str(rec["size"]).startswith("powerlaw"), rec.get("N") or 0, rec.get("nnz") or 0,
+            rec["size"])
 
 
 def ok(rec: dict) -> bool:

@@ -5,8 +5,9 @@
         --headlines README.md
 
 A json is a ``pytest bench/ --benchmark-json`` result: report.md holds each operation's tables
-(time, static estimate, memory, whole-case RSS, GB/s; sizes as rows, providers as columns),
-profile.png its plot (bench/plot.py). A folder is a device run's (bench/device_run.py).
+(time, memory, whole-case RSS, GB/s; sizes as rows, providers as columns; one set per dtype
+where an operation ran in several), profile.png its plot (bench/plot.py). A folder is a device
+run's (bench/device_run.py): its kernels.json is such a json, rendered the same way.
 ``--update-docs`` / ``--headlines`` replace the text between ``<!-- bench:SECTION:start -->``
 and ``<!-- bench:SECTION:end -->``; each table there is followed by ``<!-- numbers: FILES -->``
 naming the results files its numbers come from. What was not measured shows as such.
@@ -14,7 +15,6 @@ naming the results files its numbers come from. What was not measured shows as s
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import sys
@@ -22,9 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.device_run import machine_lines
-from bench.measure import (fmt_bytes, fmt_count, fmt_time, fmt_us, geomean, pivot, repo_path,
-                           table, update_docs)
-from bench.plot import MEMORY_PLOT, ok, plot, provider_key, size_key
+from bench.measure import (fmt_bytes, fmt_count, fmt_time, geomean, pivot, repo_path, table,
+                           update_docs)
+from bench.plot import MEMORY_PLOT, load_suite_json, ok, plot, provider_key, size_key
 
 OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward (dE = Âᵀ dY)",
              "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
@@ -35,8 +35,11 @@ OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward
 PLOTTED_OPS = ["spmm", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd", "train_step"]
 NON_GRAPH_OPS = ("negative_sampling", "load_ratings", "evaluate_all_users")
 TIME_ONLY_OPS = ("negative_sampling", "load_ratings")
-MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
-PARTS = ("time", "estimate", "memory", "case_rss", "gbps")  # the tables of an op, in order
+MEMORY_COLUMNS = {("spmm", "ours"): "SpMM ours", ("spmm", "dense"): "SpMM dense Â",
+                  ("ngcf_layer_fwd_bwd", "ours_fused"): "NGCF fwd + bwd ours_fused",
+                  ("ngcf_layer_fwd_bwd", "dense"): "NGCF fwd + bwd dense Â"}
+SWEEP_OPS = {"spmm_threshold": "SpMM forward", "ngcf_threshold": "NGCF layer fwd + bwd"}
+PARTS = ("time", "memory", "case_rss", "gbps")  # the tables of an op, in order
 TITLES = {
     "time": "**Time** (median per call)",
     "peak": "**Memory**: the provider's representation plus the peak allocated above the inputs "
@@ -53,31 +56,21 @@ TITLES = {
                 "costs such as library pages on first use) and the working memory",
     "gbps": "**Achieved GB/s** by the byte model of docs/DESIGN.md §4, `4(N+1) + 8·nnz + G + "
             "N·d·b` with the best case G = N·d·b (each row of E read once); the worst case "
-            "G = nnz·d·b would give higher figures",
-    "estimate": "**Static estimate** of our ops on the same graph (bench/kernel_static.py's "
-                "H200 model, docs/KERNELS.md): all overlapped – nothing overlapped, and in "
-                "parentheses the measured time over the estimate"}
-KERNEL_OPS = ("spmm", "spmm_fwd_bwd", "ngcf_layer_fwd", "ngcf_layer_fwd_bwd")  # device run's
+            "G = nnz·d·b would give higher figures"}
 
 
 # --------------------------------------------------------------------------- an op's tables
 def _cells(c: dict) -> dict:
     """A provider's cell in each of the op's tables (``PARTS``), from its record ``c``."""
     if not ok(c):
-        status = c["status"]
-        if status.startswith("error:"):
-            status = f"error ({status.split(':')[1].strip()})"
-        return dict(time=status, memory=f"{fmt_bytes(c['memory'])} (not run)",
-                    case_rss="not run", gbps="–", estimate="–")
-    est = c.get("static_estimate_us")
-    estimate = "not estimated" if not est else \
-        f"{fmt_us(est)}–{fmt_us(c['static_serial_us'])} µs ({c['seconds'] * 1e6 / est:.2f}×)"
+        return dict(time=c["status"], memory=f"{fmt_bytes(c['memory'])} (not run)",
+                    case_rss="not run", gbps="–")
     return dict(time=fmt_time(c["seconds"]), memory=fmt_bytes(c["memory"]),
-                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")), estimate=estimate,
+                case_rss=fmt_bytes(c.get("cpu_case_rss_bytes")),
                 gbps=f"{c['gbps']:.1f}" if c.get("gbps") is not None else "–")
 
 
-def op_tables(op: str, recs: list, parts=PARTS) -> list:
+def op_tables(op: str, recs: list) -> list:
     """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
     providers = sorted({r["provider"] for r in recs}, key=provider_key)
     graph_op, recs, lead = op not in NON_GRAPH_OPS, sorted(recs, key=size_key), {}
@@ -90,44 +83,32 @@ def op_tables(op: str, recs: list, parts=PARTS) -> list:
     memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
     shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
              "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
-                                                         for r in recs),
-             "estimate": any("static_estimate_us" in r for r in recs)}
+                                                         for r in recs)}
     cells, lines = [(r, _cells(r)) for r in recs], []
-    for key in (k for k in parts if shown[k]):
+    for key in (k for k in PARTS if shown[k]):
         rows = pivot(cells, lambda x: lead[x[0]["size"]], lambda x: x[0]["provider"],
                      lambda x: x[1][key], providers)  # noqa: B023 - called right here
         lines += [TITLES[memory if key == "memory" else key], ""] + table(header + providers, rows) + [""]
     return lines
 
 
+def op_sections(records: list, heading: str) -> list:
+    """Each operation's tables under its title (OP_TITLES' order), one set per dtype where the
+    operation ran in several."""
+    by_op = defaultdict(list)
+    for r in records:
+        by_op[r["op"]].append(r)
+    lines = []
+    for op in [op for op in OP_TITLES if op in by_op] + sorted(set(by_op) - set(OP_TITLES)):
+        dtypes = list(dict.fromkeys(r.get("dtype") for r in by_op[op]))
+        for dtype in dtypes:
+            title = OP_TITLES.get(op, op) + (f", {dtype}" if len(dtypes) > 1 else "")
+            lines += [f"{heading} {title}", ""] + op_tables(
+                op, [r for r in by_op[op] if r.get("dtype") == dtype])
+    return lines
+
+
 # --------------------------------------------------------------------------- the suite's json
-def load_suite_json(path: Path):
-    """``(records, meta)`` of a pytest-benchmark json: one dict per result, run or not run."""
-    data, records = json.loads(Path(path).read_text()), []
-    for bench in data.get("benchmarks", []):
-        info = dict(bench.get("extra_info", {}))
-        if "op" not in info:  # not one of ours
-            continue
-        seconds = info["do_bench_ms"] / 1e3 if "do_bench_ms" in info else \
-            (bench.get("stats") or {}).get("median")
-        if "gbps" in info and "model_bytes" in info and "do_bench_ms" not in info and seconds:
-            info["gbps"] = info["model_bytes"] / seconds / 1e9  # consistent with the shown time
-        # representation + the measured working peak (CUDA allocator or CPU RSS); results older
-        # than the RSS measurement: + the computed materialised per-edge tensor
-        kind = next((k for k in ("peak_mem_bytes", "cpu_peak_rss_bytes", "materialised_bytes")
-                     if info.get(k) is not None), None)
-        extra, has_repr = info[kind] if kind else 0, info.get("repr_bytes") is not None
-        info.update(seconds=seconds, status="ok",
-                    memory=(info.get("repr_bytes") or 0) + extra if has_repr or extra else None,
-                    memory_kind=MEMORY_KINDS.get(kind, "repr"))
-        records.append(info)
-    records += [dict(info, seconds=None, memory=info.get("needs_bytes"), memory_kind="needs")
-                for info in data.get("gnn_not_run", [])]
-    return records, {"machine": data.get("machine_info", {}), "config": data.get("gnn_config", {}),
-                     "datetime": data.get("datetime"), "commit": data.get("commit_info", {}),
-                     "version": data.get("version")}
-
-
 def suite_markdown(records: list, meta: dict, plot_note: str) -> str:
     cfg, machine, commit = meta["config"], meta["machine"], meta.get("commit") or {}
     dtypes = sorted({r.get("dtype", "?") for r in records if r.get("op") not in TIME_ONLY_OPS})
@@ -148,13 +129,7 @@ def suite_markdown(records: list, meta: dict, plot_note: str) -> str:
     if commit.get("id"):
         dirty = " (dirty tree)" if commit.get("dirty") else ""
         lines.append(f"- commit {commit['id'][:10]}{dirty}")
-    by_op = defaultdict(list)
-    for r in records:
-        by_op[r["op"]].append(r)
-    lines.append("")
-    for op in [op for op in OP_TITLES if op in by_op] + sorted(set(by_op) - set(OP_TITLES)):
-        lines += [f"## {OP_TITLES.get(op, op)}", ""] + op_tables(op, by_op[op])
-    return "\n".join(lines).rstrip() + "\n"
+    return "\n".join(lines + [""] + op_sections(records, "##")).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------- a device run
@@ -168,47 +143,40 @@ def _records(folder: Path, name: str) -> list:
             for r in (_load(folder, name) or {}).get("records", [])]
 
 
+def _kernels(folder: Path):
+    """``(records, meta)`` of a device run's kernels.json (empty without one)."""
+    path = Path(folder) / "kernels.json"
+    return load_suite_json(path) if path.is_file() else ([], {"config": {}, "failed": []})
+
+
 def kernel_lines(folder: Path) -> list:
-    records, worst = _records(folder, "kernels.json"), {}
-    lines = [f"Copy bandwidth measured in the same run: "
-             f"**{_load(folder, 'kernels.json')['meta'].get('copy_gbps', 0):.0f} GB/s** "
-             f"(device-to-device, read + write).", ""]
-    for op, dtype in itertools.product(KERNEL_OPS, ("float32", "bfloat16")):
-        recs = [r for r in records if r["op"] == op and r["dtype"] == dtype]
-        lines += [f"### {OP_TITLES[op]}, {dtype}", ""] + op_tables(op, recs) if recs else []
+    records, meta = _kernels(folder)
+    cfg = meta["config"]
+    lines = [f"`pytest bench/test_sparse_ops.py` on {cfg.get('device', '?')}, one run per size "
+             f"(`{cfg.get('sizes', '?')}`), d = {cfg.get('d', '?')}, dtypes "
+             f"{', '.join(cfg.get('dtypes', []))}, about {cfg.get('target_s', '?')} s of timed "
+             f"rounds per benchmark (on CUDA the time is `triton.testing.do_bench`'s median).", ""]
+    lines += op_sections([r for r in records if r["op"] not in SWEEP_OPS], "###")
+    return lines + accuracy_lines(records, meta["failed"]) + sweep_lines(records)
+
+
+def accuracy_lines(records: list, failed: list) -> list:
+    """How many results were checked, the largest relative error per dtype, the failed tests."""
+    worst = {}
     for r in (r for r in records if r.get("rel_err") is not None):
         worst[r["dtype"]] = max(worst.get(r["dtype"], 0.0), r["rel_err"])
-    failed = [f"{r['op']} {r['dtype']} {r['provider']} {r['size']} ({r['rel_err']:.1e})"
-              for r in records if r.get("check_ok") is False]
-    lines += [f"**Accuracy checks**: {len(failed)} of {sum('check_ok' in r for r in records)} "
-              f"outside tolerance{': ' + '; '.join(failed) if failed else ''}; largest rel err "
-              + ", ".join(f"{dtype} {err:.1e}" for dtype, err in worst.items()) + ".", ""]
-    return lines + kernel_estimate_lines(records) + sweep_lines(records)
-
-
-def kernel_estimate_lines(records: list) -> list:
-    """Each of our kernels' measured time in one call (torch.profiler, CUDA only) beside the
-    static model's estimate of it, per size (the composed layer's ``torch:`` ops are not ours)."""
-    def cell(got, est):
-        return (f"{fmt_us(got) if got else 'not measured'} / "
-                f"{'not estimated' if est is None else fmt_us(est)}"
-                + (f" ({got / est:.2f}×)" if got and est else ""))
-
-    kernels = [(r, f"`{name}`", cell((r.get("measured_kernels_us") or {}).get(name), est))
-               for r in records if ok(r) for name, est in (r.get("static_kernels_us") or {}).items()
-               if not name.startswith("torch:")]
-    sizes = list(dict.fromkeys(r["size"] for r in records))
-    rows = pivot(kernels, lambda x: (x[0]["op"], x[0]["dtype"], x[0]["provider"], x[1]),
-                 lambda x: x[0]["size"], lambda x: x[2], sizes)
-    return ["### Our kernels: measured / static estimate, µs per call", ""] + table(
-        ["op", "dtype", "provider", "kernel"] + sizes, rows) + [""] if rows else []
+    shown = "; ".join(f"`{f['test']}` ({f['error']})" for f in failed)
+    return [f"**Accuracy checks**: {sum(r.get('rel_err') is not None for r in records)} results "
+            f"checked against float64, largest rel err "
+            + (", ".join(f"{dtype} {err:.1e}" for dtype, err in worst.items()) or "–")
+            + f"; {len(failed)} tests failed" + (f": {shown}" if failed else "") + ".", ""]
 
 
 def sweep_lines(records: list) -> list:
     """The long-row threshold sweeps (the fastest T by geometric mean over the sizes) and NGCF's
     S saved vs recomputed (geometric mean of the time ratios)."""
     lines = []
-    for op, what in (("spmm_threshold", "SpMM forward"), ("ngcf_threshold", "NGCF layer fwd + bwd")):
+    for op, what in SWEEP_OPS.items():
         recs = [r for r in records if r["op"] == op and ok(r)]
         seconds = {(r["size"], r["provider"]): r["seconds"] for r in recs}
         sizes = list(dict.fromkeys(size for size, _ in seconds))
@@ -224,15 +192,15 @@ def sweep_lines(records: list) -> list:
             lines += [f"Fastest over all sizes (geometric mean of the times): **{best}**.", ""]
     pairs = defaultdict(dict)
     for r in records:
-        if r["op"] == "ngcf_layer_fwd_bwd" and r["provider"].startswith("ours_fused (") and ok(r):
+        if r["op"] == "ngcf_layer_fwd_bwd" and r["provider"].startswith("ours_fused") and ok(r):
             pairs[(r["size"], r["dtype"])][r["provider"]] = r["seconds"]
-    ratios = [p["ours_fused (S recomputed)"] / p["ours_fused (S saved)"]
-              for p in pairs.values() if len(p) == 2]
+    ratios = [p["ours_fused (S recomputed)"] / p["ours_fused"] for p in pairs.values()
+              if len(p) == 2]
     if ratios:
         lines += ["### NGCF layer: S saved vs recomputed in the backward", "",
                   f"Recomputing S takes **{geomean(ratios):.2f}×** the time of saving it "
                   f"(geometric mean over {len(ratios)} sizes and dtypes; the NGCF tables above "
-                  f"show both).", ""]
+                  f"show both: `ours_fused` saves S).", ""]
     return lines
 
 
@@ -246,11 +214,17 @@ def epoch_lines(folder: Path) -> list:
 
 
 def memory_lines(folder: Path) -> list:
-    records, lines = _records(folder, "memory.json"), []
-    for op, title in (("spmm", "SpMM"), ("ngcf_layer_fwd_bwd", "NGCF layer fwd + bwd")):
-        recs = [r for r in records if r["op"] == op]
-        lines += [f"#### {title}", ""] + op_tables(op, recs, parts=("memory",))[2:] if recs else []
-    return lines
+    """Memory against N (memory.png) as one table: ours and the dense Â, float32."""
+    recs = sorted((r for r in _kernels(folder)[0] if r["dtype"] == "float32"
+                   and (r["op"], r["provider"]) in MEMORY_COLUMNS), key=size_key)
+    rows = pivot(recs, lambda r: (r["size"], fmt_count(r["N"]), fmt_count(r["nnz"])),
+                 lambda r: MEMORY_COLUMNS[(r["op"], r["provider"])],
+                 lambda r: fmt_bytes(r["memory"]) + ("" if ok(r) else " (not run)"),
+                 list(MEMORY_COLUMNS.values()))
+    return ["Float32, from the kernels' records: representation plus the peak allocated above the "
+            "inputs; a dense Â over the budget is not built and shows its computed need N²·4 "
+            "bytes (hollow markers in memory.png).", ""] + table(
+        ["size", "N", "nnz"] + list(MEMORY_COLUMNS.values()), rows) + [""]
 
 
 def curve_lines(folder: Path) -> list:
@@ -282,12 +256,12 @@ def device_markdown(folder: Path, out: Path, draw: bool = True):
             if folder.resolve() != out.resolve():
                 shutil.copy(folder / name, out / name)
             images.append(out / name)
-        elif name == "memory.png" and plot(_records(folder, "memory.json"), out / name,
-                                           *MEMORY_PLOT):  # the stage ran out of time before it
-            images.append(out / name)
+        elif name == "memory.png" and plot([r for r in _kernels(folder)[0] if r["dtype"] ==
+                                            "float32"], out / name, *MEMORY_PLOT):
+            images.append(out / name)  # not drawn on the device (no matplotlib there)
     for name, title, render in (("kernels.json", "Kernels", kernel_lines),
                                 ("epochs.json", "Training epochs", epoch_lines),
-                                ("memory.json", "Memory against graph size", memory_lines),
+                                ("kernels.json", "Memory against graph size", memory_lines),
                                 ("curve.json", "Gowalla LightGCN learning curve", curve_lines)):
         body = render(folder) if (folder / name).is_file() else [f"Not measured: no {name}.", ""]
         lines += [f"## {title}", ""] + body
@@ -310,7 +284,7 @@ def _versus(records, what: str, a: dict, b: dict) -> str:
 def headlines(folder: Path) -> str:
     """The few numbers of a device run that the README quotes, each read off its files."""
     device, curve, kernels = _load(folder, "device.json"), _load(folder, "curve.json"), \
-        _records(folder, "kernels.json")
+        _kernels(folder)[0]
     m = device.get("machine", {})
     lines = [f"Device run of {device.get('started', '?')} on {m.get('gpu', 'no GPU')} (torch "
              f"{m.get('torch', '?')}, triton {m.get('triton', '?')}); full tables in "
@@ -322,7 +296,7 @@ def headlines(folder: Path) -> str:
     for size in dict.fromkeys(r["size"] for r in kernels):
         first = next(r for r in kernels if r["size"] == size)
         spmm = {"size": size, "op": "spmm", "dtype": "float32", "provider": "ours"}
-        ngcf = dict(spmm, op="ngcf_layer_fwd_bwd", provider="ours_fused (S saved)")
+        ngcf = dict(spmm, op="ngcf_layer_fwd_bwd", provider="ours_fused")
         shown = "; ".join(filter(None, [
             _versus(kernels, "SpMM fp32, ours vs cuSPARSE", spmm, dict(spmm, provider="torch_csr")),
             _versus(kernels, "SpMM bf16 vs fp32 (ours)", dict(spmm, dtype="bfloat16"), spmm),
@@ -333,9 +307,10 @@ def headlines(folder: Path) -> str:
     gowalla = [r for r in _records(folder, "epochs.json") if r["dataset"] == "gowalla" and ok(r)]
     lines += ["- Gowalla training, epochs/s (d = 64, 3 layers, batch 2048): " + ", ".join(
         f"{r['provider']} {r['epochs_per_s']:.2f}" for r in gowalla)] if gowalla else []
-    memory = _records(folder, "memory.json")
-    ours = max((r for r in memory if r["provider"] == "ours" and ok(r)), key=lambda r: r["N"], default=None)
-    dense = ours and next((r for r in memory if r["op"] == "spmm" and r["provider"] == "dense"
+    spmm = [r for r in kernels if r["op"] == "spmm" and r["dtype"] == "float32"]
+    ours = max((r for r in spmm if r["provider"] == "ours" and ok(r)), key=lambda r: r["N"],
+               default=None)
+    dense = ours and next((r for r in spmm if r["provider"] == "dense"
                            and r["size"] == ours["size"]), None)
     if ours:
         text = f"- Memory of one SpMM at N = {ours['N']:,}: ours {fmt_bytes(ours['memory'])}"

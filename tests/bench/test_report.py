@@ -66,5 +66,40 @@ def test_curve_stage_fits_its_epochs_to_the_time_left(tmp_path):
     assert device_run.curve_plan(tmp_path, 1e6, dry_run=False)[0] == 1000  # never past the config's
     no_time = device_run.CURVE_STARTUP_S
     assert device_run.stage_command("curve", tmp_path, tmp_path, False, no_time) is None
-    argv = device_run.stage_command("curve", tmp_path, tmp_path, False, 300.0)[0]
+    [argv] = device_run.stage_command("curve", tmp_path, tmp_path, False, 300.0)[0]
     assert argv[argv.index("--epochs") + 1] == str(device_run.curve_plan(tmp_path, 290.0, False)[0])
+
+
+def test_kernels_stage_is_the_suite_one_size_at_a_time(tmp_path):
+    argvs, limit, extra = device_run.stage_command("kernels", tmp_path, tmp_path, False, 1000.0)
+    assert limit == device_run.LIMITS["kernels"]
+    assert [a[1] for a in argvs] == [f"GNN_BENCH_SIZES={s}" for s in device_run.KERNEL_SIZES]
+    assert all("bench/test_sparse_ops.py" in a and str(tmp_path / "kernels") in a[-1]
+               for a in argvs)
+    assert extra["env"]["GNN_BENCH_DTYPES"] == "float32,bfloat16"
+    assert extra["env"]["GNN_BENCH_THRESHOLDS"].endswith(",off")
+
+
+def test_sizes_merge_into_one_suite_json(tmp_path):
+    runs = []
+    for i, size in enumerate(("a", "b")):
+        runs.append(tmp_path / f"{size}.json")
+        runs[-1].write_text(json.dumps({
+            "machine_info": {"node": "x"}, "benchmarks": [_record("ours", size, 10 + i, 1e-3, 100)],
+            "gnn_not_run": [{"op": "spmm", "size": size}] if i else [],
+            "gnn_failed": [{"test": f"t[{size}]", "error": "E"}], "gnn_config": {"sizes": size}}))
+    merged = device_run.merge_suite_jsons(runs)
+    assert [b["extra_info"]["size"] for b in merged["benchmarks"]] == ["a", "b"]
+    assert merged["gnn_config"]["sizes"] == "a,b" and len(merged["gnn_not_run"]) == 1
+    assert [f["test"] for f in merged["gnn_failed"]] == ["t[a]", "t[b]"]
+    assert merged["machine_info"] == {"node": "x"}
+
+
+def test_accuracy_line_names_the_failed_tests():
+    records = [{"dtype": "float32", "rel_err": 2e-7}, {"dtype": "bfloat16", "rel_err": 3e-3},
+               {"dtype": "bfloat16", "rel_err": 1e-2}, {"dtype": "float32"}]
+    failed = [{"test": "bench/test_sparse_ops.py::test_spmm[g-bfloat16-dense]",
+               "error": "AssertionError: rel err 9.00e-02 > 0.05"}]
+    line = report.accuracy_lines(records, failed)[0]
+    assert "3 results checked" in line and "float32 2.0e-07, bfloat16 1.0e-02" in line
+    assert "1 tests failed: `bench/test_sparse_ops.py::test_spmm[g-bfloat16-dense]`" in line

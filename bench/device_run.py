@@ -93,7 +93,8 @@ def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float
         extra.update(epochs=epochs, eval_every=eval_every, plan_basis=basis)
     elif argv is None:
         raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
-    return [[sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else [])], limit, extra
+    argv = [sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else [])
+    return [argv], limit, extra
 
 
 def cuda_test_files() -> list:
@@ -128,12 +129,11 @@ def collect(name: str, out: Path, work: Path) -> None:
     atomically) and draw memory.png from it; give the curve stage's files their fixed names."""
     for tmp in out.glob("*.tmp"):
         tmp.unlink()
-    sizes = [path for path in (work / "kernels" / f"{size}.json" for size in KERNEL_SIZES
-                               + DRY_KERNEL_SIZES) if path.is_file() and path.stat().st_size]
-    if name == "kernels" and sizes:  # (pytest-benchmark leaves an empty file if nothing ran)
+    sizes = KERNEL_SIZES + DRY_KERNEL_SIZES if name == "kernels" else ()
+    merged = merge_suite_jsons(work / "kernels" / f"{size}.json" for size in sizes)
+    if merged:
         from bench.plot import MEMORY_PLOT, load_suite_json, plot  # no torch: json and matplotlib
 
-        merged = merge_suite_jsons(sizes)
         (out / "kernels.json.tmp").write_text(json.dumps(merged, indent=1) + "\n")
         (out / "kernels.json.tmp").replace(out / "kernels.json")
         records = [r for r in load_suite_json(out / "kernels.json")[0] if r["dtype"] == "float32"]
@@ -149,17 +149,23 @@ def collect(name: str, out: Path, work: Path) -> None:
 
 def merge_suite_jsons(paths) -> dict:
     """One pytest-benchmark json of several runs of the suite: the first's machine and commit,
-    every run's results, not-run and failed records, and its config's sizes joined."""
+    every run's results, not-run and failed records, and its config's sizes joined ({} if none
+    of ``paths`` holds a json: pytest-benchmark leaves an empty file when nothing ran, a cut-off
+    one when the time limit ended it while writing)."""
     merged = {}
     for path in paths:
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            continue
         if not merged:
             merged = dict(data, benchmarks=[], gnn_not_run=[], gnn_failed=[],
                           gnn_config=dict(data.get("gnn_config", {}), sizes=[]))
         for key in ("benchmarks", "gnn_not_run", "gnn_failed"):
             merged[key] += data.get(key, [])
         merged["gnn_config"]["sizes"].append(data.get("gnn_config", {}).get("sizes"))
-    merged["gnn_config"]["sizes"] = ",".join(map(str, merged["gnn_config"]["sizes"]))
+    if merged:
+        merged["gnn_config"]["sizes"] = ",".join(map(str, merged["gnn_config"]["sizes"]))
     return merged
 
 

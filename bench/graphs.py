@@ -8,7 +8,8 @@
 
 A benchmark propagates over the adjacency the trainer builds, ``gnn.build_adjacency`` of the
 training pairs. Sizes: GNN_BENCH_SIZES (a preset, tiny | cpu | gpu, or a comma list of size
-labels) and GNN_BENCH_POWERLAW ("N:nnz,..." extra graphs). ``python -m bench.graphs N NNZ`` prints a power-law graph's degrees.
+labels) and GNN_BENCH_POWERLAW ("N:nnz,..." extra graphs). ``python -m bench.graphs N NNZ``
+prints a power-law graph's degrees.
 """
 from __future__ import annotations
 

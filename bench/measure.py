@@ -45,7 +45,8 @@ if not DTYPES or set(DTYPES) - set(TOLERANCE):
     raise ValueError(f"GNN_BENCH_DTYPES must list some of {sorted(TOLERANCE)}, but got "
                      f"{os.environ.get('GNN_BENCH_DTYPES')!r}")
 #: the long-row thresholds T of the kernel-default sweep ("off": no splitting); none by default
-THRESHOLDS = [t for t in os.environ.get("GNN_BENCH_THRESHOLDS", "").replace(" ", "").split(",") if t]
+THRESHOLDS = [t for t in os.environ.get("GNN_BENCH_THRESHOLDS", "").replace(" ", "").split(",")
+              if t]
 RECOMPUTE_S = os.environ.get("GNN_BENCH_RECOMPUTE_S", "0") not in ("", "0")
 
 

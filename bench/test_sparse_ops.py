@@ -41,7 +41,7 @@ def inputs(adjacency, dtype, device):
 
 @pytest.fixture(scope="module")
 def reference(inputs, device):
-    """``[de, dw1, dw2, db, out]`` of the layer in float64 on the device, once per size and dtype."""
+    """``[de, dw1, dw2, db, out]`` of the layer in float64 on the device, per size and dtype."""
     return baselines.reference_layer(inputs[0], inputs[1:5], inputs[5], torch.float64, device)
 
 

@@ -88,7 +88,10 @@ def test_sizes_merge_into_one_suite_json(tmp_path):
             "machine_info": {"node": "x"}, "benchmarks": [_record("ours", size, 10 + i, 1e-3, 100)],
             "gnn_not_run": [{"op": "spmm", "size": size}] if i else [],
             "gnn_failed": [{"test": f"t[{size}]", "error": "E"}], "gnn_config": {"sizes": size}}))
-    merged = device_run.merge_suite_jsons(runs)
+    (tmp_path / "empty.json").write_text("")  # nothing ran
+    (tmp_path / "cut.json").write_text('{"benchmarks": [')  # stopped while writing
+    assert device_run.merge_suite_jsons([tmp_path / "empty.json", tmp_path / "none.json"]) == {}
+    merged = device_run.merge_suite_jsons([tmp_path / "cut.json"] + runs)
     assert [b["extra_info"]["size"] for b in merged["benchmarks"]] == ["a", "b"]
     assert merged["gnn_config"]["sizes"] == "a,b" and len(merged["gnn_not_run"]) == 1
     assert [f["test"] for f in merged["gnn_failed"]] == ["t[a]", "t[b]"]

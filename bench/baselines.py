@@ -21,10 +21,9 @@ RECOMPUTED = "ours_fused (S recomputed)"  # the suite's variant under GNN_BENCH_
 SLOPE = 0.2
 
 
-def torch_csr(adj, dtype=None) -> torch.Tensor:
-    """Â as a torch sparse CSR tensor with int32 indices (values cast to ``dtype``)."""
-    val = adj.val if dtype is None else adj.val.to(dtype)
-    return torch.sparse_csr_tensor(adj.rowptr.to(torch.int32), adj.col, val,
+def torch_csr(adj, dtype) -> torch.Tensor:
+    """Â as a torch sparse CSR tensor with int32 indices and ``dtype`` values."""
+    return torch.sparse_csr_tensor(adj.rowptr.to(torch.int32), adj.col, adj.val.to(dtype),
                                    (adj.n_nodes, adj.n_nodes), check_invariants=False)
 
 
@@ -36,13 +35,13 @@ def nbytes(a: torch.Tensor) -> int:
 
 def dense_bytes(n: int, dtype: torch.dtype) -> int:
     """Bytes of a dense N×N Â: what the dense provider needs before it can start."""
-    return n * n * torch.empty((), dtype=dtype).element_size()
+    return n * n * dtype.itemsize
 
 
-def spmm_model_bytes(n: int, nnz: int, d: int, elem: int) -> int:
+def spmm_model_bytes(adj, x) -> int:
     """docs/DESIGN.md §4: ``4(N+1) + 8·nnz + G + N·d·b``, best case G = N·d·b (each row of x
     gathered once; the worst case is G = nnz·d·b)."""
-    return 4 * (n + 1) + nnz * 8 + 2 * n * d * elem
+    return 4 * (adj.n_nodes + 1) + adj.nnz * 8 + 2 * x.numel() * x.element_size()
 
 
 def gather_scatter_spmm(row, col, val, x):
@@ -56,18 +55,25 @@ def ours_spmm(adj, x, **options):
                     transpose=adj.transpose, **options)
 
 
+def torch_product(provider: str, adj, dtype):
+    """``(mm, repr_bytes, repr)``, ``mm(x) = Â·x``: ``torch.sparse.mm`` on :func:`torch_csr`
+    (``torch_csr``, ``torch_unfused``) or the dense N×N Â (``dense``)."""
+    a = torch_csr(adj, dtype)
+    if provider == "dense":
+        a = a.to_dense()
+        return (lambda x: a @ x), nbytes(a), "dense N×N"
+    return (lambda x: torch.sparse.mm(a, x)), nbytes(a), \
+        f"torch sparse CSR, indices {a.crow_indices().dtype}"
+
+
 def spmm_provider(provider: str, adj, x):
     """``(fn, repr_bytes, extra)`` of an SpMM provider (check :func:`dense_bytes` first)."""
     if provider == "ours":
         return (lambda: ours_spmm(adj, x)), adj.nbytes, {
             "repr": f"CSR rowptr {adj.rowptr.dtype}, col {adj.col.dtype}, val {adj.val.dtype}"}
-    if provider == "torch_csr":
-        a = torch_csr(adj, x.dtype)
-        return (lambda: torch.sparse.mm(a, x)), nbytes(a), {
-            "repr": f"torch sparse CSR, indices {a.crow_indices().dtype}"}
-    if provider == "dense":
-        a = torch_csr(adj, x.dtype).to_dense()
-        return (lambda: a @ x), nbytes(a), {"repr": "dense N×N"}
+    if provider in ("torch_csr", "dense"):
+        mm, held, what = torch_product(provider, adj, x.dtype)
+        return (lambda: mm(x)), held, {"repr": what}
     if provider == "gather_scatter":  # int64 edge index (2 × nnz) + fp32 values, as PyG's
         row = torch.arange(adj.n_nodes, device=adj.device).repeat_interleave(adj.rowptr.diff())
         col = adj.col.long()
@@ -98,22 +104,17 @@ def ngcf_provider(provider: str, adj, dtype=torch.float32):
             adj.rowptr, adj.col, adj.val, e, w1, w2, b, SLOPE, True, symmetric=adj.symmetric,
             transpose=adj.transpose, **recompute, **options)), adj.nbytes, {"repr": "CSR"}
     if provider == "ours_spmm+torch":
-        return (lambda e, w1, w2, b: composed_layer(ours_spmm(adj, e), e, w1, w2, b)), \
-            adj.nbytes, {"repr": "CSR"}
-    if provider in ("torch_unfused", "dense"):
-        a = torch_csr(adj, dtype)
-        if provider == "dense":
-            a = a.to_dense()
-            return (lambda e, w1, w2, b: composed_layer(a @ e, e, w1, w2, b)), \
-                nbytes(a), {"repr": "dense N×N"}
-        return (lambda e, w1, w2, b: composed_layer(torch.sparse.mm(a, e), e, w1, w2, b)), \
-            nbytes(a), {"repr": "torch sparse CSR"}
-    raise ValueError(f"unknown NGCF provider {provider!r}; expected one of {NGCF_PROVIDERS}")
+        mm, held, what = (lambda e: ours_spmm(adj, e)), adj.nbytes, "CSR"
+    elif provider in ("torch_unfused", "dense"):
+        mm, held, what = torch_product(provider, adj, dtype)
+    else:
+        raise ValueError(f"unknown NGCF provider {provider!r}; expected one of {NGCF_PROVIDERS}")
+    return (lambda e, w1, w2, b: composed_layer(mm(e), e, w1, w2, b)), held, {"repr": what}
 
 
-def ngcf_inputs(n: int, d: int, device, dtype=torch.float32, seed: int = 0):
+def ngcf_inputs(n: int, d: int, device, dtype):
     """Seeded ``(e, w1, w2, b, grad)``: small embeddings, Xavier-uniform d×d weights."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(0)
     bound = (6.0 / (2 * d)) ** 0.5
     e = torch.randn(n, d, generator=gen) * 0.1
     w1, w2 = ((torch.rand(d, d, generator=gen) * 2 - 1) * bound for _ in range(2))
@@ -122,9 +123,15 @@ def ngcf_inputs(n: int, d: int, device, dtype=torch.float32, seed: int = 0):
     return tuple(t.to(device, dtype) for t in (e, w1, w2, b, grad))
 
 
-def reference_layer(adj, tensors, grad, dtype=torch.float64, device="cpu"):
-    """``[de, dw1, dw2, db, out]`` of the torch composition in ``dtype`` on ``device``."""
-    ref = [t.detach().to(device, dtype).requires_grad_() for t in tensors]
-    out = composed_layer(torch.sparse.mm(torch_csr(adj.to(device), dtype), ref[0]), *ref)
-    out.backward(grad.detach().to(device, dtype))
-    return [p.grad for p in ref] + [out.detach()]
+def reference_layer(adj, tensors, grad):
+    """``[dE, dW1, dW2, db, Z]`` of the torch composition in float64 on ``adj``'s device. Â is
+    symmetric (``build_adjacency``'s normalised bipartite adjacency), so S = Â·E enters as a leaf
+    and E's gradient through S is Âᵀ·dS = Â·dS: plain products, no autograd through a sparse
+    CSR product on the benchmark device (untried on CUDA in float64, and not needed)."""
+    assert adj.symmetric, "the reference uses Âᵀ = Â"
+    a = torch_csr(adj, torch.float64)
+    e, w1, w2, b = (t.detach().to(torch.float64).requires_grad_() for t in tensors)
+    s = torch.sparse.mm(a, e.detach()).requires_grad_()
+    out = composed_layer(s, e, w1, w2, b)
+    out.backward(grad.detach().to(torch.float64))
+    return [e.grad + torch.sparse.mm(a, s.grad), w1.grad, w2.grad, b.grad, out.detach()]

@@ -9,59 +9,48 @@ import torch
 from bench import graphs, measure
 from gnn.data import DatasetNotFoundError
 
-_LOAD = {}
-
-
-def _preset(config) -> str:
-    try:
-        disabled = bool(config.getoption("benchmark_disable"))
-    except ValueError:  # pytest-benchmark not loaded
-        disabled = False
-    try:
-        return graphs.size_preset(disabled)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+_RUN = {}  # the size preset and the load average at the start
 
 
 def pytest_configure(config):
-    _LOAD["start"] = os.getloadavg()[0]
+    try:
+        preset = graphs.size_preset(bool(config.getoption("benchmark_disable", False)))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    _RUN.update(preset=preset, labels=graphs.size_labels(preset), load=os.getloadavg()[0])
     if measure.THREADS:
         torch.set_num_threads(measure.THREADS)
     for message in ("Sparse CSR tensor support is in beta state", "Sparse invariant checks"):
         config.addinivalue_line("filterwarnings", f"ignore:{message}:UserWarning")
     config.addinivalue_line("markers", "float32_only: not parametrised over GNN_BENCH_DTYPES")
+    config.addinivalue_line("markers", "real_data: the preset's real datasets only")
 
 
 def pytest_generate_tests(metafunc):
-    """``size`` runs over the preset's size labels, ``dataset`` over its real datasets, ``dtype``
-    over GNN_BENCH_DTYPES (float32 alone for a test marked float32_only)."""
-    if "size" in metafunc.fixturenames:
-        labels = graphs.size_labels(_preset(metafunc.config))
-        metafunc.parametrize("size", labels, ids=labels, scope="module")
-    if "dataset" in metafunc.fixturenames:
-        names = [label for label in graphs.size_labels(_preset(metafunc.config))
-                 if graphs.parse_powerlaw(label) is None]
-        metafunc.parametrize("dataset", names, ids=names, scope="module")
+    """``size`` runs over the preset's size labels (the real datasets alone for a module marked
+    real_data); a test that takes ``dtype`` too runs over (size, dtype) pairs, dtype by dtype
+    (GNN_BENCH_DTYPES; for a test marked float32_only float32 alone: the same first pairs).
+    Indirect parameters of module-scoped fixtures, as pytest groups only those: a module's tests
+    run case by case, and each case's graph, inputs and references are built once."""
+    labels = [label for label in _RUN["labels"] if graphs.parse_powerlaw(label) is None
+              or not metafunc.definition.get_closest_marker("real_data")]
     if "dtype" in metafunc.fixturenames:
-        names = ["float32"] if metafunc.definition.get_closest_marker("float32_only") \
+        dtypes = ["float32"] if metafunc.definition.get_closest_marker("float32_only") \
             else measure.DTYPES
-        metafunc.parametrize("dtype", [getattr(torch, n) for n in names], ids=names,
-                             scope="module")
+        metafunc.parametrize(("size", "dtype"), [(s, d) for d in dtypes for s in labels],
+                             indirect=True, scope="module")
+    elif "size" in metafunc.fixturenames:
+        metafunc.parametrize("size", labels, indirect=True, scope="module")
 
 
-@pytest.hookimpl(trylast=True)  # after pytest's own reordering
-def pytest_collection_modifyitems(items):
-    """Each module's cases size by size, then dtype by dtype (pytest's own order interleaves two
-    module-scoped parameters, which rebuilds graphs and references again and again)."""
-    first_seen = {}
+@pytest.fixture(scope="module")
+def size(request) -> str:
+    return request.param
 
-    def key(item):
-        params = getattr(item, "callspec", None)
-        params = params.params if params is not None else {}
-        return tuple(first_seen.setdefault(x, len(first_seen))
-                     for x in (item.module, params.get("size"), params.get("dtype")))
 
-    items.sort(key=key)
+@pytest.fixture(scope="module")
+def dtype(request) -> torch.dtype:
+    return getattr(torch, request.param)
 
 
 def pytest_runtest_logreport(report):
@@ -74,16 +63,15 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    output_json["gnn_not_run"] = list(measure.NOT_RUN)
-    output_json["gnn_failed"] = list(measure.FAILED)
+    output_json.update(gnn_not_run=list(measure.NOT_RUN), gnn_failed=list(measure.FAILED))
     output_json["gnn_config"] = {
-        "sizes": _preset(config), "device": str(measure.DEVICE), "d": measure.DIM,
+        "sizes": _RUN["preset"], "device": str(measure.DEVICE), "d": measure.DIM,
         "dtypes": measure.DTYPES, "thresholds": measure.THRESHOLDS,
-        "recompute_s": measure.RECOMPUTE_S,
-        "target_s": measure.TARGET_S, "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "cpu_budget_rule": measure.CPU_BUDGET_RULE,
+        "recompute_s": measure.RECOMPUTE_S, "target_s": measure.TARGET_S,
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu_budget_rule": measure.CPU_BUDGET_RULE,
         "budget_bytes": measure.memory_budget(measure.DEVICE),
-        "loadavg": f"{_LOAD.get('start', float('nan')):.2f} / {os.getloadavg()[0]:.2f}"}
+        "loadavg": f"{_RUN['load']:.2f} / {os.getloadavg()[0]:.2f}"}
 
 
 @pytest.fixture(scope="session")
@@ -91,21 +79,13 @@ def device() -> torch.device:
     return measure.DEVICE
 
 
-def dataset_or_skip(label: str):
-    try:
-        return graphs.dataset(label)
-    except DatasetNotFoundError as exc:
-        pytest.skip(f"{label}: {exc} (set $GNN_DATA)")
-
-
 @pytest.fixture(scope="module")
 def split_dataset(size):
-    return dataset_or_skip(size)
-
-
-@pytest.fixture(scope="module")
-def real_dataset(dataset):
-    return dataset_or_skip(dataset)
+    """The split dataset behind ``size`` (its cases skipped, saying why, without the data)."""
+    try:
+        return graphs.dataset(size)
+    except DatasetNotFoundError as exc:
+        pytest.skip(f"{size}: {exc} (set $GNN_DATA)")
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +98,9 @@ def adjacency(size, split_dataset, device):
 def cpu_case_rss(request):
     """``cpu_case_rss_bytes``: the peak RSS of the whole CPU case above the RSS before its body
     (the representation as built, the warm-up call, the working memory; shared inputs excluded)."""
-    if measure.DEVICE.type != "cpu":
-        yield
-        return
     meter = measure.PeakRSS()
-    meter.reset()
+    if measure.DEVICE.type == "cpu":
+        meter.reset()
     yield
     bench, peak = request.node.funcargs.get("benchmark"), meter.peak_above_start()
     if bench is not None and peak is not None and "op" in bench.extra_info:

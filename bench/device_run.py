@@ -132,12 +132,11 @@ def collect(name: str, out: Path, work: Path) -> None:
     sizes = KERNEL_SIZES + DRY_KERNEL_SIZES if name == "kernels" else ()
     merged = merge_suite_jsons(work / "kernels" / f"{size}.json" for size in sizes)
     if merged:
-        from bench.plot import MEMORY_PLOT, load_suite_json, plot  # no torch: json and matplotlib
+        from bench.plot import load_suite_json, memory_plot  # no torch: json and matplotlib
 
         (out / "kernels.json.tmp").write_text(json.dumps(merged, indent=1) + "\n")
         (out / "kernels.json.tmp").replace(out / "kernels.json")
-        records = [r for r in load_suite_json(out / "kernels.json")[0] if r["dtype"] == "float32"]
-        plot(records, out / "memory.png", *MEMORY_PLOT)
+        memory_plot(load_suite_json(out / "kernels.json")[0], out / "memory.png")
     folder = work / "curve"
     if name == "curve" and folder.is_dir():
         for path in sorted(folder.glob("*.json")):

@@ -14,7 +14,6 @@ prints a power-law graph's degrees.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -22,41 +21,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.measure import DEVICE
+from bench.measure import DEVICE, env_list
 from gnn import build_adjacency, load_dataset
 from gnn.data import SplitDataset
 
 AVG_DEGREE = 20  # nnz = 20·N for the power-law sizes (Gowalla: 22.9·N)
-REAL_SIZES = {"tiny": ["ml-latest-small"], "cpu": ["ml-latest-small", "gowalla"],
-              "gpu": ["ml-latest-small", "gowalla"]}
-POWERLAW_SIZES = {"tiny": [2_000], "cpu": [10_000, 30_000, 100_000],
-                  "gpu": [10_000, 100_000, 1_000_000]}
+REAL = ("ml-latest-small", "gowalla")
+PRESETS = {"tiny": [*REAL[:1], "powerlaw-N2000"],
+           "cpu": [*REAL, "powerlaw-N10000", "powerlaw-N30000", "powerlaw-N100000"],
+           "gpu": [*REAL, "powerlaw-N10000", "powerlaw-N100000", "powerlaw-N1000000"]}
 _POWERLAW = re.compile(r"^powerlaw-N(\d+)(?:-nnz(\d+))?$")
 
 
 def size_preset(benchmark_disabled: bool = False) -> str:
     """``$GNN_BENCH_SIZES`` (a preset or a comma list of size labels), else tiny (timing off: the
     CI smoke run), gpu (CUDA) or cpu."""
-    preset = os.environ.get("GNN_BENCH_SIZES", "").replace(" ", "")
-    wrong = [label for label in preset.split(",") if label not in REAL_SIZES["cpu"]
-             and parse_powerlaw(label) is None]
-    if preset and preset not in POWERLAW_SIZES and wrong:
-        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(POWERLAW_SIZES)} or a comma "
-                         f"list of size labels (ml-latest-small, gowalla, powerlaw-N<n>[-nnz<m>]),"
-                         f" but got {preset!r}")
-    cuda = DEVICE.type == "cuda"
-    return preset or ("tiny" if benchmark_disabled else "gpu" if cuda else "cpu")
+    preset = ",".join(env_list("GNN_BENCH_SIZES"))
+    if preset and preset not in PRESETS and not all(
+            label in REAL or parse_powerlaw(label) for label in preset.split(",")):
+        raise ValueError(f"GNN_BENCH_SIZES must be one of {sorted(PRESETS)} or a comma list of "
+                         f"size labels (ml-latest-small, gowalla, powerlaw-N<n>[-nnz<m>]), but "
+                         f"got {preset!r}")
+    return preset or ("tiny" if benchmark_disabled else "gpu" if DEVICE.type == "cuda" else "cpu")
 
 
 def size_labels(preset: str) -> list:
-    """The real datasets of a preset, then its power-law graphs (or the labels listed instead of
-    a preset), then $GNN_BENCH_POWERLAW's."""
-    labels = REAL_SIZES[preset] + [powerlaw_label(n) for n in POWERLAW_SIZES[preset]] \
-        if preset in POWERLAW_SIZES else preset.split(",")
-    for item in filter(None, os.environ.get("GNN_BENCH_POWERLAW", "").replace(" ", "").split(",")):
-        n, nnz = item.split(":")
-        labels.append(powerlaw_label(int(float(n)), int(float(nnz))))
-    return labels
+    """A preset's labels (the real datasets, then power-law graphs) or the labels listed instead,
+    then $GNN_BENCH_POWERLAW's graphs ``N:nnz``."""
+    return PRESETS.get(preset, preset.split(",")) + [
+        powerlaw_label(int(float(n)), int(float(nnz)))
+        for n, nnz in (item.split(":") for item in env_list("GNN_BENCH_POWERLAW"))]
 
 
 def powerlaw_label(n_nodes: int, nnz=None) -> str:
@@ -121,7 +115,7 @@ def dataset(label: str) -> SplitDataset:
         return SplitDataset(name=label, n_users=n_users, n_items=n_items, train=(user, item),
                             valid=None, test=(tu[fresh], ti[fresh]), user_ids=np.arange(n_users),
                             item_ids=np.arange(n_items), protocol="given")
-    if label in ("ml-latest-small", "gowalla"):
+    if label in REAL:
         split = {"split": "given"} if label == "gowalla" else {}
         return load_dataset(label, download=False, **split)
     raise ValueError(f"unknown size label {label!r}: expected ml-latest-small, gowalla, "
@@ -147,10 +141,6 @@ def graph(label: str, device):
         _ON_DEVICE.clear()
         _ON_DEVICE[(label, str(device))] = host_graph(label).to(device)
     return _ON_DEVICE[(label, str(device))]
-
-
-def release_device_graphs() -> None:
-    _ON_DEVICE.clear()
 
 
 def fixed_batch(ds: SplitDataset, device, batch: int = 2048, seed: int = 0):

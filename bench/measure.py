@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import math
 import os
 import platform
 import re
@@ -31,22 +30,27 @@ _STATUS = "/proc/self/status"
 
 
 # --------------------------------------------------------------------------- knobs (read once)
+def env_list(name: str, default: str = "") -> List[str]:
+    """A comma-separated knob's items (spaces and empty items dropped)."""
+    return [item for item in os.environ.get(name, default).replace(" ", "").split(",") if item]
+
+
 DEVICE = torch.device(os.environ.get("GNN_BENCH_DEVICE")
                       or ("cuda" if torch.cuda.is_available() else "cpu"))
 DIM = int(os.environ.get("GNN_BENCH_DIM", "64"))
 TARGET_S = float(os.environ.get("GNN_BENCH_TARGET_S", "1.0" if DEVICE.type == "cuda" else "0.3"))
-THREADS = int(os.environ["GNN_BENCH_THREADS"]) if os.environ.get("GNN_BENCH_THREADS") else None
-#: relative norm error allowed per dtype (float32 is checked elementwise, as each test states;
-#: bfloat16 rounds every operation of a torch composition, the reference's inputs included)
-TOLERANCE = {"float32": None, "bfloat16": 5e-2}
-DTYPES = [name for name in os.environ.get("GNN_BENCH_DTYPES", "float32").replace(" ", "").split(",")
-          if name]
+THREADS = int(os.environ.get("GNN_BENCH_THREADS") or 0)  # 0: torch's choice
+#: relative norm error allowed per dtype (float32 is checked elementwise, as each test states).
+#: bfloat16 rounds every operation of a torch composition, the reference's inputs included: the
+#: torch compositions reach a few 1e-2 (more on a small graph), our fused layer about 2e-3, and a
+#: wrong result O(1). 1e-1 catches the wrong without failing a baseline's measurement; the
+#: kernels' own bfloat16 accuracy is tested with tight tolerances in tests/.
+TOLERANCE = {"float32": None, "bfloat16": 1e-1}
+DTYPES = env_list("GNN_BENCH_DTYPES", "float32")
 if not DTYPES or set(DTYPES) - set(TOLERANCE):
     raise ValueError(f"GNN_BENCH_DTYPES must list some of {sorted(TOLERANCE)}, but got "
                      f"{os.environ.get('GNN_BENCH_DTYPES')!r}")
-#: the long-row thresholds T of the kernel-default sweep ("off": no splitting); none by default
-THRESHOLDS = [t for t in os.environ.get("GNN_BENCH_THRESHOLDS", "").replace(" ", "").split(",")
-              if t]
+THRESHOLDS = env_list("GNN_BENCH_THRESHOLDS")  # long-row thresholds T to sweep ("off": no split)
 RECOMPUTE_S = os.environ.get("GNN_BENCH_RECOMPUTE_S", "0") not in ("", "0")
 
 
@@ -124,10 +128,6 @@ def pivot(items, row, col, cell, cols) -> list:
     return [list(key) + [cells.get(c, "–") for c in cols] for key, cells in grid.items()]
 
 
-def geomean(values) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 def repo_path(path) -> str:
     """``path`` relative to the repository root (as the docs name results files), else absolute."""
     path = Path(path).resolve()
@@ -169,15 +169,11 @@ def update_docs(doc: Path, section: str, report: str, sources, images=()) -> Non
 # --------------------------------------------------------------------------- memory
 class PeakRSS:
     """``meter.reset(); work(); meter.peak_above_start()``: the peak RSS above the RSS at the
-    reset, in bytes (None where /proc has no VmHWM or clear_refs)."""
+    reset, in bytes (None where /proc has no VmHWM or clear_refs, or before a reset)."""
 
-    def __init__(self):
-        self.start = None
-        self.available = _proc_bytes(_STATUS, "VmHWM") is not None
+    start: Optional[int] = None
 
     def reset(self) -> None:
-        if not self.available:
-            return
         gc.collect()
         try:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -187,14 +183,12 @@ class PeakRSS:
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")
         except OSError:
-            self.available = False
             return
         self.start = _proc_bytes(_STATUS, "VmRSS")
 
     def peak_above_start(self) -> Optional[int]:
-        if not self.available or self.start is None:
-            return None
-        return max(0, _proc_bytes(_STATUS, "VmHWM") - self.start)
+        peak = None if self.start is None else _proc_bytes(_STATUS, "VmHWM")
+        return None if peak is None else max(0, peak - self.start)
 
 
 # --------------------------------------------------------------------------- timing
@@ -203,22 +197,14 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure_once(fn: Callable[[], object], device) -> tuple:
-    """``(peak bytes above the current use, seconds, result)`` of one call of ``fn``."""
-    cuda = torch.device(device).type == "cuda"
-    if cuda:
-        sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-    else:
-        meter = PeakRSS()
-        meter.reset()
-    start = time.perf_counter()
-    out = fn()
+def cuda_peak_bytes(fn: Callable[[], object], device) -> int:
+    """The peak memory allocated above the current use during one call of ``fn``."""
     sync(device)
-    seconds = time.perf_counter() - start
-    peak = int(torch.cuda.max_memory_allocated(device) - base) if cuda else meter.peak_above_start()
-    return peak, seconds, out
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    fn()
+    sync(device)
+    return int(torch.cuda.max_memory_allocated(device) - base)
 
 
 def time_call(fn: Callable[[], object], device, repeat: int = 5) -> float:
@@ -268,12 +254,12 @@ def base_info(op: str, provider: str, size: str, adj, d: int, dtype, device) -> 
 
 def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: torch.device,
                   model_bytes: Optional[int] = None, check: Optional[Callable] = None,
-                  max_rounds: int = 30, min_rounds: int = 2, warmup: bool = True) -> None:
+                  warmup: bool = True) -> None:
     """Time ``fn`` with ``benchmark.pedantic`` and fill ``benchmark.extra_info``.
 
     An untimed first call (warm-up, Triton compilation; its result goes to ``check``) sizes the
-    rounds to about GNN_BENCH_TARGET_S seconds (one round for calls over 1 s or a target of 0; a
-    provider without the dtype is skipped). CUDA records the peak memory above the inputs
+    rounds to about GNN_BENCH_TARGET_S seconds (2 to 30; one round for calls over 1 s or a target
+    of 0; a provider without the dtype is skipped). CUDA records the peak memory above the inputs
     (``peak_mem_bytes``) and the ``do_bench`` median; the CPU the peak RSS of the timed rounds
     above the RSS before them (``cpu_peak_rss_bytes``).
     ``warmup=False`` (CPU; for calls known to take seconds) times a single call instead.
@@ -287,42 +273,35 @@ def run_benchmark(benchmark, fn: Callable[[], object], info: dict, *, device: to
         sync(device)
         return out
 
-    if benchmark.disabled or (not warmup and not cuda):
-        out = first_call(lambda: benchmark.pedantic(timed, rounds=1, iterations=1), info)
-        if check is not None:
-            check(out)
-        return
+    single = benchmark.disabled or (not warmup and not cuda)
     start = time.perf_counter()
-    out = first_call(timed, info)
+    try:
+        out = benchmark.pedantic(timed, rounds=1, iterations=1) if single else timed()
+    except NotImplementedError as exc:  # torch lacks the dtype for this provider
+        import pytest
+
+        pytest.skip(f"{info['provider']} has no {info['dtype']} here: {str(exc).splitlines()[0]}")
     first = time.perf_counter() - start
     if check is not None:
         check(out)
     del out
+    if single:
+        return
     if cuda:
-        benchmark.extra_info["peak_mem_bytes"] = measure_once(timed, device)[0]
+        benchmark.extra_info["peak_mem_bytes"] = cuda_peak_bytes(timed, device)
         benchmark.extra_info["do_bench_ms"] = time_call(fn, device) * 1e3
-    low = 1 if first > 1.0 or TARGET_S <= 0 else min_rounds
-    rounds = int(max(low, min(max_rounds, TARGET_S / max(first, 1e-6))))
-    meter = None if cuda else PeakRSS()
-    if meter is not None:
+    low = 1 if first > 1.0 or TARGET_S <= 0 else 2
+    rounds = int(max(low, min(30, TARGET_S / max(first, 1e-6))))
+    meter = PeakRSS()
+    if not cuda:
         meter.reset()  # after the warm-up: one-time costs (library pages, caches) stay out
     benchmark.pedantic(timed, rounds=rounds, warmup_rounds=0, iterations=1)
-    if meter is not None and meter.peak_above_start() is not None:
+    if meter.peak_above_start() is not None:
         benchmark.extra_info["cpu_peak_rss_bytes"] = meter.peak_above_start()
     if model_bytes is not None:
         median_s = benchmark.extra_info.get("do_bench_ms", benchmark.stats.stats.median * 1e3) / 1e3
         benchmark.extra_info.update(model_bytes=int(model_bytes), gbps=model_bytes / median_s / 1e9,
                                     gbps_note="docs/DESIGN.md §4 byte model, best case G = N*d*b")
-
-
-def first_call(fn: Callable[[], object], info: dict):
-    """``fn()``; a provider without the dtype (torch's NotImplementedError) is skipped, saying so."""
-    try:
-        return fn()
-    except NotImplementedError as exc:
-        import pytest
-
-        pytest.skip(f"{info['provider']} has no {info['dtype']} here: {str(exc).splitlines()[0]}")
 
 
 def not_run(info: dict, needs_bytes: int, name: str, what: str = "dense Â") -> str:

@@ -18,10 +18,6 @@ PROVIDER_ORDER = ["ours", "ours_fused", "ours_fused (S recomputed)",
                   "dense_scores", "gather_scatter", "scipy", "NGCF", "NGCF [torch backend]",
                   "LightGCN", "LightGCN [torch backend]", "MF", "rank", "rejection",
                   "gnn.load_dataset", "plain_parse"]
-#: ``plot`` arguments of the memory-against-N figure (the device run's memory.png)
-MEMORY_PLOT = (["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
-                                                "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"},
-               "representation + peak above inputs [bytes]", False)
 MEMORY_KINDS = {"peak_mem_bytes": "peak", "cpu_peak_rss_bytes": "rss"}
 
 
@@ -132,3 +128,11 @@ def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str =
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def memory_plot(records: list, path: Path) -> bool:
+    """The device run's memory.png: the memory of SpMM and the NGCF layer against N, float32."""
+    return plot([r for r in records if r["dtype"] == "float32"], path,
+                ["spmm", "ngcf_layer_fwd_bwd"], {"spmm": "SpMM Â·E (fp32, d = 64)",
+                                                 "ngcf_layer_fwd_bwd": "NGCF layer fwd + bwd"},
+                "representation + peak above inputs [bytes]", time_axis=False)

@@ -20,11 +20,11 @@ import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
+from statistics import geometric_mean
 
 from bench.device_run import machine_lines
-from bench.measure import (fmt_bytes, fmt_count, fmt_time, geomean, pivot, repo_path, table,
-                           update_docs)
-from bench.plot import MEMORY_PLOT, load_suite_json, ok, plot, provider_key, size_key
+from bench.measure import fmt_bytes, fmt_count, fmt_time, pivot, repo_path, table, update_docs
+from bench.plot import load_suite_json, memory_plot, ok, plot, provider_key, size_key
 
 OP_TITLES = {"spmm": "SpMM  Y = Â·E", "spmm_fwd_bwd": "SpMM forward + backward (dE = Âᵀ dY)",
              "ngcf_layer_fwd": "NGCF layer, forward (no_grad)",
@@ -73,21 +73,23 @@ def _cells(c: dict) -> dict:
 def op_tables(op: str, recs: list) -> list:
     """The tables of one operation that apply (``PARTS``): sizes as rows, providers as columns."""
     providers = sorted({r["provider"] for r in recs}, key=provider_key)
-    graph_op, recs, lead = op not in NON_GRAPH_OPS, sorted(recs, key=size_key), {}
-    for r in recs:  # a size's leading cells: its label and its first record's counts
+    graph_op, recs = op not in NON_GRAPH_OPS, sorted(recs, key=size_key)
+
+    def lead(r):  # a size's leading cells: its label and its counts
         counts = (r.get("N"), r.get("nnz")) if graph_op else \
             (r.get("n_users"), r.get("n_items"), (r.get("nnz") or 0) // 2)
-        lead.setdefault(r["size"], (r["size"], *map(fmt_count, counts)))
+        return (r["size"], *map(fmt_count, counts))
+
     header = ["size", "N", "nnz"] if graph_op else ["size", "users", "items", "train pairs"]
     kinds = {r["memory_kind"] for r in recs if ok(r)}
     memory = next((k for k in ("peak", "rss") if k in kinds), op if op in TITLES else "repr")
     shown = {"time": True, "memory": op not in TIME_ONLY_OPS, "gbps": op == "spmm",
              "case_rss": op not in TIME_ONLY_OPS and any(r.get("cpu_case_rss_bytes") is not None
                                                          for r in recs)}
-    cells, lines = [(r, _cells(r)) for r in recs], []
+    lines = []
     for key in (k for k in PARTS if shown[k]):
-        rows = pivot(cells, lambda x: lead[x[0]["size"]], lambda x: x[0]["provider"],
-                     lambda x: x[1][key], providers)  # noqa: B023 - called right here
+        rows = pivot(recs, lead, lambda r: r["provider"], lambda r: _cells(r)[key],  # noqa: B023
+                     providers)  # (called right here)
         lines += [TITLES[memory if key == "memory" else key], ""] + table(header + providers, rows) + [""]
     return lines
 
@@ -138,9 +140,8 @@ def _load(folder: Path, name: str):
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _records(folder: Path, name: str) -> list:
-    return [dict({"seconds": None, "memory": None, "memory_kind": "peak"}, **r)
-            for r in (_load(folder, name) or {}).get("records", [])]
+def _epochs(folder: Path) -> list:
+    return (_load(folder, "epochs.json") or {}).get("records", [])
 
 
 def _kernels(folder: Path):
@@ -188,7 +189,7 @@ def sweep_lines(records: list) -> list:
                 ["size", "max row degree"] + ts, rows) + [""]
         complete = [t for t in ts if all((s, t) in seconds for s in sizes)]
         if complete:
-            best = min(complete, key=lambda t: geomean([seconds[(s, t)] for s in sizes]))
+            best = min(complete, key=lambda t: geometric_mean([seconds[(s, t)] for s in sizes]))
             lines += [f"Fastest over all sizes (geometric mean of the times): **{best}**.", ""]
     pairs = defaultdict(dict)
     for r in records:
@@ -198,7 +199,7 @@ def sweep_lines(records: list) -> list:
               if len(p) == 2]
     if ratios:
         lines += ["### NGCF layer: S saved vs recomputed in the backward", "",
-                  f"Recomputing S takes **{geomean(ratios):.2f}×** the time of saving it "
+                  f"Recomputing S takes **{geometric_mean(ratios):.2f}×** the time of saving it "
                   f"(geometric mean over {len(ratios)} sizes and dtypes; the NGCF tables above "
                   f"show both: `ours_fused` saves S).", ""]
     return lines
@@ -208,7 +209,7 @@ def epoch_lines(folder: Path) -> list:
     rows = [[r["dataset"], r["provider"], fmt_time(r["s_per_epoch"]), f"{r['epochs_per_s']:.2f}",
              fmt_bytes(r.get("peak_mem_bytes")), f"{r['n_train']:,}", "ok"] if ok(r) else
             [r.get("dataset"), r.get("provider"), "–", "–", "–", "–", r.get("status")]
-            for r in _records(folder, "epochs.json")]
+            for r in _epochs(folder)]
     return table(["dataset", "provider", "s/epoch", "epochs/s", "peak memory", "training pairs",
                   "status"], rows) + [""]
 
@@ -256,8 +257,7 @@ def device_markdown(folder: Path, out: Path, draw: bool = True):
             if folder.resolve() != out.resolve():
                 shutil.copy(folder / name, out / name)
             images.append(out / name)
-        elif name == "memory.png" and plot([r for r in _kernels(folder)[0] if r["dtype"] ==
-                                            "float32"], out / name, *MEMORY_PLOT):
+        elif name == "memory.png" and memory_plot(_kernels(folder)[0], out / name):
             images.append(out / name)  # not drawn on the device (no matplotlib there)
     for name, title, render in (("kernels.json", "Kernels", kernel_lines),
                                 ("epochs.json", "Training epochs", epoch_lines),
@@ -304,7 +304,7 @@ def headlines(folder: Path) -> str:
                     dict(ngcf, provider="torch_unfused"))]))
         if shown:
             lines.append(f"- {size} (N = {first['N']:,}, nnz = {first['nnz']:,}): {shown}")
-    gowalla = [r for r in _records(folder, "epochs.json") if r["dataset"] == "gowalla" and ok(r)]
+    gowalla = [r for r in _epochs(folder) if r["dataset"] == "gowalla" and ok(r)]
     lines += ["- Gowalla training, epochs/s (d = 64, 3 layers, batch 2048): " + ", ".join(
         f"{r['provider']} {r['epochs_per_s']:.2f}" for r in gowalla)] if gowalla else []
     spmm = [r for r in kernels if r["op"] == "spmm" and r["dtype"] == "float32"]

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 STEPS = 5
+pytestmark = pytest.mark.real_data
 
 
 def rank_step(rank: int, label: str, model: str, steps: int) -> dict:
@@ -51,7 +52,7 @@ def rank_step(rank: int, label: str, model: str, steps: int) -> dict:
 
 @pytest.mark.parametrize("model", ["NGCF", "LightGCN"])
 @pytest.mark.parametrize("world", [1, 2])
-def test_distributed_step(benchmark, world, model, dataset, real_dataset, device):
+def test_distributed_step(benchmark, world, model, size, split_dataset, device):
     from bench.graphs import host_graph
     from bench.measure import base_info
     from gnn.distributed.local import run_ranks, unwrap
@@ -61,12 +62,12 @@ def test_distributed_step(benchmark, world, model, dataset, real_dataset, device
     steps, ranks = 1 if benchmark.disabled else STEPS, []
 
     def run():
-        ranks[:] = unwrap(run_ranks(rank_step, world, dataset, model, steps, timeout=600,
+        ranks[:] = unwrap(run_ranks(rank_step, world, size, model, steps, timeout=600,
                                     deadline=3600))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    benchmark.group = f"distributed_step | {dataset}"
-    info = base_info("distributed_step", f"{model} x{world} procs", dataset, host_graph(dataset),
+    benchmark.group = f"distributed_step | {size}"
+    info = base_info("distributed_step", f"{model} x{world} procs", size, host_graph(size),
                      64, torch.float32, device)
     info.update(world_size=world, threads_per_rank=1, steps=steps,
                 step_s=max(r["step_s"] for r in ranks),

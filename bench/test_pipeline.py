@@ -3,6 +3,7 @@
   evaluate_all_users  gnn.evaluation.Evaluator (built once, 1024 users per chunk) against the
                       whole users × items score matrix at once ("OOM (needs X)" where it does
                       not fit); random embeddings, training and validation items excluded, K = 20
+pytestmark = pytest.mark.real_data
   negative_sampling   one epoch of negatives (one per training pair), UniformNegativeSampler's
                       methods "rank" and "rejection"
   load_ratings        gnn.load_dataset against a plain parse of the same files
@@ -22,6 +23,7 @@ from gnn.data import data_root
 from gnn.evaluation import Evaluator
 
 K = 20
+pytestmark = pytest.mark.real_data
 
 
 def sizes(ds):
@@ -55,9 +57,9 @@ def dense_recall_ndcg(user_emb, item_emb, exclude_keys, test_keys, k=K):
 
 
 @pytest.mark.parametrize("provider", ["ours_chunked", "dense_scores"])
-def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
-    ds, d = real_dataset, DIM
-    info = base_info("evaluate_all_users", provider, dataset, sizes(ds), d, torch.float32, device)
+def test_evaluate_all_users(benchmark, provider, size, split_dataset, device):
+    ds, d = split_dataset, DIM
+    info = base_info("evaluate_all_users", provider, size, sizes(ds), d, torch.float32, device)
     info["k"] = K
     gen = torch.Generator().manual_seed(0)
     user_emb = (torch.randn(ds.n_users, d, generator=gen) * 0.1).to(device)
@@ -88,11 +90,11 @@ def test_evaluate_all_users(benchmark, provider, dataset, real_dataset, device):
 
 
 @pytest.mark.parametrize("provider", ["rank", "rejection"])
-def test_negative_sampling(benchmark, provider, dataset, real_dataset, device):
-    ds = real_dataset
+def test_negative_sampling(benchmark, provider, size, split_dataset, device):
+    ds = split_dataset
     sampler = UniformNegativeSampler(ds.train_csr, device=device, seed=0, method=provider)
     train_users, train_items = ds.train_csr.pairs()
-    info = base_info("negative_sampling", provider, dataset, sizes(ds), 0, torch.int64, device)
+    info = base_info("negative_sampling", provider, size, sizes(ds), 0, torch.int64, device)
     info["samples"] = int(train_users.size)
     order = torch.randperm(train_users.size, generator=torch.Generator().manual_seed(0))
     users = torch.from_numpy(train_users)[order].to(device)
@@ -124,14 +126,14 @@ def plain_parse(dataset):
 
 
 @pytest.mark.parametrize("provider", ["gnn.load_dataset", "plain_parse"])
-def test_load_ratings(benchmark, provider, dataset, real_dataset):
+def test_load_ratings(benchmark, provider, size, split_dataset):
     cpu = torch.device("cpu")
-    info = base_info("load_ratings", provider, dataset, sizes(real_dataset), 0, torch.float32, cpu)
+    info = base_info("load_ratings", provider, size, sizes(split_dataset), 0, torch.float32, cpu)
     if provider == "plain_parse":
         info["what"] = "np.loadtxt (MovieLens) / Python line split (Gowalla), no remapping or split"
-        fn = lambda: plain_parse(dataset)  # noqa: E731
+        fn = lambda: plain_parse(size)  # noqa: E731
     else:
-        kwargs = {"download": False, "split": "given" if dataset == "gowalla" else "random"}
-        info["what"] = f"load_dataset({dataset!r}, {kwargs}): parse, remap ids, split"
-        fn = lambda: load_dataset(dataset, **kwargs)  # noqa: E731
+        kwargs = {"download": False, "split": "given" if size == "gowalla" else "random"}
+        info["what"] = f"load_dataset({size!r}, {kwargs}): parse, remap ids, split"
+        fn = lambda: load_dataset(size, **kwargs)  # noqa: E731
     run_benchmark(benchmark, fn, info, device=cpu)

@@ -23,14 +23,8 @@ from bench.measure import (DIM, RECOMPUTE_S, THRESHOLDS, base_info, check_close,
 
 NO_SPLIT = 1 << 30  # a threshold no row reaches: long-row splitting off
 NGCF_FWD_BWD = baselines.NGCF_PROVIDERS + ([baselines.RECOMPUTED] if RECOMPUTE_S else [])
-
-
-def within_budget(info, adj, dtype, benchmark, device) -> None:
-    """Skip (and record as OOM) a dense provider whose Â would not fit."""
-    if info["provider"] == "dense":
-        info["repr_bytes"] = needs = baselines.dense_bytes(adj.n_nodes, dtype)
-        if needs > memory_budget(device):
-            pytest.skip(not_run(info, needs, benchmark.name))
+#: ``check_close``'s rtol, atol for float32 per kind of result
+SPMM_TOL, LAYER_TOL, GRAD_TOL = (1e-4, 1e-5), (1e-4, 1e-4), (1e-3, 1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +34,36 @@ def inputs(adjacency, dtype, device):
 
 
 @pytest.fixture(scope="module")
-def reference(inputs, device):
-    """``[de, dw1, dw2, db, out]`` of the layer in float64 on the device, per size and dtype."""
-    return baselines.reference_layer(inputs[0], inputs[1:5], inputs[5], torch.float64, device)
+def reference(inputs):
+    """``[dE, dW1, dW2, db, Z]`` of the layer in float64 on the device, per size and dtype."""
+    return baselines.reference_layer(inputs[0], inputs[1:5], inputs[5])
 
 
 @pytest.fixture(scope="module")
 def spmm_reference(inputs):
-    """``(Y, dE)`` in float64: ``Â·E`` and the gradient of ``<Â·E, grad>`` to E."""
-    x = inputs[1].double().requires_grad_()
-    y = torch.sparse.mm(baselines.torch_csr(inputs[0], torch.float64), x)
-    y.backward(inputs[5].double())
-    return y.detach(), x.grad
+    """``(Y, dE)`` in float64: ``Â·E`` and the gradient of ``<Â·E, grad>`` to E, ``Âᵀ·grad``.
+    Â is symmetric (build_adjacency's normalised bipartite adjacency), so that is ``Â·grad``: two
+    plain products, no autograd through a sparse CSR product on the benchmark device."""
+    assert inputs[0].symmetric, "the reference uses Âᵀ = Â"
+    a = baselines.torch_csr(inputs[0], torch.float64)
+    return torch.sparse.mm(a, inputs[1].double()), torch.sparse.mm(a, inputs[5].double())
 
 
-def spmm_info(op, provider, size, inputs, benchmark, device) -> dict:
+def case_info(op, provider, size, inputs, benchmark, device) -> dict:
+    """The record of a case; a dense provider whose Â would not fit is skipped, recorded as OOM."""
     adj, x = inputs[0], inputs[1]
     info = base_info(op, provider, size, adj, x.shape[1], x.dtype, device)
-    within_budget(info, adj, x.dtype, benchmark, device)
+    if provider == "dense":
+        info["repr_bytes"] = needs = baselines.dense_bytes(adj.n_nodes, x.dtype)
+        if needs > memory_budget(device):
+            pytest.skip(not_run(info, needs, benchmark.name))
     return info
+
+
+def checker(benchmark, refs, tolerance):
+    """``check(out)`` of run_benchmark: ``out`` (a tensor or a list) against ``refs``."""
+    return lambda out: check_close(benchmark.extra_info, out if isinstance(out, list) else [out],
+                                   refs, *tolerance)
 
 
 @pytest.mark.parametrize("provider", baselines.SPMM_PROVIDERS)
@@ -66,18 +71,17 @@ def test_spmm(benchmark, provider, size, inputs, spmm_reference, device):
     adj, x = inputs[0], inputs[1]
     if provider == "scipy" and (device.type != "cpu" or x.dtype != torch.float32):
         pytest.skip("scipy runs on the CPU in float32 only")
-    info = spmm_info("spmm", provider, size, inputs, benchmark, device)
+    info = case_info("spmm", provider, size, inputs, benchmark, device)
     fn, info["repr_bytes"], extra = baselines.spmm_provider(provider, adj, x)
-    model_bytes = baselines.spmm_model_bytes(adj.n_nodes, adj.nnz, x.shape[1], x.element_size())
-    run_benchmark(benchmark, fn, dict(info, **extra), device=device, model_bytes=model_bytes,
-                  check=lambda y: check_close(benchmark.extra_info, [y], spmm_reference[:1],
-                                              rtol=1e-4, atol=1e-5))
+    run_benchmark(benchmark, fn, dict(info, **extra), device=device,
+                  model_bytes=baselines.spmm_model_bytes(adj, x),
+                  check=checker(benchmark, spmm_reference[:1], SPMM_TOL))
 
 
 @pytest.mark.parametrize("provider", ["ours", "torch_csr"])
 def test_spmm_fwd_bwd(benchmark, provider, size, inputs, spmm_reference, device):
     adj, x, grad = inputs[0], inputs[1].clone().requires_grad_(), inputs[5]
-    info = spmm_info("spmm_fwd_bwd", provider, size, inputs, benchmark, device)
+    info = case_info("spmm_fwd_bwd", provider, size, inputs, benchmark, device)
     forward, info["repr_bytes"], extra = baselines.spmm_provider(provider, adj, x)
 
     def fn():
@@ -86,15 +90,12 @@ def test_spmm_fwd_bwd(benchmark, provider, size, inputs, spmm_reference, device)
         return x.grad
 
     run_benchmark(benchmark, fn, dict(info, **extra), device=device,
-                  check=lambda dx: check_close(benchmark.extra_info, [dx], spmm_reference[1:],
-                                               rtol=1e-4, atol=1e-5))
+                  check=checker(benchmark, spmm_reference[1:], SPMM_TOL))
 
 
 def make_layer(op, provider, size, inputs, benchmark, device):
-    adj, dtype = inputs[0], inputs[1].dtype
-    info = base_info(op, provider, size, adj, inputs[1].shape[1], dtype, device)
-    within_budget(info, adj, dtype, benchmark, device)
-    layer, info["repr_bytes"], extra = baselines.ngcf_provider(provider, adj, dtype)
+    info = case_info(op, provider, size, inputs, benchmark, device)
+    layer, info["repr_bytes"], extra = baselines.ngcf_provider(provider, inputs[0], inputs[1].dtype)
     return layer, dict(info, **extra)
 
 
@@ -106,8 +107,8 @@ def test_ngcf_layer_fwd(benchmark, provider, size, inputs, reference, device):
         with torch.no_grad():
             return layer(*inputs[1:5])
 
-    run_benchmark(benchmark, fn, info, device=device, check=lambda z: check_close(
-        benchmark.extra_info, [z], reference[4:], rtol=1e-4, atol=1e-4))
+    run_benchmark(benchmark, fn, info, device=device,
+                  check=checker(benchmark, reference[4:], LAYER_TOL))
 
 
 def layer_fwd_bwd(layer, inputs, **options):
@@ -127,14 +128,15 @@ def layer_fwd_bwd(layer, inputs, **options):
 def test_ngcf_layer_fwd_bwd(benchmark, provider, size, inputs, reference, device):
     layer, info = make_layer("ngcf_layer_fwd_bwd", provider, size, inputs, benchmark, device)
     run_benchmark(benchmark, layer_fwd_bwd(layer, inputs), info, device=device,
-                  check=lambda grads: check_close(benchmark.extra_info, grads, reference[:4],
-                                                  rtol=1e-3, atol=1e-3))
+                  check=checker(benchmark, reference[:4], GRAD_TOL))
 
 
-def threshold_info(op, threshold, size, inputs, device) -> dict:
+def sweep_case(op, threshold, size, inputs, benchmark, device):
+    """``(long_threshold, info)`` of a threshold sweep's case (ours, float32)."""
     adj = inputs[0]
-    return dict(base_info(op, f"T={threshold}", size, adj, inputs[1].shape[1], inputs[1].dtype,
-                          device), repr_bytes=adj.nbytes, max_degree=int(adj.rowptr.diff().max()))
+    info = dict(case_info(op, f"T={threshold}", size, inputs, benchmark, device),
+                repr_bytes=adj.nbytes, max_degree=int(adj.rowptr.diff().max()))
+    return NO_SPLIT if threshold == "off" else int(threshold), info
 
 
 if THRESHOLDS:  # the kernel-default sweeps, only when asked for (the device run)
@@ -142,21 +144,15 @@ if THRESHOLDS:  # the kernel-default sweeps, only when asked for (the device run
     @pytest.mark.parametrize("threshold", THRESHOLDS)
     def test_spmm_threshold(benchmark, threshold, size, inputs, spmm_reference, device):
         adj, x = inputs[0], inputs[1]
-        t = NO_SPLIT if threshold == "off" else int(threshold)
-        model_bytes = baselines.spmm_model_bytes(adj.n_nodes, adj.nnz, x.shape[1],
-                                                 x.element_size())
-        run_benchmark(benchmark, lambda: baselines.ours_spmm(adj, x, long_threshold=t),
-                      threshold_info("spmm_threshold", threshold, size, inputs, device),
-                      device=device, model_bytes=model_bytes,
-                      check=lambda y: check_close(benchmark.extra_info, [y], spmm_reference[:1],
-                                                  rtol=1e-4, atol=1e-5))
+        t, info = sweep_case("spmm_threshold", threshold, size, inputs, benchmark, device)
+        run_benchmark(benchmark, lambda: baselines.ours_spmm(adj, x, long_threshold=t), info,
+                      device=device, model_bytes=baselines.spmm_model_bytes(adj, x),
+                      check=checker(benchmark, spmm_reference[:1], SPMM_TOL))
 
     @pytest.mark.float32_only
     @pytest.mark.parametrize("threshold", THRESHOLDS)
     def test_ngcf_threshold(benchmark, threshold, size, inputs, reference, device):
+        t, info = sweep_case("ngcf_threshold", threshold, size, inputs, benchmark, device)
         layer = baselines.ngcf_provider("ours_fused", inputs[0])[0]
-        t = NO_SPLIT if threshold == "off" else int(threshold)
-        run_benchmark(benchmark, layer_fwd_bwd(layer, inputs, long_threshold=t),
-                      threshold_info("ngcf_threshold", threshold, size, inputs, device),
-                      device=device, check=lambda grads: check_close(
-                          benchmark.extra_info, grads, reference[:4], rtol=1e-3, atol=1e-3))
+        run_benchmark(benchmark, layer_fwd_bwd(layer, inputs, long_threshold=t), info,
+                      device=device, check=checker(benchmark, reference[:4], GRAD_TOL))

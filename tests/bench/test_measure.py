@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.measure import PeakRSS, check_close, measure_once
+from bench.measure import PeakRSS, check_close
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ MB = 1 << 20
 def meter():
     m = PeakRSS()
     m.reset()
-    if not m.available:
+    if m.start is None:
         pytest.skip("no /proc/self/status VmHWM or clear_refs here")
     return m
 
@@ -50,11 +50,6 @@ def test_reset_forgets_an_earlier_peak(meter):
     del small
 
 
-def test_measure_once_on_the_cpu(meter):
-    peak, seconds, _ = measure_once(lambda: touched(48 * MB).sum(), "cpu")
-    assert 40 * MB <= peak <= 150 * MB and seconds > 0
-
-
 def test_check_records_the_error_and_holds_each_dtype_to_its_tolerance():
     ref = torch.randn(50, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     noise = torch.randn(50, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -62,8 +57,8 @@ def test_check_records_the_error_and_holds_each_dtype_to_its_tolerance():
     close = ref + 0.01 * ref.norm() / noise.norm() * noise  # rel err 1e-2
     check_close(info, [close.bfloat16()], [ref], rtol=1e-4, atol=1e-5)
     assert 5e-3 < info["rel_err"] < 2e-2
-    with pytest.raises(AssertionError, match="rel err 1.0"):
-        check_close(info, [(ref + 0.1 * ref.norm() / noise.norm() * noise).bfloat16()], [ref],
+    with pytest.raises(AssertionError, match="rel err 3.0"):
+        check_close(info, [(ref + 0.3 * ref.norm() / noise.norm() * noise).bfloat16()], [ref],
                     rtol=1e-4, atol=1e-5)
     info["dtype"] = "float32"  # elementwise: a rel err of 1e-2 fails
     with pytest.raises(AssertionError):

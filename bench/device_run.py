@@ -14,6 +14,7 @@ docs/BENCHMARKS.md, "GPU results", says how.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ DRY_KERNEL_SIZES = ("powerlaw-N32-nnz160", "powerlaw-N48-nnz192")
 DRY_KERNEL_ENV = {"GNN_KERNEL_BACKEND": "triton", "GNN_BENCH_DEVICE": "cpu", "GNN_BENCH_DIM": "16",
                   "GNN_BENCH_THRESHOLDS": "4,off", "GNN_BENCH_TARGET_S": "0",
                   "GNN_BENCH_BUDGET": "6000"}  # bytes: the dense Â of N = 48 in fp32 is not run
-DRY_ARGS = {"epochs": ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"]}
+DRY_EPOCHS = ["--device", "cpu", "--datasets", "gowalla,ml-latest-small", "--epochs", "1"]
 
 
 def importable_checkout(workdir: Path) -> dict:
@@ -67,34 +68,37 @@ def importable_checkout(workdir: Path) -> dict:
 
 def stage_command(name: str, out: Path, work: Path, dry_run: bool, left_s: float):
     """``(argvs, limit_s, extra)`` of a stage with ``left_s`` seconds left, or None (no time):
-    its commands, run one after another within ``limit_s``; ``extra`` goes into device.json
-    (its ``env`` into the stage's environment)."""
+    its commands, run one after another within ``limit_s``; ``extra`` goes into device.json."""
+    if name not in NAMES:
+        raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
     limit = left_s - END_MARGIN_S if name == "curve" else min(LIMITS[name], left_s - END_MARGIN_S)
     if limit < MIN_STAGE_S:
         return None
-    extra = {"env": dict(KERNEL_ENV, **DRY_KERNEL_ENV if dry_run else {})
-             if name == "kernels" else {}}
-    argv = {"tests": ["pytest", "-p", "no:cacheprovider", *cuda_test_files()]
-            + (["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"]),
-            "epochs": ["bench.epochs", "--out", str(out / "epochs.json")]}.get(name)
-    if name == "kernels":  # GNN_BENCH_SIZES per command: a size's json is written when it ends
+    python, extra = [sys.executable, "-m"], {}
+    if name == "tests":
+        argvs = [python + ["pytest", "-p", "no:cacheprovider", *cuda_test_files()] + (
+            ["-qq", "--collect-only"] if dry_run else ["tests", "-q", "-rfE", "--maxfail=10"])]
+    elif name == "kernels":  # one pytest per size: a size's json is written when it ends
         (work / "kernels").mkdir(exist_ok=True)
-        return [["env", f"GNN_BENCH_SIZES={size}", sys.executable, "-m", "pytest",
-                 "bench/test_sparse_ops.py", "-p", "no:cacheprovider", "-q", "-rfEs",
-                 "--benchmark-columns=median,rounds", "--benchmark-json",
-                 str(work / "kernels" / f"{size}.json")]
-                for size in (DRY_KERNEL_SIZES if dry_run else KERNEL_SIZES)], limit, extra
-    if name == "curve":
+        knobs = dict(KERNEL_ENV, **DRY_KERNEL_ENV if dry_run else {})
+        knobs = [f"{k}={v}" for k, v in knobs.items()]
+        argvs = [["env", f"GNN_BENCH_SIZES={size}", *knobs] + python + [
+            "pytest", "bench/test_sparse_ops.py", "-p", "no:cacheprovider", "-q", "-rfEs",
+            "--benchmark-columns=median,rounds", "--benchmark-json",
+            str(work / "kernels" / f"{size}.json")]
+            for size in (DRY_KERNEL_SIZES if dry_run else KERNEL_SIZES)]
+    elif name == "epochs":
+        argvs = [python + ["bench.epochs", "--out", str(out / "epochs.json")]
+                 + (DRY_EPOCHS if dry_run else [])]
+    else:
         epochs, eval_every, basis = curve_plan(out, limit, dry_run)
         if epochs < 1:
             return None
-        argv = ["gnn.reproduce", CURVE_CONFIG, "--device", "cpu" if dry_run else "cuda", "--epochs",
-                str(epochs), "--eval-every", str(eval_every), "--out", str(work / "curve")]
+        argvs = [python + ["gnn.reproduce", CURVE_CONFIG, "--device", "cpu" if dry_run else "cuda",
+                           "--epochs", str(epochs), "--eval-every", str(eval_every), "--out",
+                           str(work / "curve")]]
         extra.update(epochs=epochs, eval_every=eval_every, plan_basis=basis)
-    elif argv is None:
-        raise ValueError(f"unknown stage {name!r}; expected one of {NAMES}")
-    argv = [sys.executable, "-m"] + argv + (DRY_ARGS.get(name, []) if dry_run else [])
-    return [argv], limit, extra
+    return argvs, limit, extra
 
 
 def cuda_test_files() -> list:
@@ -202,15 +206,11 @@ def run_stage(cmd, env, limit_s: float, log: Log) -> dict:
         status = "ok" if proc.returncode == 0 else "failed"
     except subprocess.TimeoutExpired:
         status = "timeout"
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # KILL only if TERM has not ended it in 5 s
+            with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(proc.pid, sig)
                 proc.wait(timeout=5)
                 break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
     reader.join(timeout=10)
     return {"rc": proc.returncode, "status": status, "limit_s": round(limit_s, 1), "tail": tail,
             "seconds": round(time.perf_counter() - start, 1)}
@@ -293,13 +293,13 @@ def run_all(args, out: Path, work: Path, deadline: float) -> int:
             report["stages"].append({"name": name, "status": "skipped", "why": "no time left"})
         else:
             cmds, limit_s, extra = plan
-            stage_env, start, runs = dict(env, **extra["env"]), time.monotonic(), []
+            start, runs = time.monotonic(), []
             for cmd in cmds:
                 left_s = limit_s - (time.monotonic() - start)
                 if runs and (runs[-1]["status"] == "timeout" or left_s < 1):
                     break
                 log.write(f"\n===== {name}: {' '.join(cmd)}  (limit {left_s:.0f} s)\n")
-                runs.append(run_stage(cmd, stage_env, left_s, log))
+                runs.append(run_stage(cmd, env, left_s, log))
                 collect(name, out, work)
             report["stages"].append(dict(name=name, commands=[" ".join(c) for c in cmds], **extra,
                                          **stage_result(runs, limit_s, len(cmds))))

@@ -13,6 +13,7 @@ its epochs to these). The json is rewritten after every run.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import sys
@@ -117,12 +118,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="json file to write")
     args = p.parse_args(argv)
     device = torch.device(args.device)
-    try:
-        import torch_geometric  # noqa: F401
-        use_pyg = True
-    except ImportError:
+    use_pyg = importlib.util.find_spec("torch_geometric") is not None
+    if not use_pyg:
         print("torch_geometric is not installed: the PyG runs are skipped", flush=True)
-        use_pyg = False
     meta = {"device": device_name(device), "torch": torch.__version__, "pyg": use_pyg,
             "warmup_steps": WARMUP_STEPS}
     jobs = []

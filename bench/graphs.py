@@ -48,15 +48,10 @@ def size_preset(benchmark_disabled: bool = False) -> str:
 def size_labels(preset: str) -> list:
     """A preset's labels (the real datasets, then power-law graphs) or the labels listed instead,
     then $GNN_BENCH_POWERLAW's graphs ``N:nnz``."""
+    extra = [(int(float(n)), int(float(nnz))) for n, nnz in
+             (item.split(":") for item in env_list("GNN_BENCH_POWERLAW"))]
     return PRESETS.get(preset, preset.split(",")) + [
-        powerlaw_label(int(float(n)), int(float(nnz)))
-        for n, nnz in (item.split(":") for item in env_list("GNN_BENCH_POWERLAW"))]
-
-
-def powerlaw_label(n_nodes: int, nnz=None) -> str:
-    if nnz is None or nnz == AVG_DEGREE * n_nodes:
-        return f"powerlaw-N{int(n_nodes)}"
-    return f"powerlaw-N{int(n_nodes)}-nnz{int(nnz)}"
+        f"powerlaw-N{n}" + (f"-nnz{nnz}" if nnz != AVG_DEGREE * n else "") for n, nnz in extra]
 
 
 def parse_powerlaw(label: str):

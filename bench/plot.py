@@ -86,33 +86,32 @@ def plot(records: list, path: Path, ops: list, titles: dict, memory_label: str =
     colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(providers)}
     markers, cols = {}, 2 if time_axis else 1
     fig, axes = plt.subplots(len(ops), cols, figsize=(6 * cols, 3.6 * len(ops)), squeeze=False)
+
+    def draw(ax, recs, key, style, **kwargs):  # each record's ``key`` against its N
+        if ax is not None and recs:
+            ax.plot([r["N"] for r in recs], [r[key] for r in recs], style, **kwargs)
+
     for row, op in enumerate(ops):
         ax_t, ax_m = (axes[row][0], axes[row][1]) if time_axis else (None, axes[row][0])
         recs = [r for r in records if r["op"] == op]
         for p in sorted({r["provider"] for r in recs}, key=provider_key):
             mine = sorted((r for r in recs if r["provider"] == p), key=size_key)
             curve, color = [r for r in mine if is_powerlaw(r)], colors[p]
-            timed = [r for r in curve if ok(r) and r.get("seconds")]
-            if ax_t is not None and timed:
-                ax_t.plot([r["N"] for r in timed], [r["seconds"] for r in timed], "o-", color=color,
-                          label=p)
             ran = [r for r in curve if r.get("memory") and ok(r)]
             oom = [r for r in curve if r.get("memory") and not ok(r)]
-            if ran:
-                ax_m.plot([r["N"] for r in ran], [r["memory"] for r in ran], "o-", color=color,
-                          label=p)
-            if oom:
-                ax_m.plot([r["N"] for r in ran[-1:] + oom], [r["memory"] for r in ran[-1:] + oom],
-                          "--", color=color, alpha=0.7)
-                ax_m.plot([r["N"] for r in oom], [r["memory"] for r in oom], "o", mfc="none",
-                          color=color, label=f"{p} (not run, computed)")
+            draw(ax_t, [r for r in curve if ok(r) and r.get("seconds")], "seconds", "o-",
+                 color=color, label=p)
+            draw(ax_m, ran, "memory", "o-", color=color, label=p)
+            if oom:  # the computed need of what was not run: dashed on from the last run, hollow
+                draw(ax_m, ran[-1:] + oom, "memory", "--", color=color, alpha=0.7)
+                draw(ax_m, oom, "memory", "o", mfc="none", color=color,
+                     label=f"{p} (not run, computed)")
             for r in (r for r in mine if not is_powerlaw(r)):
                 marker = markers.setdefault(r["size"], "*^sDv"[len(markers) % 5])
-                if ax_t is not None and ok(r) and r.get("seconds"):
-                    ax_t.plot([r["N"]], [r["seconds"]], marker, color=color, ms=9, alpha=0.8)
-                if r.get("memory"):
-                    ax_m.plot([r["N"]], [r["memory"]], marker, color=color, ms=9, alpha=0.8,
-                              mfc=None if ok(r) else "none")
+                draw(ax_t, [r] if ok(r) and r.get("seconds") else [], "seconds", marker,
+                     color=color, ms=9, alpha=0.8)
+                draw(ax_m, [r] if r.get("memory") else [], "memory", marker, color=color, ms=9,
+                     alpha=0.8, mfc=None if ok(r) else "none")
         for ax, ylabel, what in ((ax_t, "time per call [s]", "time"),
                                  (ax_m, memory_label, "memory")):
             if ax is not None:

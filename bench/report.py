@@ -268,10 +268,14 @@ def device_markdown(folder: Path, out: Path, draw: bool = True):
     return "\n".join(lines).rstrip() + "\n", images
 
 
+def _first(records, **match):
+    """The first record that holds every ``key=value`` of ``match`` (None if none does)."""
+    return next((r for r in records if all(r.get(k) == v for k, v in match.items())), None)
+
+
 def _versus(records, what: str, a: dict, b: dict) -> str:
     """``what: A vs B (B/A×)`` of the first ok records holding ``a`` and ``b``; "" if one lacks."""
-    a, b = (next((r for r in records if ok(r) and all(r.get(k) == v for k, v in m.items())), None)
-            for m in (a, b))
+    a, b = (_first([r for r in records if ok(r)], **m) for m in (a, b))
     if not (a and b):
         return ""
     text = (f"{what}: {fmt_time(a['seconds'])} vs {fmt_time(b['seconds'])} "
@@ -307,12 +311,10 @@ def headlines(folder: Path) -> str:
     gowalla = [r for r in _epochs(folder) if r["dataset"] == "gowalla" and ok(r)]
     lines += ["- Gowalla training, epochs/s (d = 64, 3 layers, batch 2048): " + ", ".join(
         f"{r['provider']} {r['epochs_per_s']:.2f}" for r in gowalla)] if gowalla else []
-    spmm = [r for r in kernels if r["op"] == "spmm" and r["dtype"] == "float32"]
-    ours = max((r for r in spmm if r["provider"] == "ours" and ok(r)), key=lambda r: r["N"],
-               default=None)
-    dense = ours and next((r for r in spmm if r["provider"] == "dense"
-                           and r["size"] == ours["size"]), None)
+    ours = max((r for r in kernels if ok(r) and (r["op"], r["provider"], r["dtype"]) ==
+                ("spmm", "ours", "float32")), key=lambda r: r["N"], default=None)
     if ours:
+        dense = _first(kernels, op="spmm", provider="dense", dtype="float32", size=ours["size"])
         text = f"- Memory of one SpMM at N = {ours['N']:,}: ours {fmt_bytes(ours['memory'])}"
         if dense:
             built = "" if ok(dense) else " (computed: not built)"

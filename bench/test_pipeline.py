@@ -3,7 +3,6 @@
   evaluate_all_users  gnn.evaluation.Evaluator (built once, 1024 users per chunk) against the
                       whole users × items score matrix at once ("OOM (needs X)" where it does
                       not fit); random embeddings, training and validation items excluded, K = 20
-pytestmark = pytest.mark.real_data
   negative_sampling   one epoch of negatives (one per training pair), UniformNegativeSampler's
                       methods "rank" and "rejection"
   load_ratings        gnn.load_dataset against a plain parse of the same files

@@ -76,8 +76,8 @@ def test_kernels_stage_is_the_suite_one_size_at_a_time(tmp_path):
     assert [a[1] for a in argvs] == [f"GNN_BENCH_SIZES={s}" for s in device_run.KERNEL_SIZES]
     assert all("bench/test_sparse_ops.py" in a and str(tmp_path / "kernels") in a[-1]
                for a in argvs)
-    assert extra["env"]["GNN_BENCH_DTYPES"] == "float32,bfloat16"
-    assert extra["env"]["GNN_BENCH_THRESHOLDS"].endswith(",off")
+    assert all("GNN_BENCH_DTYPES=float32,bfloat16" in a and "GNN_BENCH_RECOMPUTE_S=1" in a
+               and "GNN_BENCH_THRESHOLDS=128,256,512,1024,2048,4096,off" in a for a in argvs)
 
 
 def test_sizes_merge_into_one_suite_json(tmp_path):

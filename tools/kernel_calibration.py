@@ -31,7 +31,7 @@ OPS = {("spmm", "ours"): ("csr_spmm",), ("spmm_fwd_bwd", "ours"): ("csr_spmm", "
 
 def measured_records(path: Path) -> list:
     """``(op, provider, size, dtype, d, seconds)`` of our ops' timed results in a suite json."""
-    from bench.report import load_suite_json
+    from bench.plot import load_suite_json  # json only: no torch, no report
 
     return [(r["op"], r["provider"], r["size"], r["dtype"], r["d"], r["seconds"])
             for r in load_suite_json(path)[0]
